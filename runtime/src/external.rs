@@ -1,0 +1,125 @@
+//! External calls: the time a handler spends waiting on its dependencies.
+
+use crate::scope::{self, Scope, Tickets};
+use pin_project_lite::pin_project;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+/// One external call in flight: ends (and is counted) when dropped.
+///
+/// Outside any handler there is nothing to count, so [`Call::begin`] reads
+/// no clock and returns `None`.
+#[derive(Debug)]
+pub(crate) struct Call {
+    // Held so the ledger outlives the call even when the call outlives the
+    // handler (a spawned task still running when its handler reported).
+    scope: Arc<Scope>,
+    dep: &'static str,
+    tickets: Tickets,
+}
+
+impl Call {
+    #[inline]
+    pub(crate) fn begin(dep: &'static str) -> Option<Self> {
+        scope::with_current(|scope| {
+            let tickets = scope.begin(dep, scope.now());
+            Self {
+                scope: Arc::clone(scope),
+                dep,
+                tickets,
+            }
+        })
+    }
+}
+
+impl Drop for Call {
+    #[inline]
+    fn drop(&mut self) {
+        self.scope.end(self.dep, self.tickets, self.scope.now());
+    }
+}
+
+/// Measures `fut` as an external call to `dep` of the handler in scope.
+///
+/// The call's busy interval runs from the future's first poll to its
+/// completion, or to its drop if it is cancelled first. Outside any handler
+/// the future runs unmeasured, at the cost of one task-local lookup.
+///
+/// This is what `#[external_call]` expands to for an `async fn`.
+///
+/// # Examples
+///
+/// ```
+/// # async fn fetch_session() -> Option<String> { None }
+/// # async fn demo() {
+/// let session = selftime::external("redis", fetch_session()).await;
+/// # }
+/// ```
+pub fn external<F: Future>(dep: &'static str, fut: F) -> External<F> {
+    External {
+        inner: fut,
+        dep,
+        state: State::NotStarted,
+    }
+}
+
+/// Measures `f` as an external call to `dep` of the handler in scope: a
+/// blocking client, or any synchronous wait on a dependency.
+///
+/// A panic in `f` still ends the call. Outside any handler `f` just runs.
+///
+/// # Examples
+///
+/// ```
+/// # fn query() -> u32 { 1 }
+/// let rows = selftime::external_sync("legacy-db", || query());
+/// # assert_eq!(rows, 1);
+/// ```
+pub fn external_sync<R>(dep: &'static str, f: impl FnOnce() -> R) -> R {
+    let _call = Call::begin(dep);
+    f()
+}
+
+#[derive(Debug)]
+enum State {
+    NotStarted,
+    // Held for its `Drop`, which ends the call.
+    Running { _call: Option<Call> },
+    Done,
+}
+
+pin_project! {
+    /// A future measured as an external call; see [`external`].
+    #[derive(Debug)]
+    #[must_use = "futures do nothing unless polled"]
+    pub struct External<F> {
+        // Declared first so that it is dropped first: a cancelled call's
+        // interval closes only once its future is gone.
+        #[pin]
+        inner: F,
+        dep: &'static str,
+        state: State,
+    }
+}
+
+impl<F: Future> Future for External<F> {
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        if let State::NotStarted = this.state {
+            *this.state = State::Running {
+                _call: Call::begin(this.dep),
+            };
+        }
+        let out = this.inner.poll(cx);
+        if out.is_ready() {
+            // Dropping the call ends it now rather than when the future is dropped.
+            *this.state = State::Done;
+        }
+        out
+    }
+}

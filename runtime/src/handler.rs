@@ -1,0 +1,169 @@
+//! Handlers: open a ledger, run the body in its scope, report from a drop
+//! guard however the body ends.
+
+use crate::scope::{self, Scope};
+use crate::snapshot::{Outcome, Snapshot};
+use pin_project_lite::pin_project;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::task::futures::TaskLocalFuture;
+use tokio::time::Instant;
+use tracing::Span;
+
+/// A handler about to run: its name and the span its figures go to.
+///
+/// Not public API: `#[timed_handler]` builds one. Users who want a handler
+/// scope without the attribute use the `tower` layer or this crate's
+/// functions.
+#[derive(Debug)]
+pub struct Handler {
+    name: &'static str,
+    span: Span,
+}
+
+impl Handler {
+    /// A handler named `name` (the metrics' `handler` label) recording on `span`.
+    pub fn new(name: &'static str, span: Span) -> Self {
+        Self { name, span }
+    }
+
+    /// Runs a synchronous body in a new handler scope that starts now.
+    pub fn run_sync<R>(self, body: impl FnOnce() -> R, classify: fn(&R) -> bool) -> R {
+        let mut guard = Guard::start(self);
+        guard.running = true;
+        let out = {
+            let _entered = guard.span.enter();
+            scope::sync_scope(guard.scope(), body)
+        };
+        guard.running = false;
+        guard.finish(outcome_of(classify(&out)));
+        out
+    }
+
+    /// Runs a future in a new handler scope that starts now.
+    pub fn run_async<F: Future>(
+        self,
+        fut: F,
+        classify: fn(&F::Output) -> bool,
+    ) -> HandlerFuture<F> {
+        let guard = Guard::start(self);
+        HandlerFuture {
+            inner: scope::scope(guard.scope(), fut),
+            guard,
+            classify,
+        }
+    }
+
+    /// Runs a synchronous body that returns a future, then that future, in
+    /// one handler scope: the shape of a plain `fn` returning `impl Future`.
+    pub fn run_returned<F: Future>(
+        self,
+        body: impl FnOnce() -> F,
+        classify: fn(&F::Output) -> bool,
+    ) -> HandlerFuture<F> {
+        let mut guard = Guard::start(self);
+        guard.running = true;
+        let fut = {
+            let _entered = guard.span.enter();
+            scope::sync_scope(guard.scope(), body)
+        };
+        guard.running = false;
+        HandlerFuture {
+            inner: scope::scope(guard.scope(), fut),
+            guard,
+            classify,
+        }
+    }
+}
+
+fn outcome_of(is_err: bool) -> Outcome {
+    if is_err {
+        Outcome::Error
+    } else {
+        Outcome::Ok
+    }
+}
+
+/// Reports a handler's figures exactly once: on completion through
+/// [`Guard::finish`], or from `Drop` when the body panicked or was cancelled.
+#[derive(Debug)]
+struct Guard {
+    scope: Arc<Scope>,
+    reported: bool,
+    name: &'static str,
+    span: Span,
+    /// Set while the body runs. A body that unwinds never clears it, which is
+    /// how a panic is told from a cancellation even when the future is
+    /// dropped only after unwinding has finished (tokio's task harness,
+    /// `catch_unwind`), where `std::thread::panicking()` is already false.
+    running: bool,
+}
+
+impl Guard {
+    fn start(handler: Handler) -> Self {
+        Self {
+            scope: Scope::open(Instant::now()),
+            reported: false,
+            name: handler.name,
+            span: handler.span,
+            running: false,
+        }
+    }
+
+    fn scope(&self) -> Arc<Scope> {
+        Arc::clone(&self.scope)
+    }
+
+    fn finish(&mut self, outcome: Outcome) {
+        if !self.reported {
+            self.reported = true;
+            let snapshot = Snapshot::read(&self.scope, self.scope.now());
+            crate::report::report(self.name, &self.span, &snapshot, outcome);
+        }
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let outcome = if self.running {
+            Outcome::Panic
+        } else {
+            Outcome::Cancelled
+        };
+        self.finish(outcome);
+    }
+}
+
+pin_project! {
+    /// A handler's future: see `#[timed_handler]`. Not public API.
+    #[derive(Debug)]
+    #[must_use = "futures do nothing unless polled"]
+    pub struct HandlerFuture<F: Future> {
+        // Declared before the guard so that it is dropped first, inside the
+        // handler's scope: calls cancelled with it close before the report.
+        #[pin]
+        inner: TaskLocalFuture<Arc<Scope>, F>,
+        guard: Guard,
+        classify: fn(&F::Output) -> bool,
+    }
+}
+
+impl<F: Future> Future for HandlerFuture<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let guard: &mut Guard = this.guard;
+        let entered = guard.span.enter();
+        guard.running = true;
+        let out = this.inner.poll(cx);
+        guard.running = false;
+        drop(entered);
+        if let Poll::Ready(value) = &out {
+            guard.finish(outcome_of((this.classify)(value)));
+        }
+        out
+    }
+}

