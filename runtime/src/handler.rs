@@ -88,8 +88,12 @@ fn outcome_of(is_err: bool) -> Outcome {
 
 /// Reports a handler's figures exactly once: on completion through
 /// [`Guard::finish`], or from `Drop` when the body panicked or was cancelled.
+///
+/// The building block of every handler scope in this crate: the attribute's
+/// futures and closures above, and the `tower` layer, which finishes it only
+/// when the response body ends.
 #[derive(Debug)]
-struct Guard {
+pub(crate) struct Guard {
     scope: Arc<Scope>,
     reported: bool,
     name: &'static str,
@@ -98,11 +102,12 @@ struct Guard {
     /// how a panic is told from a cancellation even when the future is
     /// dropped only after unwinding has finished (tokio's task harness,
     /// `catch_unwind`), where `std::thread::panicking()` is already false.
-    running: bool,
+    pub(crate) running: bool,
 }
 
 impl Guard {
-    fn start(handler: Handler) -> Self {
+    /// Opens the handler's scope now, nested in the handler in scope if any.
+    pub(crate) fn start(handler: Handler) -> Self {
         Self {
             scope: Scope::open(Instant::now()),
             reported: false,
@@ -112,11 +117,18 @@ impl Guard {
         }
     }
 
-    fn scope(&self) -> Arc<Scope> {
+    /// The handler's scope, to run work in with `scope::scope`/`sync_scope`.
+    pub(crate) fn scope(&self) -> Arc<Scope> {
         Arc::clone(&self.scope)
     }
 
-    fn finish(&mut self, outcome: Outcome) {
+    /// The span the figures are recorded on.
+    pub(crate) fn span(&self) -> &Span {
+        &self.span
+    }
+
+    /// Reports now with `outcome`; later calls (and the drop) do nothing.
+    pub(crate) fn finish(&mut self, outcome: Outcome) {
         if !self.reported {
             self.reported = true;
             let snapshot = Snapshot::read(&self.scope, self.scope.now());
