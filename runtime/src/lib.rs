@@ -12,7 +12,256 @@
 //! waiting on outbound calls, and records all three on the request's
 //! `tracing` span, so that alerts can fire on *internal* time only.
 //!
-//! (The full manual follows below.)
+//! The figures come from two attributes:
+//!
+//! - [`#[timed_handler]`](macro@timed_handler) on a request handler opens a
+//!   per-request *ledger* (a tokio task-local scope) and a `tracing` span,
+//!   and when the handler ends, however it ends, records the figures on it;
+//! - [`#[external_call("redis")]`](macro@external_call) on a function that
+//!   waits on a dependency adds the call's busy interval to the ledger of the
+//!   handler in scope.
+//!
+//! # Contents
+//!
+//! [What it measures](#what-it-measures) ·
+//! [A complete example](#a-complete-example) ·
+//! [The span fields](#the-span-fields) ·
+//! [Outcomes](#outcomes) ·
+//! [Nested handlers](#nested-handlers) ·
+//! [Spawned tasks, blocking calls and threads](#spawned-tasks-blocking-calls-and-threads) ·
+//! [Edge cases](#edge-cases) ·
+//! [Testing with tokio's paused clock](#testing-with-tokios-paused-clock) ·
+//! [Cost](#cost) ·
+//! [Failure model](#failure-model) ·
+//! [Integrations](#integrations)
+//!
+//! # What it measures
+//!
+//! For each invocation of a handler:
+//!
+//! - **total**: the handler's wall time, from its start (an `async fn`'s
+//!   first poll; a plain fn's call) to its end (return, `?`, panic, or the
+//!   drop of its future);
+//! - **external**: the *union* of the intervals in which at least one
+//!   external call was in flight. Concurrent calls overlap, so their time
+//!   counts once, never twice: internal time can never come out negative,
+//!   which it does when call durations are simply summed;
+//! - **internal** = total − external: the service's own time. Alert on this.
+//!
+//! ```text
+//! handler  |============================================================|  0..60
+//! ext A              |--------------------|                               10..30
+//! ext B                        |--------------------|                     20..40
+//! ext C                                                 |----------|      45..55
+//! external           [==============================]   [==========]     30 + 10 = 40
+//! internal = 60 - 40 = 20
+//! ```
+//!
+//! An external call's interval runs from the first poll of its future (or
+//! the call of a plain fn) to its completion, or to its drop if it is
+//! cancelled. Each call also counts toward its own dependency: the
+//! per-dependency figures are each dependency's own union, so they may add up
+//! to more than *external* when different dependencies overlap.
+//!
+//! # A complete example
+//!
+//! ```
+//! use selftime::{external_call, timed_handler};
+//! use std::time::Duration;
+//!
+//! #[derive(Debug)]
+//! struct Session(String);
+//!
+//! // An outbound call: its time is the dependency's, not ours.
+//! #[external_call("redis")]
+//! async fn load_session(token: &str) -> Option<Session> {
+//!     tokio::time::sleep(Duration::from_millis(20)).await;
+//!     Some(Session(token.to_owned()))
+//! }
+//!
+//! #[external_call] // dependency name: "ask_legacy", the fn's name
+//! async fn ask_legacy(user: &str) -> Result<u32, String> {
+//!     tokio::time::sleep(Duration::from_millis(30)).await;
+//!     Ok(user.len() as u32)
+//! }
+//!
+//! // The handler: records total, external and internal time on its span.
+//! #[timed_handler]
+//! async fn authenticate(token: String) -> Result<u32, String> {
+//!     let session = load_session(&token).await.ok_or("no session")?;
+//!     let (member, ()) = tokio::join!(
+//!         ask_legacy(&session.0),                        // concurrent with...
+//!         tokio::time::sleep(Duration::from_millis(5)),  // ...our own work
+//!     );
+//!     let figures = selftime::current().expect("inside the handler");
+//!     assert_eq!(figures.calls(), 2);
+//!     assert!(figures.external() >= Duration::from_millis(50));
+//!     member
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! assert_eq!(authenticate("t0k3n".into()).await, Ok(5));
+//! # }
+//! ```
+//!
+//! With a subscriber that prints span fields on close (for example
+//! `tracing_subscriber::fmt().with_span_events(FmtSpan::CLOSE)`), that
+//! request shows as
+//!
+//! ```text
+//! INFO authenticate{total.duration_us=50211 external.duration_us=50187
+//!   internal.duration_us=24 external.calls=2
+//!   external.breakdown="redis=20093us/1,ask_legacy=30094us/1" outcome="ok"}: close
+//! ```
+//!
+//! # The span fields
+//!
+//! `#[timed_handler]` opens a span named after the function (target: the
+//! module path; level `INFO` unless `level = "…"` says otherwise), declares
+//! these fields `Empty`, and records them when the handler ends. It records
+//! **no function arguments**, unlike `#[tracing::instrument]`: handlers
+//! carry tokens and passwords.
+//!
+//! | field | value |
+//! |---|---|
+//! | `total.duration_us` | `u64`, wall time of the handler, µs |
+//! | `external.duration_us` | `u64`, the union of the intervals in which at least one external call was in flight, µs |
+//! | `internal.duration_us` | `u64`, total − external (never negative; the three always add up exactly) |
+//! | `external.calls` | `u64`, how many external calls the handler started |
+//! | `external.breakdown` | `dep=<µs>us/<calls>` joined by `,`, in order of first call: `legacy=35012us/1,redis=812us/3` |
+//! | `outcome` | `ok`, `error`, `panic` or `cancelled` (see [Outcomes](#outcomes)) |
+//!
+//! The names are in [`FIELDS`]. The ledger works whether or not the span is
+//! enabled: with no subscriber, or a filter that drops the span, [`current`],
+//! the metrics and nested handlers still see every figure; only the span
+//! recording is skipped.
+//!
+//! # Outcomes
+//!
+//! - `ok`: the handler returned, and its value was not an `Err`;
+//! - `error`: it returned an `Err`. This is decided by the *declared return
+//!   type*, so `Result<T, E>`, `anyhow::Result<T>`, `io::Result<T>` and any
+//!   alias of `Result` count, and nothing else does (an `impl Trait` return
+//!   type is never an error);
+//! - `panic`: the body panicked. This holds even when the future is dropped
+//!   only after unwinding has finished (tokio's task harness, `catch_unwind`),
+//!   where `std::thread::panicking()` no longer tells;
+//! - `cancelled`: the handler's future was dropped before it completed: a
+//!   client that went away, a `tokio::time::timeout`, the losing branch of a
+//!   `select!`. The figures run to the moment of the drop, calls still in
+//!   flight included.
+//!
+//! An `async fn` handler starts at its first poll, so one dropped without
+//! ever being polled records nothing: its body never ran. A plain fn
+//! returning a future (including `#[async_trait]` methods) starts when it is
+//! called.
+//!
+//! # Nested handlers
+//!
+//! A handler that runs inside another (one `#[timed_handler]` fn awaited by
+//! another, a handler behind the `tower` layer, a recursive handler) gets its
+//! own figures, and its external calls also count toward every enclosing
+//! handler: an outer handler's internal time never includes an inner
+//! handler's waits on dependencies. The inner handler's *own* time is the
+//! outer's internal time too: to the outer handler it is not a dependency.
+//! A call counts toward its 64 innermost enclosing handlers.
+//!
+//! # Spawned tasks, blocking calls and threads
+//!
+//! The ledger lives in a tokio task-local, and tokio does not inherit
+//! task-locals across `tokio::spawn`. Work the handler hands off counts only
+//! when the handler is carried along:
+//!
+//! - `tokio::spawn(fut.in_current_handler())` ([`FutureExt`]);
+//! - `spawn_blocking(selftime::bind(|| …))` ([`bind`]) or, for a thread,
+//!   capture a [`Handle`] and run the work in [`Handle::sync_scope`];
+//! - a call made where no handler is in scope runs normally and counts toward
+//!   nothing.
+//!
+//! A carried task that is still running when its handler ends is cut off at
+//! the end: its call counts up to the handler's end, and its later end is
+//! ignored safely (the ledger stays alive as long as anyone holds it; nobody
+//! reads it again).
+//!
+//! A blocking client called from async code (`external_sync(…)`, or a plain
+//! `#[external_call]` fn) is measured like any other call; it also blocks
+//! the runtime's worker thread, which is its caller's business.
+//!
+//! # Edge cases
+//!
+//! - **Streaming bodies.** An HTTP call's interval ends when its future
+//!   completes. If that future returns a response whose body is read later,
+//!   outside the `#[external_call]` fn, the body's download time is internal.
+//!   Read the body inside the call (`resp.bytes().await` in the same fn) to
+//!   count it as external.
+//! - **Scheduler delay.** All figures are wall-clock. A dependency's answer
+//!   that waits in the run queue because the runtime is busy keeps its call
+//!   open until the handler is polled again, so scheduler delay after a wake
+//!   counts as external; delay before a call starts counts as internal. On a
+//!   saturated runtime both drift; the internal alert then reflects the
+//!   saturation, which is the service's own.
+//! - **Many dependencies.** A ledger names 16 dependencies, in order of
+//!   first call; calls to further ones are counted together under
+//!   [`OTHER_DEPENDENCY`] (`other`). No time is lost: the union and the call
+//!   count include them.
+//! - **Many calls at once.** Up to 16,383 calls of one handler may be in
+//!   flight at the same moment; a call beyond that still counts toward the
+//!   call counts and falls inside the union interval already open.
+//! - **Very long handlers.** Times are kept as nanoseconds from the outermost
+//!   handler's start in 48 bits: about 78 hours. Beyond that they saturate.
+//! - **Clocks that look backwards** read as no time passing: figures never go
+//!   negative, and external time is clamped to total time.
+//! - **Dependency names** are `&'static str`: they label metrics, so they
+//!   must come from a small, fixed set, never from request data.
+//! - **Attribute order.** Attributes expand from the top. `#[timed_handler]`
+//!   works above or below `#[tracing::instrument]`, `#[tokio::main]` and
+//!   `#[tokio::test]`; with `span = "current"` put it *above*
+//!   `#[instrument]`, so that it runs inside the span `#[instrument]` enters.
+//!   On `#[async_trait]` impls it goes on the method; the boxed future the
+//!   `async_trait` expansion builds is what is timed.
+//!
+//! # Testing with tokio's paused clock
+//!
+//! All figures come from `tokio::time::Instant`, which honours tokio's paused
+//! time when tokio's `test-util` feature is on, so under
+//! `#[tokio::test(start_paused = true)]` they are exact and deterministic:
+//!
+//! ```text
+//! #[tokio::test(start_paused = true)]
+//! async fn internal_time_is_ours() {
+//!     let snap = my_handler().await;          // sleeps 10 ms in a call, 5 ms itself
+//!     assert_eq!(snap.external(), Duration::from_millis(10));
+//!     assert_eq!(snap.internal(), Duration::from_millis(5));
+//! }
+//! ```
+//!
+//! In a normal build the clock is the OS's monotonic clock.
+//!
+//! # Cost
+//!
+//! An external call costs two clock reads plus a few uncontended atomic
+//! operations, allocates nothing and takes no lock; outside any handler it
+//! costs one task-local lookup and reads no clock. A handler allocates its
+//! ledger once. No global state is touched on the hot path, so concurrent
+//! handlers on any number of threads do not contend. Measured figures, as
+//! ratios against baselines taken in the same run, are in `BENCHMARKS.md`.
+//!
+//! # Failure model
+//!
+//! Nothing in this crate panics on the user's behalf. No handler in scope:
+//! calls run and count nowhere. A ledger outliving its handler (a carried
+//! task still running): accepted and ignored. A clock that looks backwards:
+//! no time passes. A spawned task finishing after its handler: ignored. The
+//! ledger is lock-free; a reader waits only for a concurrent call to finish
+//! the two steps of closing its interval (a few instructions), which is how a
+//! report taken while a carried task's call closes is never counted twice or
+//! missed.
+//!
+//! # Integrations
+//!
+//! Each is an optional cargo feature, so the core builds with `tokio` (its
+//! `rt` and `time` features), `tracing` and `pin-project-lite` alone.
 
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
@@ -33,5 +282,117 @@ pub use external::{external, external_sync, External};
 pub use ledger::OTHER_DEPENDENCY;
 pub use propagate::{bind, FutureExt, Handle, InCurrentHandler};
 pub use report::FIELDS;
-pub use selftime_macros::{external_call, timed_handler};
+/// Times a request handler: total, external and internal time, call counts,
+/// a per-dependency breakdown and the outcome, recorded on its span.
+///
+/// Put it on an `async fn` or a plain `fn`: a free fn, an inherent method, a
+/// trait impl method (native `async fn` in traits included), a fn returning
+/// `impl Future` (the returned future is timed too), a fn whose body is
+/// `Box::pin(async move { … })` (`#[async_trait]` methods, boxed recursion).
+/// The function keeps its signature, visibility, attributes, docs, generics
+/// and `Send`-ness: an axum handler stays an axum handler, a `Send` future
+/// stays `Send`, a `!Send` one still compiles.
+///
+/// It opens a new handler scope around the body (a tokio task-local scope
+/// for async code, `sync_scope` for sync code), nested in the handler
+/// already in scope if there is one, and a span; see the
+/// [crate docs](crate#the-span-fields) for the fields and what each means.
+///
+/// # Arguments
+///
+/// | argument | meaning | default |
+/// |---|---|---|
+/// | `name = "checkout"` | the span's name and the metrics' `handler` label | the fn's name |
+/// | `level = "debug"` | the span's level: `trace`, `debug`, `info`, `warn` or `error` | `info` |
+/// | `span = "current"` | record onto the span already current instead of opening one (declare the six fields on it: [`FIELDS`]); put the attribute *above* `#[tracing::instrument]` | `"new"` |
+/// | `crate = "::my::selftime"` | the path to this crate, when it is re-exported | `::selftime` |
+///
+/// Misuse is a compile error pointing at the offending token: on anything
+/// but a function with a body, on a `const fn`, an unknown or duplicated
+/// argument, a bad level or span mode.
+///
+/// # Examples
+///
+/// ```
+/// use selftime::{external_call, timed_handler};
+///
+/// #[external_call("billing")]
+/// async fn charge(cents: u64) -> Result<u64, String> {
+///     Ok(cents)
+/// }
+///
+/// #[timed_handler(name = "checkout", level = "info")]
+/// async fn checkout(cents: u64) -> Result<u64, String> {
+///     let charged = charge(cents).await?;
+///     Ok(charged)
+/// }
+///
+/// // A plain fn: the scope is a `sync_scope`.
+/// #[timed_handler]
+/// fn render(items: &[&str]) -> String {
+///     items.join(",")
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// assert_eq!(checkout(250).await, Ok(250));
+/// assert_eq!(render(&["a", "b"]), "a,b");
+/// # }
+/// ```
+pub use selftime_macros::timed_handler;
+
+/// Marks a function as an outbound call to a dependency: its busy interval
+/// (first poll to completion or drop) is added to the ledger of the handler
+/// in scope.
+///
+/// `#[external_call("redis")]` names the dependency; `#[external_call]`
+/// uses the fn's name. It goes on an `async fn`, a plain `fn` (a blocking
+/// client), a fn returning `impl Future` (the returned future is measured
+/// from its first poll) or a `Box::pin(async move { … })` body. Outside any
+/// handler it is a no-op that still returns the value, at the cost of one
+/// task-local lookup.
+///
+/// Nested calls are fine: the union counts their time once, and each call
+/// counts toward its own dependency.
+///
+/// # Arguments
+///
+/// | argument | meaning | default |
+/// |---|---|---|
+/// | `"redis"` | the dependency's name (a string literal: it labels metrics) | the fn's name |
+/// | `crate = "::my::selftime"` | the path to this crate, when it is re-exported | `::selftime` |
+///
+/// # Examples
+///
+/// ```
+/// use selftime::{external_call, timed_handler};
+///
+/// #[external_call("redis")]
+/// async fn get(key: &str) -> Option<String> {
+///     Some(key.to_uppercase())
+/// }
+///
+/// #[external_call] // dependency "query_legacy"
+/// fn query_legacy(id: u32) -> u32 {
+///     id + 1
+/// }
+///
+/// #[timed_handler]
+/// async fn handler() -> u64 {
+///     get("k").await;
+///     get("k").await;
+///     query_legacy(1);
+///     let snap = selftime::current().unwrap();
+///     let deps: Vec<_> = snap.dependencies().map(|d| (d.name(), d.calls())).collect();
+///     assert_eq!(deps, [("redis", 2), ("query_legacy", 1)]);
+///     snap.calls()
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// assert_eq!(handler().await, 3);
+/// assert_eq!(get("outside any handler").await.as_deref(), Some("OUTSIDE ANY HANDLER"));
+/// # }
+/// ```
+pub use selftime_macros::external_call;
 pub use snapshot::{current, Dependency, Outcome, Snapshot};
