@@ -1,16 +1,18 @@
 //! External calls: the time a handler spends waiting on its dependencies.
 
+use crate::orphan::{self, Site};
 use crate::scope::{self, Scope, Tickets};
+use crate::wake::WakeCall;
 use pin_project_lite::pin_project;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 /// One external call in flight: ends (and is counted) when dropped.
 ///
 /// Outside any handler there is nothing to count, so [`Call::begin`] reads
-/// no clock and returns `None`.
+/// no clock, counts an orphan call and returns `None`.
 #[derive(Debug)]
 pub(crate) struct Call {
     // Held so the ledger outlives the call even when the call outlives the
@@ -23,14 +25,24 @@ pub(crate) struct Call {
 impl Call {
     #[inline]
     pub(crate) fn begin(dep: &'static str) -> Option<Self> {
-        scope::with_current(|scope| {
+        Self::begin_at(dep, None)
+    }
+
+    /// [`Call::begin`], attributing an orphan call to an `#[external_call]` site.
+    #[inline]
+    pub(crate) fn begin_at(dep: &'static str, site: Option<&'static Site>) -> Option<Self> {
+        let call = scope::with_current(|scope| {
             let tickets = scope.begin(dep, scope.now());
             Self {
                 scope: Arc::clone(scope),
                 dep,
                 tickets,
             }
-        })
+        });
+        if call.is_none() {
+            orphan::record(dep, site);
+        }
+        call
     }
 }
 
@@ -61,6 +73,8 @@ pub fn external<F: Future>(dep: &'static str, fut: F) -> External<F> {
     External {
         inner: fut,
         dep,
+        site: None,
+        until_wake: false,
         state: State::NotStarted,
     }
 }
@@ -87,7 +101,17 @@ enum State {
     NotStarted,
     // Held for its `Drop`, which ends the call.
     Running { _call: Option<Call> },
+    // Wake mode: the call and the waker the inner future is polled with.
+    Waking { call: Arc<WakeCall>, waker: Waker },
     Done,
+}
+
+impl Drop for State {
+    fn drop(&mut self) {
+        if let Self::Waking { call, .. } = self {
+            call.finish();
+        }
+    }
 }
 
 pin_project! {
@@ -100,7 +124,38 @@ pin_project! {
         #[pin]
         inner: F,
         dep: &'static str,
+        site: Option<&'static Site>,
+        until_wake: bool,
         state: State,
+    }
+}
+
+impl<F> External<F> {
+    /// Not public API: attributes the call to an `#[external_call]` site.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn at(mut self, site: &'static Site) -> Self {
+        self.site = Some(site);
+        self
+    }
+
+    /// Wake mode: end the call's interval when its dependency wakes the
+    /// task, rather than when the task is next polled, so that time spent in
+    /// a busy runtime's run queue is not charged to the dependency. The wait
+    /// from the wake to the next poll is internal time, reported as
+    /// `internal.scheduled_us` by handlers with `polls`. Costs one allocation
+    /// per call. `#[external_call("dep", wake)]` selects it.
+    ///
+    /// ```
+    /// # async fn query() -> u32 { 1 }
+    /// # async fn demo() {
+    /// let rows = selftime::external("db", query()).until_wake().await;
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn until_wake(mut self) -> Self {
+        self.until_wake = true;
+        self
     }
 }
 
@@ -111,15 +166,31 @@ impl<F: Future> Future for External<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         if let State::NotStarted = this.state {
-            *this.state = State::Running {
-                _call: Call::begin(this.dep),
-            };
+            *this.state = start(this.dep, *this.site, *this.until_wake);
         }
-        let out = this.inner.poll(cx);
+        let out = match &*this.state {
+            State::Waking { call, waker } => {
+                call.before_poll(cx.waker());
+                this.inner.poll(&mut Context::from_waker(waker))
+            }
+            _ => this.inner.poll(cx),
+        };
         if out.is_ready() {
             // Dropping the call ends it now rather than when the future is dropped.
             *this.state = State::Done;
         }
         out
+    }
+}
+
+fn start(dep: &'static str, site: Option<&'static Site>, until_wake: bool) -> State {
+    if until_wake {
+        if let Some(scope) = scope::current() {
+            let (call, waker) = WakeCall::begin(scope, dep);
+            return State::Waking { call, waker };
+        }
+    }
+    State::Running {
+        _call: Call::begin_at(dep, site),
     }
 }

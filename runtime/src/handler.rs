@@ -1,6 +1,7 @@
 //! Handlers: open a ledger, run the body in its scope, report from a drop
 //! guard however the body ends.
 
+use crate::ledger::Ticket;
 use crate::scope::{self, Scope};
 use crate::snapshot::{Outcome, Snapshot};
 use pin_project_lite::pin_project;
@@ -21,12 +22,25 @@ use tracing::Span;
 pub struct Handler {
     name: &'static str,
     span: Span,
+    polls: bool,
 }
 
 impl Handler {
     /// A handler named `name` (the metrics' `handler` label) recording on `span`.
     pub fn new(name: &'static str, span: Span) -> Self {
-        Self { name, span }
+        Self {
+            name,
+            span,
+            polls: false,
+        }
+    }
+
+    /// Also splits internal time into busy, scheduled and waiting, at the
+    /// cost of two clock reads per poll (`#[timed_handler(polls)]`).
+    #[must_use]
+    pub fn with_polls(mut self) -> Self {
+        self.polls = true;
+        self
     }
 
     /// Runs a synchronous body in a new handler scope that starts now.
@@ -35,6 +49,7 @@ impl Handler {
         guard.running = true;
         let out = {
             let _entered = guard.span.enter();
+            let _polled = Polled::begin(&guard.scope);
             scope::sync_scope(guard.scope(), body)
         };
         guard.running = false;
@@ -67,6 +82,7 @@ impl Handler {
         guard.running = true;
         let fut = {
             let _entered = guard.span.enter();
+            let _polled = Polled::begin(&guard.scope);
             scope::sync_scope(guard.scope(), body)
         };
         guard.running = false;
@@ -109,7 +125,7 @@ impl Guard {
     /// Opens the handler's scope now, nested in the handler in scope if any.
     pub(crate) fn start(handler: Handler) -> Self {
         Self {
-            scope: Scope::open(Instant::now()),
+            scope: Scope::open(Instant::now(), handler.polls),
             reported: false,
             name: handler.name,
             span: handler.span,
@@ -169,13 +185,41 @@ impl<F: Future> Future for HandlerFuture<F> {
         let this = self.project();
         let guard: &mut Guard = this.guard;
         let entered = guard.span.enter();
+        let polled = Polled::begin(&guard.scope);
         guard.running = true;
         let out = this.inner.poll(cx);
         guard.running = false;
+        drop(polled);
         drop(entered);
         if let Poll::Ready(value) = &out {
             guard.finish(outcome_of((this.classify)(value)));
         }
         out
+    }
+}
+
+/// One poll of a handler's body, for ledgers that split internal time: the
+/// interval ends when this drops, so a poll that unwinds still closes it.
+struct Polled<'a> {
+    scope: &'a Scope,
+    ticket: Ticket,
+}
+
+impl<'a> Polled<'a> {
+    #[inline]
+    fn begin(scope: &'a Scope) -> Option<Self> {
+        let ledger = scope.ledger();
+        ledger.tracks_activity().then(|| Self {
+            scope,
+            ticket: ledger.poll_begin(scope.now()),
+        })
+    }
+}
+
+impl Drop for Polled<'_> {
+    fn drop(&mut self) {
+        self.scope
+            .ledger()
+            .poll_end(self.ticket, self.scope.now());
     }
 }

@@ -144,29 +144,31 @@ const EMPTY: u8 = 0;
 const WRITING: u8 = 1;
 const READY: u8 = 2;
 
-/// One dependency's share of a ledger: its own union and call count.
+/// One entry of a [`Names`] table.
 #[derive(Debug)]
-pub(crate) struct DepSlot {
-    name_state: AtomicU8,
-    /// Written once, by the thread that moved `name_state` from `EMPTY` to
-    /// `WRITING`; read only after `name_state` is seen `READY`.
+struct NameSlot {
+    state: AtomicU8,
+    /// Written once, by the thread that moved `state` from `EMPTY` to
+    /// `WRITING`; read only after `state` is seen `READY`.
     name: Cell<&'static str>,
-    interval: Interval,
-    calls: AtomicU64,
 }
 
-impl DepSlot {
-    fn new(name: &'static str, state: u8) -> Self {
+impl NameSlot {
+    #[cfg(not(loom))]
+    const EMPTY: Self = Self {
+        state: AtomicU8::new(EMPTY),
+        name: Cell::new(""),
+    };
+
+    fn empty() -> Self {
         Self {
-            name_state: AtomicU8::new(state),
-            name: Cell::new(name),
-            interval: Interval::new(),
-            calls: AtomicU64::new(0),
+            state: AtomicU8::new(EMPTY),
+            name: Cell::new(""),
         }
     }
 
     fn name_if_ready(&self) -> Option<&'static str> {
-        if self.name_state.load(Acquire) == READY {
+        if self.state.load(Acquire) == READY {
             // SAFETY: the name is written before `READY` is stored (Release)
             // and never again; the Acquire load above orders this read after it.
             Some(unsafe { self.name.get() })
@@ -176,34 +178,144 @@ impl DepSlot {
     }
 }
 
-/// Which parts of a ledger a call opened, so that its end closes the same
-/// (an interval whose counter was full did not count the call).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Ticket {
-    union: bool,
-    slot: bool,
+/// A fixed table of names, filled in order of first use by any number of
+/// threads at once, without a lock and without allocating. A ledger keeps its
+/// dependencies in one; the process keeps the dependencies of calls made
+/// outside any handler in another.
+#[derive(Debug)]
+pub(crate) struct Names<const N: usize> {
+    slots: [NameSlot; N],
 }
+
+// SAFETY: the only non-atomic state is each slot's name, which is written by
+// exactly one thread (the winner of the `EMPTY -> WRITING` exchange) before it
+// publishes `READY`, and read by others only after observing `READY`.
+unsafe impl<const N: usize> Sync for Names<N> {}
+// SAFETY: `&'static str` and the atomics are all `Send`.
+unsafe impl<const N: usize> Send for Names<N> {}
+
+impl<const N: usize> Names<N> {
+    pub(crate) fn new() -> Self {
+        Self {
+            slots: std::array::from_fn(|_| NameSlot::empty()),
+        }
+    }
+
+    /// An empty table, for a `static`.
+    #[cfg(not(loom))]
+    pub(crate) const EMPTY: Self = Self {
+        slots: [NameSlot::EMPTY; N],
+    };
+
+    /// The index of `name`, claiming the first free slot on its first use;
+    /// `None` when the table is full of other names. Names compare by
+    /// content (two literals `"redis"` need not share an address), the
+    /// address first because it is the usual match.
+    pub(crate) fn index_of(&self, name: &'static str) -> Option<usize> {
+        for (index, slot) in self.slots.iter().enumerate() {
+            let mut state = slot.state.load(Acquire);
+            loop {
+                match state {
+                    READY => {
+                        // SAFETY: `READY` was observed with Acquire (see `name_if_ready`).
+                        let held = unsafe { slot.name.get() };
+                        if std::ptr::eq(held, name) || held == name {
+                            return Some(index);
+                        }
+                        break;
+                    }
+                    EMPTY => match slot
+                        .state
+                        .compare_exchange(EMPTY, WRITING, Acquire, Acquire)
+                    {
+                        Ok(_) => {
+                            // SAFETY: winning `EMPTY -> WRITING` makes us the only writer,
+                            // and nobody reads the name before `READY` is published.
+                            unsafe { slot.name.set(name) };
+                            slot.state.store(READY, Release);
+                            return Some(index);
+                        }
+                        Err(actual) => state = actual,
+                    },
+                    _ => {
+                        // Another thread is naming this slot: perhaps `name` itself.
+                        pause();
+                        state = slot.state.load(Acquire);
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// The names given so far, with their indices, in order of first use.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, &'static str)> + '_ {
+        self.slots
+            .iter()
+            .map_while(NameSlot::name_if_ready)
+            .enumerate()
+    }
+}
+
+/// One dependency's share of a ledger: its own union and call count.
+#[derive(Debug)]
+struct DepCounters {
+    interval: Interval,
+    calls: AtomicU64,
+}
+
+impl DepCounters {
+    fn new() -> Self {
+        Self {
+            interval: Interval::new(),
+            calls: AtomicU64::new(0),
+        }
+    }
+}
+
+/// Which of a ledger's intervals a call opened, so that its end closes the
+/// same (an interval whose counter was full did not count the call).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Ticket(u8);
+
+const T_UNION: u8 = 1;
+const T_SLOT: u8 = 2;
+const T_POLLS: u8 = 4;
+const T_SCHEDULED: u8 = 8;
+
+/// How many bits a [`Ticket`] takes.
+pub(crate) const TICKET_BITS: u32 = 4;
 
 impl Ticket {
     pub(crate) fn bits(self) -> u8 {
-        u8::from(self.union) | (u8::from(self.slot) << 1)
+        self.0
     }
 
     pub(crate) fn from_bits(bits: u8) -> Self {
-        Self {
-            union: bits & 1 != 0,
-            slot: bits & 2 != 0,
+        Self(bits)
+    }
+
+    fn set(&mut self, bit: u8, admitted: bool) {
+        if admitted {
+            self.0 |= bit;
         }
+    }
+
+    fn has(self, bit: u8) -> bool {
+        self.0 & bit != 0
     }
 }
 
 /// The figures of one ledger at one moment.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Figures {
+    /// The union of external calls' busy intervals: `E`.
     pub(crate) external: u64,
     pub(crate) calls: u64,
     pub(crate) deps: [DepFigure; DEP_SLOTS + 1],
     pub(crate) dep_count: usize,
+    /// With activity tracking: `|P ∪ E|` and `|P ∪ S ∪ E|` (see [`Activity`]).
+    pub(crate) activity: Option<(u64, u64)>,
 }
 
 /// One dependency's figures.
@@ -222,43 +334,64 @@ impl DepFigure {
     };
 }
 
+/// The optional split of internal time. Three unions are kept, so that each
+/// part is exact however the intervals overlap:
+///
+/// - `E`, external calls in flight (the ledger's own union);
+/// - `P ∪ E`, adding the intervals in which the handler's future was being
+///   polled;
+/// - `P ∪ S ∪ E`, adding the intervals between a dependency waking the
+///   handler and the handler being polled (calls in wake mode).
+///
+/// busy = `|P∪E| - |E|`, scheduled = `|P∪S∪E| - |P∪E|`, and waiting (timers,
+/// locks, channels, other scheduler delay) = total - `|P∪S∪E|`.
+#[derive(Debug)]
+struct Activity {
+    polled: Interval,
+    scheduled: Interval,
+}
+
 /// One handler invocation's account of its external calls.
 #[derive(Debug)]
 pub(crate) struct Ledger {
     union: Interval,
     calls: AtomicU64,
-    deps: [DepSlot; DEP_SLOTS],
-    other: DepSlot,
+    names: Names<DEP_SLOTS>,
+    deps: [DepCounters; DEP_SLOTS],
+    other: DepCounters,
+    activity: Option<Activity>,
 }
-
-// SAFETY: the only non-atomic state is each slot's name, which is written by
-// exactly one thread (the winner of the `EMPTY -> WRITING` exchange) before it
-// publishes `READY`, and read by others only after observing `READY`.
-unsafe impl Sync for Ledger {}
-// SAFETY: `&'static str` and the atomics are all `Send`.
-unsafe impl Send for Ledger {}
 
 impl Ledger {
     pub(crate) fn new() -> Self {
         Self {
             union: Interval::new(),
             calls: AtomicU64::new(0),
-            deps: std::array::from_fn(|_| DepSlot::new("", EMPTY)),
-            other: DepSlot::new(OTHER_DEPENDENCY, READY),
+            names: Names::new(),
+            deps: std::array::from_fn(|_| DepCounters::new()),
+            other: DepCounters::new(),
+            activity: None,
+        }
+    }
+
+    /// A ledger that also splits internal time into busy, scheduled and
+    /// waiting (see [`Activity`]): two more intervals to keep per call.
+    pub(crate) fn with_activity() -> Self {
+        Self {
+            activity: Some(Activity {
+                polled: Interval::new(),
+                scheduled: Interval::new(),
+            }),
+            ..Self::new()
         }
     }
 
     /// Records that a call to `dep` started at `now`.
     pub(crate) fn begin(&self, dep: &'static str, now: u64) -> Ticket {
-        let slot = self.slot_index(dep);
-        let union = self.union.open(now);
         self.calls.fetch_add(1, Relaxed);
-        let slot = self.slot(slot);
+        let slot = self.slot(dep);
         slot.calls.fetch_add(1, Relaxed);
-        Ticket {
-            union,
-            slot: slot.interval.open(now),
-        }
+        self.reopen(slot, now)
     }
 
     /// Records that the call to `dep` behind `ticket` ended at `now`.
@@ -267,11 +400,84 @@ impl Ledger {
     /// named it, so the lookup only compares, and a call that counts toward
     /// several nested ledgers needs no per-ledger state.
     pub(crate) fn end(&self, dep: &'static str, ticket: Ticket, now: u64) {
-        if ticket.slot {
-            self.slot(self.slot_index(dep)).interval.close(now);
+        self.close(self.slot(dep), ticket, now);
+    }
+
+    /// Reopens the intervals of a call to `dep` that is in flight again
+    /// (wake mode: polled after its dependency woke it), without counting a
+    /// new call.
+    pub(crate) fn resume(&self, dep: &'static str, now: u64) -> Ticket {
+        self.reopen(self.slot(dep), now)
+    }
+
+    fn reopen(&self, slot: &DepCounters, now: u64) -> Ticket {
+        let mut ticket = Ticket::default();
+        ticket.set(T_UNION, self.union.open(now));
+        ticket.set(T_SLOT, slot.interval.open(now));
+        if let Some(activity) = &self.activity {
+            ticket.set(T_POLLS, activity.polled.open(now));
+            ticket.set(T_SCHEDULED, activity.scheduled.open(now));
         }
-        if ticket.union {
+        ticket
+    }
+
+    fn close(&self, slot: &DepCounters, ticket: Ticket, now: u64) {
+        if ticket.has(T_SLOT) {
+            slot.interval.close(now);
+        }
+        if ticket.has(T_UNION) {
             self.union.close(now);
+        }
+        if let Some(activity) = &self.activity {
+            if ticket.has(T_POLLS) {
+                activity.polled.close(now);
+            }
+            if ticket.has(T_SCHEDULED) {
+                activity.scheduled.close(now);
+            }
+        }
+    }
+
+    /// Whether this ledger splits internal time.
+    pub(crate) fn tracks_activity(&self) -> bool {
+        self.activity.is_some()
+    }
+
+    /// The handler's future is being polled from `now` (activity only).
+    pub(crate) fn poll_begin(&self, now: u64) -> Ticket {
+        let mut ticket = Ticket::default();
+        if let Some(activity) = &self.activity {
+            ticket.set(T_POLLS, activity.polled.open(now));
+            ticket.set(T_SCHEDULED, activity.scheduled.open(now));
+        }
+        ticket
+    }
+
+    /// The poll behind `ticket` ended at `now`.
+    pub(crate) fn poll_end(&self, ticket: Ticket, now: u64) {
+        if let Some(activity) = &self.activity {
+            if ticket.has(T_POLLS) {
+                activity.polled.close(now);
+            }
+            if ticket.has(T_SCHEDULED) {
+                activity.scheduled.close(now);
+            }
+        }
+    }
+
+    /// A dependency woke the handler at `now`; it waits to be polled.
+    pub(crate) fn wait_begin(&self, now: u64) -> Ticket {
+        let mut ticket = Ticket::default();
+        if let Some(activity) = &self.activity {
+            ticket.set(T_SCHEDULED, activity.scheduled.open(now));
+        }
+        ticket
+    }
+
+    /// The wait behind `ticket` ended at `now`: the handler is polled.
+    pub(crate) fn wait_end(&self, ticket: Ticket, now: u64) {
+        if let (Some(activity), true) = (&self.activity, ticket.has(T_SCHEDULED)) {
+            activity.scheduled.close(now);
         }
     }
 
@@ -282,11 +488,12 @@ impl Ledger {
             calls: self.calls.load(Acquire),
             deps: [DepFigure::NONE; DEP_SLOTS + 1],
             dep_count: 0,
+            activity: self
+                .activity
+                .as_ref()
+                .map(|a| (a.polled.busy_at(now), a.scheduled.busy_at(now))),
         };
-        let named = self
-            .deps
-            .iter()
-            .map_while(|slot| slot.name_if_ready().map(|name| (name, slot)));
+        let named = self.names.iter().map(|(i, name)| (name, &self.deps[i]));
         let other = Some((OTHER_DEPENDENCY, &self.other))
             .filter(|(_, slot)| slot.calls.load(Acquire) > 0);
         for (name, slot) in named.chain(other) {
@@ -300,46 +507,12 @@ impl Ledger {
         figures
     }
 
-    fn slot(&self, index: u8) -> &DepSlot {
-        self.deps.get(usize::from(index)).unwrap_or(&self.other)
-    }
-
-    /// Finds `dep`'s slot, claiming the first free one on its first call.
-    /// Slots fill in order of first call, which is the breakdown's order.
-    fn slot_index(&self, dep: &'static str) -> u8 {
-        for (index, slot) in self.deps.iter().enumerate() {
-            let mut state = slot.name_state.load(Acquire);
-            loop {
-                match state {
-                    READY => {
-                        // SAFETY: `READY` was observed with Acquire (see `name_if_ready`).
-                        let name = unsafe { slot.name.get() };
-                        if std::ptr::eq(name, dep) || name == dep {
-                            return index as u8;
-                        }
-                        break;
-                    }
-                    EMPTY => match slot.name_state.compare_exchange(
-                        EMPTY, WRITING, Acquire, Acquire,
-                    ) {
-                        Ok(_) => {
-                            // SAFETY: winning `EMPTY -> WRITING` makes us the only writer,
-                            // and nobody reads the name before `READY` is published.
-                            unsafe { slot.name.set(dep) };
-                            slot.name_state.store(READY, Release);
-                            return index as u8;
-                        }
-                        Err(actual) => state = actual,
-                    },
-                    _ => {
-                        // Another call is naming this slot: it may be naming it `dep`.
-                        pause();
-                        state = slot.name_state.load(Acquire);
-                    }
-                }
-            }
-        }
-        DEP_SLOTS as u8
+    /// `dep`'s counters: slots fill in order of first call, which is the
+    /// breakdown's order; past the last slot, calls share `other`.
+    fn slot(&self, dep: &'static str) -> &DepCounters {
+        self.names
+            .index_of(dep)
+            .map_or(&self.other, |index| &self.deps[index])
     }
 }
 

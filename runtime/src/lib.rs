@@ -29,6 +29,9 @@
 //! [Outcomes](#outcomes) ·
 //! [Nested handlers](#nested-handlers) ·
 //! [Spawned tasks, blocking calls and threads](#spawned-tasks-blocking-calls-and-threads) ·
+//! [Where internal time goes](#where-internal-time-goes) ·
+//! [Scheduler delay and wake mode](#scheduler-delay-and-wake-mode) ·
+//! [Orphan calls](#orphan-calls) ·
 //! [Edge cases](#edge-cases) ·
 //! [Testing with tokio's paused clock](#testing-with-tokios-paused-clock) ·
 //! [Cost](#cost) ·
@@ -165,7 +168,7 @@
 //! handler: an outer handler's internal time never includes an inner
 //! handler's waits on dependencies. The inner handler's *own* time is the
 //! outer's internal time too: to the outer handler it is not a dependency.
-//! A call counts toward its 64 innermost enclosing handlers.
+//! A call counts toward its 32 innermost enclosing handlers.
 //!
 //! # Spawned tasks, blocking calls and threads
 //!
@@ -173,11 +176,13 @@
 //! task-locals across `tokio::spawn`. Work the handler hands off counts only
 //! when the handler is carried along:
 //!
-//! - `tokio::spawn(fut.in_current_handler())` ([`FutureExt`]);
-//! - `spawn_blocking(selftime::bind(|| …))` ([`bind`]) or, for a thread,
-//!   capture a [`Handle`] and run the work in [`Handle::sync_scope`];
+//! - [`selftime::spawn(fut)`](spawn), which is
+//!   `tokio::spawn(fut.in_current_handler())` ([`FutureExt`]);
+//! - [`selftime::spawn_blocking(f)`](spawn_blocking), which is
+//!   `spawn_blocking(selftime::bind(f))` ([`bind`]); for a thread of your
+//!   own, capture a [`Handle`] and run the work in [`Handle::sync_scope`];
 //! - a call made where no handler is in scope runs normally and counts toward
-//!   nothing.
+//!   nothing, except [the orphan counts](#orphan-calls).
 //!
 //! A carried task that is still running when its handler ends is cut off at
 //! the end: its call counts up to the handler's end, and its later end is
@@ -187,6 +192,46 @@
 //! A blocking client called from async code (`external_sync(…)`, or a plain
 //! `#[external_call]` fn) is measured like any other call; it also blocks
 //! the runtime's worker thread, which is its caller's business.
+//!
+//! # Where internal time goes
+//!
+//! `#[timed_handler(polls)]` also splits internal time, recording three more
+//! fields ([`SPLIT_FIELDS`]) and filling [`Snapshot::busy`],
+//! [`Snapshot::scheduled`] and [`Snapshot::waiting`]:
+//!
+//! | field | the part of internal time in which… |
+//! |---|---|
+//! | `internal.busy_us` | the handler's future was being polled, outside external calls: its own CPU work (and any blocking it does) |
+//! | `internal.scheduled_us` | a dependency had answered a [wake-mode](#scheduler-delay-and-wake-mode) call, and the handler waited to be polled |
+//! | `internal.waiting_us` | neither: timers, locks, channels, the run queue after other wakes |
+//!
+//! The three add up to `internal.duration_us` exactly. A high *waiting* with
+//! a low *busy* points at contention (a lock, a pool, a saturated runtime); a
+//! high *busy* at the code itself. The price is two clock reads per poll of
+//! the handler, which is why it is opt-in; a plain fn's whole body is one
+//! poll.
+//!
+//! # Scheduler delay and wake mode
+//!
+//! By default an external call ends when its future completes, which is when
+//! the handler is next polled after the dependency answered. On a busy
+//! runtime the answer can wait in the run queue, and that wait is billed to
+//! the dependency. Wake mode, `#[external_call("redis", wake)]` or
+//! [`External::until_wake`], polls the call with a waker of its own that
+//! ends the call's interval at the moment the dependency wakes the task; the
+//! wait until the next poll is internal time (`internal.scheduled_us` with
+//! `polls`). It costs one allocation per call and a clock read per wake,
+//! which is why it is opt-in.
+//!
+//! # Orphan calls
+//!
+//! A call made where no handler is in scope counts toward no handler. For a
+//! background job that is right; for work a handler handed off without
+//! carrying itself along (a `tokio::spawn` without `in_current_handler()`)
+//! it is a silent hole in the figures. Such calls are counted per
+//! dependency, [`orphan_calls()`](orphan_calls), and in debug builds the
+//! first one of each `#[external_call]` site is reported as a `WARN` event
+//! with target `selftime`, naming the function and the fix.
 //!
 //! # Edge cases
 //!
@@ -262,17 +307,38 @@
 //!
 //! Each is an optional cargo feature, so the core builds with `tokio` (its
 //! `rt` and `time` features), `tracing` and `pin-project-lite` alone.
+//!
+//! **`tower`**: the `selftime::tower` module. `HandlerLayer` runs every
+//! request of an axum, tonic or hyper service as a handler, one line instead
+//! of one attribute per handler: the six fields above on a span named
+//! `request` (with `otel.name`, `http.route` and the status), measured to the
+//! *end of the response body*, so a streamed body's time is in `total` and
+//! the external calls made while streaming count; `cancelled` when the client
+//! goes away mid-response. The feature `axum` adds
+//! `HandlerLayer::matched_path()`, which names each request after its route.
+//! On the client side, `ExternalLayer` / `HttpExternalLayer` mark every call
+//! through a tower service (a tonic channel, hyper's client) as an external
+//! call to a named dependency, the latter until the response body ends.
+//!
+//! **`reqwest`**: the `selftime::reqwest` module. `ExternalCallMiddleware`,
+//! a `reqwest-middleware` middleware, marks every outbound request as an
+//! external call; the dependency is the URL's host (interned, bounded) or a
+//! name given per client. By default a call ends at the response head, and
+//! a body read after `send()` returns counts as the handler's own time;
+//! `through_body()` keeps it in flight until the body is read.
 
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
 mod external;
 mod handler;
 mod ledger;
+mod orphan;
 mod propagate;
 mod report;
 mod scope;
 mod snapshot;
 mod sync;
+mod wake;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -280,8 +346,9 @@ pub mod __private;
 
 pub use external::{external, external_sync, External};
 pub use ledger::OTHER_DEPENDENCY;
-pub use propagate::{bind, FutureExt, Handle, InCurrentHandler};
-pub use report::FIELDS;
+pub use orphan::{orphan_calls, OrphanCalls};
+pub use propagate::{bind, spawn, spawn_blocking, FutureExt, Handle, InCurrentHandler};
+pub use report::{FIELDS, SPLIT_FIELDS};
 /// Times a request handler: total, external and internal time, call counts,
 /// a per-dependency breakdown and the outcome, recorded on its span.
 ///

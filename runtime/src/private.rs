@@ -8,6 +8,8 @@ pub use crate::external::external;
 #[doc(hidden)]
 pub use crate::handler::{Handler, HandlerFuture};
 #[doc(hidden)]
+pub use crate::orphan::Site;
+#[doc(hidden)]
 pub use tracing;
 
 /// Not public API. The guard a synchronous `#[external_call]` fn holds: the
@@ -22,9 +24,9 @@ pub struct CallGuard {
 /// Not public API.
 #[doc(hidden)]
 #[inline]
-pub fn call(dep: &'static str) -> CallGuard {
+pub fn call(dep: &'static str, site: &'static Site) -> CallGuard {
     CallGuard {
-        _call: crate::external::Call::begin(dep),
+        _call: crate::external::Call::begin_at(dep, Some(site)),
     }
 }
 
@@ -86,6 +88,22 @@ pub fn never_error<T>(_: &T) -> bool {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __selftime_handler_span {
+    (polls, $level:ident, $name:expr) => {
+        $crate::__private::tracing::span!(
+            target: ::core::module_path!(),
+            $crate::__private::tracing::Level::$level,
+            $name,
+            total.duration_us = $crate::__private::tracing::field::Empty,
+            external.duration_us = $crate::__private::tracing::field::Empty,
+            internal.duration_us = $crate::__private::tracing::field::Empty,
+            external.calls = $crate::__private::tracing::field::Empty,
+            external.breakdown = $crate::__private::tracing::field::Empty,
+            outcome = $crate::__private::tracing::field::Empty,
+            internal.busy_us = $crate::__private::tracing::field::Empty,
+            internal.scheduled_us = $crate::__private::tracing::field::Empty,
+            internal.waiting_us = $crate::__private::tracing::field::Empty,
+        )
+    };
     ($level:ident, $name:expr) => {
         $crate::__private::tracing::span!(
             target: ::core::module_path!(),

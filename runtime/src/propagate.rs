@@ -162,3 +162,68 @@ pub trait FutureExt: Future + Sized {
 }
 
 impl<F: Future> FutureExt for F {}
+
+/// `tokio::spawn`, carrying the handler in scope (if any) into the task:
+/// `tokio::spawn(fut.in_current_handler())`.
+///
+/// # Panics
+///
+/// Like `tokio::spawn`, when called outside a tokio runtime.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// #[selftime::external_call("search")]
+/// async fn search() -> u32 { 3 }
+///
+/// #[selftime::timed_handler]
+/// async fn handler() -> u64 {
+///     let hits = selftime::spawn(search()).await.unwrap();
+///     assert_eq!(hits, 3);
+///     selftime::current().unwrap().calls()
+/// }
+///
+/// assert_eq!(handler().await, 1);
+/// # }
+/// ```
+pub fn spawn<F>(fut: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    tokio::spawn(fut.in_current_handler())
+}
+
+/// `tokio::task::spawn_blocking`, carrying the handler in scope (if any)
+/// onto the blocking thread: `spawn_blocking(selftime::bind(f))`.
+///
+/// # Panics
+///
+/// Like `tokio::task::spawn_blocking`, when called outside a tokio runtime.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// #[selftime::external_call("legacy_sdk")]
+/// fn blocking_lookup() -> u32 { 7 }
+///
+/// #[selftime::timed_handler]
+/// async fn handler() -> u64 {
+///     assert_eq!(selftime::spawn_blocking(blocking_lookup).await.unwrap(), 7);
+///     selftime::current().unwrap().calls()
+/// }
+///
+/// assert_eq!(handler().await, 1);
+/// # }
+/// ```
+pub fn spawn_blocking<F, R>(f: F) -> tokio::task::JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    tokio::task::spawn_blocking(bind(f))
+}

@@ -6,7 +6,7 @@ use tracing::field::display;
 use tracing::Span;
 
 /// The span fields `#[timed_handler]` declares and records, in the order
-/// they are declared. Use them to declare the fields yourself when recording
+/// they are declared. `#[timed_handler(polls)]` adds [`SPLIT_FIELDS`]. Use them to declare the fields yourself when recording
 /// onto a span of your own (`span = "current"`).
 pub const FIELDS: [&str; 6] = [
     "total.duration_us",
@@ -15,6 +15,14 @@ pub const FIELDS: [&str; 6] = [
     "external.calls",
     "external.breakdown",
     "outcome",
+];
+
+/// The fields `#[timed_handler(polls)]` adds: internal time split into the
+/// handler's own polling, the wait after a dependency's wake, and the rest.
+pub const SPLIT_FIELDS: [&str; 3] = [
+    "internal.busy_us",
+    "internal.scheduled_us",
+    "internal.waiting_us",
 ];
 
 pub(crate) fn report(name: &'static str, span: &Span, snapshot: &Snapshot, outcome: Outcome) {
@@ -37,4 +45,14 @@ fn record_on_span(span: &Span, snapshot: &Snapshot, outcome: Outcome) {
     span.record("external.calls", snapshot.calls());
     span.record("external.breakdown", display(snapshot.breakdown()));
     span.record("outcome", outcome.as_str());
+    if let Some((busy, scheduled)) = snapshot.split_ns() {
+        let (busy, scheduled) = (busy / 1_000, scheduled / 1_000);
+        // Floors of parts never exceed the floor of their sum, which is at
+        // most `internal` here, so `waiting` cannot underflow; the three
+        // recorded parts add up to the recorded internal time.
+        let internal = total - external;
+        span.record("internal.busy_us", busy);
+        span.record("internal.scheduled_us", scheduled);
+        span.record("internal.waiting_us", internal.saturating_sub(busy + scheduled));
+    }
 }

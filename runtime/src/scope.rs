@@ -1,7 +1,7 @@
 //! The handler in scope: a tokio task-local holding the innermost handler's
 //! [`Scope`], which links to the scopes of the handlers around it.
 
-use crate::ledger::{Figures, Ledger, Ticket};
+use crate::ledger::{Figures, Ledger, Ticket, TICKET_BITS};
 use std::sync::Arc;
 use tokio::time::Instant;
 
@@ -10,9 +10,9 @@ tokio::task_local! {
 }
 
 /// How many enclosing handlers a call counts toward. A call made deeper than
-/// this (a handler recursing 64 levels into itself) counts toward the 64
+/// this (a handler recursing 32 levels into itself) counts toward the 32
 /// innermost handlers only.
-pub(crate) const MAX_DEPTH: usize = 64;
+pub(crate) const MAX_DEPTH: usize = (u128::BITS / TICKET_BITS) as usize;
 
 /// One running handler: its ledger, its start, and the handler around it.
 ///
@@ -28,21 +28,30 @@ pub(crate) struct Scope {
     parent: Option<Arc<Scope>>,
 }
 
-/// What a call opened in each ledger of the chain: two bits a level.
+/// What a call opened in each ledger of the chain: a [`Ticket`] a level.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Tickets(u128);
 
 impl Scope {
     /// Opens a handler scope at `now`, nested in the handler in scope, if any.
-    pub(crate) fn open(now: Instant) -> Arc<Self> {
+    pub(crate) fn open(now: Instant, activity: bool) -> Arc<Self> {
         let parent = current();
         let base = parent.as_ref().map_or(now, |p| p.base);
         Arc::new(Self {
             base,
             start: offset(base, now),
-            ledger: Ledger::new(),
+            ledger: if activity {
+                Ledger::with_activity()
+            } else {
+                Ledger::new()
+            },
             parent,
         })
+    }
+
+    /// This handler's own ledger (not the enclosing ones').
+    pub(crate) fn ledger(&self) -> &Ledger {
+        &self.ledger
     }
 
     /// The clock, read as nanoseconds from this chain's origin.
@@ -67,19 +76,56 @@ impl Scope {
     /// Records the start of a call to `dep` in this ledger and every
     /// enclosing one.
     pub(crate) fn begin(&self, dep: &'static str, now: u64) -> Tickets {
-        let mut tickets = 0u128;
-        for (level, scope) in self.chain().enumerate() {
-            tickets |= u128::from(scope.ledger.begin(dep, now).bits()) << (2 * level);
-        }
-        Tickets(tickets)
+        self.each_level(|ledger| ledger.begin(dep, now))
+    }
+
+    /// Reopens a call in flight again without counting a new call (wake
+    /// mode), in this ledger and every enclosing one.
+    pub(crate) fn resume(&self, dep: &'static str, now: u64) -> Tickets {
+        self.each_level(|ledger| ledger.resume(dep, now))
+    }
+
+    /// A dependency woke a call at `now`: in every ledger that splits
+    /// internal time, the wait for the next poll starts.
+    pub(crate) fn wait_begin(&self, now: u64) -> Tickets {
+        self.each_level(|ledger| ledger.wait_begin(now))
     }
 
     /// Records the end of the call that `begin` returned `tickets` for.
     pub(crate) fn end(&self, dep: &'static str, tickets: Tickets, now: u64) {
         for (level, scope) in self.chain().enumerate() {
-            let bits = (tickets.0 >> (2 * level)) as u8 & 0b11;
-            scope.ledger.end(dep, Ticket::from_bits(bits), now);
+            scope.ledger.end(dep, tickets.at(level), now);
         }
+    }
+
+    /// Ends the waits `wait_begin` returned `tickets` for.
+    pub(crate) fn wait_end(&self, tickets: Tickets, now: u64) {
+        for (level, scope) in self.chain().enumerate() {
+            scope.ledger.wait_end(tickets.at(level), now);
+        }
+    }
+
+    fn each_level(&self, mut f: impl FnMut(&Ledger) -> Ticket) -> Tickets {
+        let mut tickets = 0u128;
+        for (level, scope) in self.chain().enumerate() {
+            tickets |= u128::from(f(&scope.ledger).bits()) << (TICKET_BITS as usize * level);
+        }
+        Tickets(tickets)
+    }
+}
+
+impl Tickets {
+    pub(crate) fn to_bits(self) -> u128 {
+        self.0
+    }
+
+    pub(crate) fn from_bits(bits: u128) -> Self {
+        Self(bits)
+    }
+
+    fn at(self, level: usize) -> Ticket {
+        let mask = (1u8 << TICKET_BITS) - 1;
+        Ticket::from_bits((self.0 >> (TICKET_BITS as usize * level)) as u8 & mask)
     }
 }
 

@@ -57,6 +57,12 @@ impl Snapshot {
         let total = now.saturating_sub(scope.start());
         let mut figures = scope.figures(now);
         figures.external = figures.external.min(total);
+        // |E| <= |P∪E| <= |P∪S∪E| <= total holds by construction; clamping
+        // keeps it so through clock readings that raced each other.
+        figures.activity = figures.activity.map(|(polled, scheduled)| {
+            let polled = polled.clamp(figures.external, total);
+            (polled, scheduled.clamp(polled, total))
+        });
         for dep in &mut figures.deps[..figures.dep_count] {
             dep.busy = dep.busy.min(total);
         }
@@ -80,6 +86,34 @@ impl Snapshot {
     #[must_use]
     pub fn internal(&self) -> Duration {
         Duration::from_nanos(self.total - self.figures.external)
+    }
+
+    /// With `#[timed_handler(polls)]`: the part of internal time in which the
+    /// handler's future was being polled (its own CPU work), outside external
+    /// calls. `None` for handlers that do not split internal time.
+    #[must_use]
+    pub fn busy(&self) -> Option<Duration> {
+        let (polled, _) = self.figures.activity?;
+        Some(Duration::from_nanos(polled - self.figures.external))
+    }
+
+    /// With `#[timed_handler(polls)]`: the part of internal time between a
+    /// dependency waking the handler (calls in wake mode) and the handler
+    /// being polled again, outside polls and external calls.
+    #[must_use]
+    pub fn scheduled(&self) -> Option<Duration> {
+        let (polled, scheduled) = self.figures.activity?;
+        Some(Duration::from_nanos(scheduled - polled))
+    }
+
+    /// With `#[timed_handler(polls)]`: the rest of internal time, in which
+    /// the handler was neither polled, nor waiting on a call, nor scheduled
+    /// after a wake-mode call: timers, locks, channels, the run queue.
+    /// `busy + scheduled + waiting == internal`.
+    #[must_use]
+    pub fn waiting(&self) -> Option<Duration> {
+        let (_, scheduled) = self.figures.activity?;
+        Some(Duration::from_nanos(self.total - scheduled))
     }
 
     /// How many external calls the handler has started.
@@ -108,6 +142,12 @@ impl Snapshot {
 
     pub(crate) fn external_ns(&self) -> u64 {
         self.figures.external
+    }
+
+    /// `(busy, scheduled)` in nanoseconds, for handlers that split internal time.
+    pub(crate) fn split_ns(&self) -> Option<(u64, u64)> {
+        let (polled, scheduled) = self.figures.activity?;
+        Some((polled - self.figures.external, scheduled - polled))
     }
 }
 

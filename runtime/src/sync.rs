@@ -24,10 +24,13 @@ pub(crate) struct Cell<T>(
 );
 
 impl<T: Copy> Cell<T> {
+    #[cfg(loom)]
     pub(crate) fn new(value: T) -> Self {
-        #[cfg(loom)]
-        return Self(loom::cell::UnsafeCell::new(value));
-        #[cfg(not(loom))]
+        Self(loom::cell::UnsafeCell::new(value))
+    }
+
+    #[cfg(not(loom))]
+    pub(crate) const fn new(value: T) -> Self {
         Self(std::cell::UnsafeCell::new(value))
     }
 

@@ -52,10 +52,19 @@ impl Closed {
     }
 }
 
+/// One event: its target, level and fields (`message` included).
+#[derive(Clone, Debug, Default)]
+pub struct Event {
+    pub target: String,
+    pub level: String,
+    pub fields: HashMap<String, String>,
+}
+
 #[derive(Clone, Default)]
 pub struct Capture {
     open: Arc<Mutex<HashMap<Id, Closed>>>,
     closed: Arc<Mutex<Vec<Closed>>>,
+    events: Arc<Mutex<Vec<Event>>>,
 }
 
 impl Capture {
@@ -79,8 +88,23 @@ impl Capture {
             .into_iter()
             .filter(|c| c.name == name)
             .collect();
-        assert_eq!(all.len(), 1, "expected one closed span `{name}`, got {all:#?}");
+        assert_eq!(
+            all.len(),
+            1,
+            "expected one closed span `{name}`, got {all:#?}"
+        );
         all.into_iter().next().unwrap()
+    }
+
+    /// The events recorded so far with this target.
+    pub fn events(&self, target: &str) -> Vec<Event> {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e.target == target)
+            .cloned()
+            .collect()
     }
 
     pub fn named(&self, name: &str) -> Vec<Closed> {
@@ -121,6 +145,16 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Capture {
         if let Some(span) = self.open.lock().unwrap().get_mut(id) {
             values.record(&mut Fields(&mut span.fields));
         }
+    }
+
+    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+        let mut captured = Event {
+            target: event.metadata().target().to_owned(),
+            level: event.metadata().level().to_string(),
+            fields: HashMap::new(),
+        };
+        event.record(&mut Fields(&mut captured.fields));
+        self.events.lock().unwrap().push(captured);
     }
 
     fn on_close(&self, id: Id, _: Context<'_, S>) {

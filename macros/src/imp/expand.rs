@@ -135,16 +135,22 @@ fn expand_handler(
 //
 // Output:
 //     async fn get_session(id: &str) -> Option<Session> {
-//         ::selftime::__private::external("redis", async move { <fake return> body }).await
+//         static __SELFTIME_SITE: ::selftime::__private::Site =
+//             ::selftime::__private::Site::new("get_session", ::core::module_path!());
+//         ::selftime::__private::external("redis", async move { <fake return> body })
+//             .at(&__SELFTIME_SITE)
+//             .await
 //     }
 //
 // A plain fn holds a guard for the length of its body instead:
 //     fn get_session(id: &str) -> Option<Session> {
-//         let __selftime_call = ::selftime::__private::call("redis");
+//         static __SELFTIME_SITE: … ;
+//         let __selftime_call = ::selftime::__private::call("redis", &__SELFTIME_SITE);
 //         body
 //     }
 // A fn returning `impl Future` measures the future its body returns; a body
-// ending in `Box::pin(async move { … })` measures the boxed block.
+// ending in `Box::pin(async move { … })` measures the boxed block. The site
+// names the function in the warning about calls made outside any handler.
 fn expand_external(
     krate: &Path,
     dep: &str,
@@ -152,23 +158,35 @@ fn expand_external(
     shape: &Shape<'_>,
     value: Option<&Type>,
 ) -> TokenStream {
+    let site = Ident::new("__SELFTIME_SITE", Span::mixed_site());
+    let function = func.sig.ident.to_string();
+    let function = function.strip_prefix("r#").unwrap_or(&function);
+    let site_item = quote! {
+        static #site: #krate::__private::Site =
+            #krate::__private::Site::new(#function, ::core::module_path!());
+    };
     let stmts = &func.block.stmts;
     match shape {
         Shape::Async => {
             let fake = fake_return(value);
             quote! {
-                #krate::__private::external(#dep, async move { #fake #(#stmts)* }).await
+                #site_item
+                #krate::__private::external(#dep, async move { #fake #(#stmts)* })
+                    .at(&#site)
+                    .await
             }
         }
         Shape::Sync => {
             let guard = Ident::new("__selftime_call", Span::mixed_site());
             quote! {
-                let #guard = #krate::__private::call(#dep);
+                #site_item
+                let #guard = #krate::__private::call(#dep, &#site);
                 #(#stmts)*
             }
         }
         Shape::ReturnsFuture => quote! {
-            #krate::__private::external(#dep, { #(#stmts)* })
+            #site_item
+            #krate::__private::external(#dep, { #(#stmts)* }).at(&#site)
         },
         Shape::Boxed {
             prefix,
@@ -177,8 +195,9 @@ fn expand_external(
         } => {
             let boxer = &call.func;
             quote! {
+                #site_item
                 #(#prefix)*
-                #boxer(#krate::__private::external(#dep, #block))
+                #boxer(#krate::__private::external(#dep, #block).at(&#site))
             }
         }
     }
@@ -296,18 +315,16 @@ fn nameable(ty: &Type) -> bool {
 
 /// The function telling an `error` outcome from an `ok` one, chosen by type.
 fn classifier(krate: &Path, value: Option<&Type>) -> TokenStream {
-    match value {
-        Some(ty) => {
-            let span = ty.span();
-            quote_spanned! {span=>
-                {
-                    #[allow(unused_imports)]
-                    use #krate::__private::{IsResult as _, NotResult as _};
-                    (&#krate::__private::Probe::<#ty>::new()).__selftime_classifier()
-                }
-            }
+    let Some(ty) = value else {
+        return quote!(#krate::__private::never_error);
+    };
+    let span = ty.span();
+    quote_spanned! {span=>
+        {
+            #[allow(unused_imports)]
+            use #krate::__private::{IsResult as _, NotResult as _};
+            (&#krate::__private::Probe::<#ty>::new()).__selftime_classifier()
         }
-        None => quote!(#krate::__private::never_error),
     }
 }
 

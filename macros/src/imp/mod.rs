@@ -20,15 +20,14 @@ pub(crate) fn external_call(args: TokenStream, item: TokenStream) -> TokenStream
 }
 
 fn run(which: parse::Macro, args: TokenStream, item: TokenStream) -> TokenStream {
-    parse::parse(which, args, item.clone())
-        .and_then(validate::validate)
-        .map_or_else(
-            |error| {
-                // The item as written, so that one mistake in the attribute does
-                // not bury the user in errors about a function that vanished.
-                let error = error.into_compile_error();
-                quote::quote!(#item #error)
-            },
-            expand::expand,
-        )
+    match parse::parse(which, args, item.clone()).and_then(validate::validate) {
+        Ok(valid) => expand::expand(valid),
+        Err(error) => {
+            // The item as written, so that one mistake in the attribute does
+            // not bury the user in errors about a function that vanished.
+            let mut out = item;
+            out.extend(error.into_compile_error());
+            out
+        }
+    }
 }

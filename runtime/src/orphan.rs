@@ -1,0 +1,144 @@
+//! Orphan calls: external calls made where no handler is in scope. Their
+//! time counts toward no handler, which is right for a background job and a
+//! bug for work a handler handed off without carrying itself along (a
+//! `tokio::spawn` without `in_current_handler()`, a `spawn_blocking` without
+//! `bind`). They are counted per dependency, and in debug builds the first
+//! one of each call site is reported through `tracing`.
+
+use crate::ledger::{Names, OTHER_DEPENDENCY};
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+
+/// How many dependencies the orphan counts name; further ones share `other`.
+const SLOTS: usize = 64;
+
+static NAMES: Names<SLOTS> = Names::EMPTY;
+static COUNTS: [AtomicU64; SLOTS + 1] = [const { AtomicU64::new(0) }; SLOTS + 1];
+/// Warned-once flags for calls made through the functions, which have no
+/// call site of their own: once per dependency.
+static WARNED: [AtomicBool; SLOTS + 1] = [const { AtomicBool::new(false) }; SLOTS + 1];
+
+/// Not public API: a call site of `#[external_call]`, for the warning that
+/// names the function. The macro emits one `static` per annotated fn.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Site {
+    function: &'static str,
+    module: &'static str,
+    warned: AtomicBool,
+}
+
+impl Site {
+    /// Not public API.
+    #[doc(hidden)]
+    #[must_use]
+    pub const fn new(function: &'static str, module: &'static str) -> Self {
+        Self {
+            function,
+            module,
+            warned: AtomicBool::new(false),
+        }
+    }
+}
+
+/// Counts an orphan call to `dep`. Off the handler path by definition, and
+/// kept out of line so that it costs the calls inside handlers nothing.
+#[cold]
+#[inline(never)]
+pub(crate) fn record(dep: &'static str, site: Option<&'static Site>) {
+    let index = NAMES.index_of(dep).unwrap_or(SLOTS);
+    COUNTS[index].fetch_add(1, Relaxed);
+    if cfg!(debug_assertions) {
+        let flag = site.map_or(&WARNED[index], |site| &site.warned);
+        if !flag.swap(true, Relaxed) {
+            warn(dep, site);
+        }
+    }
+}
+
+fn warn(dep: &'static str, site: Option<&'static Site>) {
+    let function = site.map_or("selftime::external", |s| s.function);
+    let module = site.map_or("", |s| s.module);
+    tracing::warn!(
+        target: "selftime",
+        dependency = dep,
+        function,
+        module,
+        "external call made outside any handler: its time counts toward no handler \
+         (reported once per call site, debug builds only). If a handler handed this work \
+         off, carry the handler along: `selftime::spawn(fut)` or \
+         `tokio::spawn(fut.in_current_handler())` for tasks, `selftime::spawn_blocking(f)` \
+         or `spawn_blocking(selftime::bind(f))` for blocking work"
+    );
+}
+
+/// How many external calls have been made outside any handler since the
+/// process started, per dependency: see the [module docs](self).
+///
+/// After 64 distinct dependencies, further ones are counted together as
+/// [`OTHER_DEPENDENCY`].
+///
+/// # Examples
+///
+/// ```
+/// #[selftime::external_call("cron_source")]
+/// async fn poll_source() {}
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let before = selftime::orphan_calls().get("cron_source");
+/// poll_source().await; // no handler in scope
+/// assert_eq!(selftime::orphan_calls().get("cron_source"), before + 1);
+/// # }
+/// ```
+#[must_use]
+pub fn orphan_calls() -> OrphanCalls {
+    let mut calls = OrphanCalls {
+        entries: [("", 0); SLOTS + 1],
+        len: 0,
+    };
+    let named = NAMES.iter();
+    let other = std::iter::once((SLOTS, OTHER_DEPENDENCY));
+    for (index, name) in named.chain(other) {
+        let count = COUNTS[index].load(Relaxed);
+        if count > 0 {
+            calls.entries[calls.len] = (name, count);
+            calls.len += 1;
+        }
+    }
+    calls
+}
+
+/// The orphan call counts at one moment: see [`orphan_calls`].
+#[derive(Clone, Copy)]
+pub struct OrphanCalls {
+    entries: [(&'static str, u64); SLOTS + 1],
+    len: usize,
+}
+
+impl OrphanCalls {
+    /// All orphan calls.
+    #[must_use]
+    pub fn total(&self) -> u64 {
+        self.iter().map(|(_, n)| n).sum()
+    }
+
+    /// The orphan calls to `dep` (0 if none).
+    #[must_use]
+    pub fn get(&self, dep: &str) -> u64 {
+        self.iter()
+            .find_map(|(name, n)| (name == dep).then_some(n))
+            .unwrap_or(0)
+    }
+
+    /// Each dependency with orphan calls, in order of first orphan call.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        self.entries[..self.len].iter().copied()
+    }
+}
+
+impl fmt::Debug for OrphanCalls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
