@@ -327,12 +327,15 @@
 //! a body read after `send()` returns counts as the handler's own time;
 //! `through_body()` keeps it in flight until the body is read.
 
+#![doc = include_str!("docs/integrations_metrics.md")]
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
 mod external;
 mod handler;
 mod ledger;
 mod orphan;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod propagate;
 mod report;
 mod scope;

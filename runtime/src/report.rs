@@ -27,6 +27,9 @@ pub const SPLIT_FIELDS: [&str; 3] = [
 
 pub(crate) fn report(name: &'static str, span: &Span, snapshot: &Snapshot, outcome: Outcome) {
     record_on_span(span, snapshot, outcome);
+    #[cfg(feature = "metrics")]
+    crate::metrics::record(name, snapshot, outcome);
+    #[cfg(not(feature = "metrics"))]
     let _ = name;
 }
 

@@ -1,0 +1,247 @@
+//! Handler figures as metrics, through the [`metrics`] facade (feature
+//! `metrics`).
+//!
+//! With the feature on, every handler, when it ends, records:
+//!
+//! | metric | kind | labels | value |
+//! |---|---|---|---|
+//! | `selftime_total_seconds` | histogram | `handler` | the handler's wall time |
+//! | `selftime_internal_seconds` | histogram | `handler` | total minus external: the figure to alert on |
+//! | `selftime_external_seconds` | histogram | `handler`, `dependency` | time waiting on dependencies (see below) |
+//! | `selftime_requests_total` | counter | `handler`, `outcome` | one per handler run |
+//!
+//! `handler` is the handler's name (the span's name, so `name = "…"`
+//! renames it here too), `outcome` is one of `ok`, `error`, `panic`,
+//! `cancelled` (see [`Outcome`]).
+//!
+//! # `selftime_external_seconds`: per dependency, and `all`
+//!
+//! Each request records one `dependency="all"` sample, the union of the
+//! intervals in which *any* call was in flight: exactly the external figure
+//! that internal time subtracts, so that, summed over any set of requests,
+//! `total = internal + external{dependency="all"}` (the `_sum` series add
+//! up). Requests that made no call record `0` there, so its `_count` is the
+//! request count, like the other two histograms.
+//!
+//! Besides, each dependency the request called records one sample with its
+//! own busy time (the union of that dependency's calls only), under its
+//! name. Calls to different dependencies may overlap, so per-dependency
+//! samples do **not** add up to the `all` sample: they answer "which
+//! dependency was slow", `all` answers "how much did waiting cost". Their
+//! `_count` is the number of requests that called that dependency. A
+//! dependency named `all` would share the union's series: do not call one
+//! that (the name is [`ALL_DEPENDENCIES`]).
+//!
+//! # Cardinality and cost
+//!
+//! Every label value is a `&'static str`: handler and dependency names
+//! written in the attributes (or interned, in bounded number, by the `tower`
+//! and `reqwest` integrations) and the four outcomes, so the number of
+//! series is bounded by the program, never by its traffic. A request that
+//! calls more than sixteen distinct dependencies counts the rest under
+//! [`OTHER_DEPENDENCY`](crate::OTHER_DEPENDENCY).
+//!
+//! Names and label values are borrowed, never copied. The facade's [`Key`]
+//! owns its list of labels unless the whole list is `'static`, so each
+//! recorded series costs one small allocation for that list, as with the
+//! facade's own `histogram!` macro given a label that is not a literal.
+//! Each report also looks its series up in the recorder, which is the
+//! exporter's cost, not this crate's.
+//!
+//! Recording goes to whatever [`metrics::with_recorder`] finds: a recorder
+//! set with [`metrics::with_local_recorder`], else the global one, else
+//! nothing (the facade's no-op). Like span fields, metrics are recorded
+//! whether or not the handler's span is enabled.
+//!
+//! # Setting up an exporter
+//!
+//! Histograms need buckets to be histograms: exporters that support them
+//! (Prometheus's does) otherwise fall back to summaries, which cannot be
+//! aggregated across instances or fed to `histogram_quantile`. Configure
+//! [`BUCKETS`] (or your own) for the `selftime_` prefix, and call
+//! [`describe`] once so that the exporter publishes units and help text.
+//! The shipped alert rules (`alerts/selftime.rules.yml` in this crate's
+//! source) read these series; see the crate docs' *Metrics and alerts*.
+//!
+//! ```
+//! use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+//!
+//! #[selftime::external_call("redis")]
+//! async fn read_session() {
+//!     tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+//! }
+//!
+//! #[selftime::timed_handler]
+//! async fn checkout() {
+//!     read_session().await;
+//!     tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+//! }
+//!
+//! // A service would `.install()` the exporter (an HTTP endpoint and the
+//! // global recorder); this example renders the page itself instead.
+//! let recorder = PrometheusBuilder::new()
+//!     .set_buckets_for_metric(Matcher::Prefix("selftime_".into()), &selftime::metrics::BUCKETS)
+//!     .expect("buckets are not empty")
+//!     .build_recorder();
+//! let page = recorder.handle();
+//!
+//! let runtime = tokio::runtime::Builder::new_current_thread()
+//!     .enable_time()
+//!     .build()
+//!     .unwrap();
+//! // A local recorder sees only this thread: a current-thread runtime keeps
+//! // the handler on it.
+//! metrics::with_local_recorder(&recorder, || {
+//!     selftime::metrics::describe();
+//!     runtime.block_on(checkout());
+//! });
+//!
+//! let page = page.render();
+//! assert!(page.contains("# TYPE selftime_internal_seconds histogram"));
+//! assert!(page.contains(r#"selftime_internal_seconds_count{handler="checkout"} 1"#));
+//! assert!(page.contains(r#"selftime_external_seconds_count{handler="checkout",dependency="all"} 1"#));
+//! assert!(page.contains(r#"selftime_external_seconds_count{handler="checkout",dependency="redis"} 1"#));
+//! assert!(page.contains(r#"selftime_requests_total{handler="checkout",outcome="ok"} 1"#));
+//! ```
+//!
+//! [`Outcome`]: crate::Outcome
+//! [`Key`]: metrics::Key
+
+use crate::snapshot::{Outcome, Snapshot};
+use metrics::{Key, KeyName, Label, Level, Metadata, Unit};
+
+/// `selftime_total_seconds{handler}`: histogram of handlers' wall time.
+pub const TOTAL_SECONDS: &str = "selftime_total_seconds";
+
+/// `selftime_internal_seconds{handler}`: histogram of handlers' internal
+/// time, total minus external.
+pub const INTERNAL_SECONDS: &str = "selftime_internal_seconds";
+
+/// `selftime_external_seconds{handler,dependency}`: histogram of the time
+/// handlers spent waiting on dependencies, per dependency and
+/// [`ALL_DEPENDENCIES`].
+pub const EXTERNAL_SECONDS: &str = "selftime_external_seconds";
+
+/// `selftime_requests_total{handler,outcome}`: counter of finished handler
+/// runs by [`Outcome`].
+pub const REQUESTS_TOTAL: &str = "selftime_requests_total";
+
+/// The `dependency` label value of the series that holds the union of all of
+/// a request's external calls.
+pub const ALL_DEPENDENCIES: &str = "all";
+
+/// Histogram buckets (upper bounds, in seconds) suited to request
+/// latencies: 1 ms to 10 s, about three per decade.
+///
+/// A quantile read from buckets is interpolated within one bucket, so it is
+/// only as fine as the buckets around it. Alert thresholds are best set on
+/// a bucket bound: `p99 > 0.25` with a `0.25` bucket fires exactly when more
+/// than 1% of requests took longer than 250 ms, interpolation
+/// notwithstanding. Add bounds around your own thresholds if they are not
+/// among these.
+pub const BUCKETS: [f64; 13] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+const HANDLER: &str = "handler";
+const DEPENDENCY: &str = "dependency";
+const OUTCOME: &str = "outcome";
+
+static METADATA: Metadata<'static> =
+    Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+
+/// Describes the four metrics (unit and help text) to the recorder in
+/// scope.
+///
+/// Call it once, after installing the recorder (global or local): exporters
+/// keep descriptions apart from samples, so the order relative to the first
+/// request does not matter, and calling it again is harmless. Without it the
+/// metrics are still recorded, only without `# HELP` text and units.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+///
+/// // The global recorder; serve `page.render()` from your own `/metrics`
+/// // route (or use `.install()`, which also serves it, with the exporter's
+/// // `http-listener` feature).
+/// let page = PrometheusBuilder::new()
+///     .set_buckets_for_metric(Matcher::Prefix("selftime_".into()), &selftime::metrics::BUCKETS)?
+///     .install_recorder()?;
+/// selftime::metrics::describe();
+/// # drop(page);
+/// # Ok(())
+/// # }
+/// ```
+pub fn describe() {
+    metrics::with_recorder(|recorder| {
+        recorder.describe_histogram(
+            KeyName::from_const_str(TOTAL_SECONDS),
+            Some(Unit::Seconds),
+            "Wall time of selftime handlers.".into(),
+        );
+        recorder.describe_histogram(
+            KeyName::from_const_str(INTERNAL_SECONDS),
+            Some(Unit::Seconds),
+            "Time selftime handlers spent on their own work: total minus the time waiting on \
+             dependencies."
+                .into(),
+        );
+        recorder.describe_histogram(
+            KeyName::from_const_str(EXTERNAL_SECONDS),
+            Some(Unit::Seconds),
+            "Time selftime handlers spent waiting on dependencies: per dependency, and \
+             dependency=\"all\" for the union of all of a request's calls."
+                .into(),
+        );
+        recorder.describe_counter(
+            KeyName::from_const_str(REQUESTS_TOTAL),
+            Some(Unit::Count),
+            "Finished selftime handler runs by outcome (ok, error, panic, cancelled).".into(),
+        );
+    });
+}
+
+/// Records one finished handler's figures.
+pub(crate) fn record(handler: &'static str, snapshot: &Snapshot, outcome: Outcome) {
+    let handler = Label::from_static_parts(HANDLER, handler);
+    // Fetch the recorder once for all series; `with_recorder` is what each of
+    // the facade's macros would otherwise look up again.
+    metrics::with_recorder(|recorder| {
+        let one = |name| Key::from_parts(KeyName::from_const_str(name), vec![handler.clone()]);
+        let external = |dependency| {
+            Key::from_parts(
+                KeyName::from_const_str(EXTERNAL_SECONDS),
+                vec![
+                    handler.clone(),
+                    Label::from_static_parts(DEPENDENCY, dependency),
+                ],
+            )
+        };
+
+        recorder
+            .register_histogram(&one(TOTAL_SECONDS), &METADATA)
+            .record(snapshot.total().as_secs_f64());
+        recorder
+            .register_histogram(&one(INTERNAL_SECONDS), &METADATA)
+            .record(snapshot.internal().as_secs_f64());
+        recorder
+            .register_histogram(&external(ALL_DEPENDENCIES), &METADATA)
+            .record(snapshot.external().as_secs_f64());
+        for dependency in snapshot.dependencies() {
+            recorder
+                .register_histogram(&external(dependency.name()), &METADATA)
+                .record(dependency.busy().as_secs_f64());
+        }
+        let requests = Key::from_parts(
+            KeyName::from_const_str(REQUESTS_TOTAL),
+            vec![
+                handler.clone(),
+                Label::from_static_parts(OUTCOME, outcome.as_str()),
+            ],
+        );
+        recorder.register_counter(&requests, &METADATA).increment(1);
+    });
+}
