@@ -204,9 +204,12 @@ async fn boom() -> u32 {
 async fn a_panic_in_a_spawned_handler_reads_panic() {
     let (capture, _g) = Capture::install();
     let dispatch = tracing::dispatcher::get_default(Clone::clone);
-    let err = tokio::spawn(tracing::instrument::WithSubscriber::with_subscriber(boom(), dispatch))
-        .await
-        .unwrap_err();
+    let err = tokio::spawn(tracing::instrument::WithSubscriber::with_subscriber(
+        boom(),
+        dispatch,
+    ))
+    .await
+    .unwrap_err();
     assert!(err.is_panic());
     let span = capture.only("boom");
     assert_eq!(span.outcome(), "panic");
@@ -305,10 +308,7 @@ async fn ok_and_err_outcomes_through_a_result_alias_and_question_mark() {
         .iter()
         .map(|s| (s.outcome().to_owned(), s.u64("external.calls")))
         .collect();
-    assert_eq!(
-        outcomes,
-        [("ok".to_owned(), 1), ("error".to_owned(), 1)]
-    );
+    assert_eq!(outcomes, [("ok".to_owned(), 1), ("error".to_owned(), 1)]);
     let early = capture.only("early_return");
     assert_eq!(early.outcome(), "ok");
     assert_eq!(early.figures(), (0, 0, 0));

@@ -73,12 +73,19 @@ async fn the_span_shows_the_dependency_sleep_as_external() {
     let span = capture.only("front_handler");
     let (total, external, internal) = span.figures();
     assert_eq!(total, external + internal);
-    assert!(external >= 80_000, "the backend's sleep is external: {external}");
+    assert!(
+        external >= 80_000,
+        "the backend's sleep is external: {external}"
+    );
     assert!(external < 2_080_000, "{external}");
     assert!(internal >= 20_000, "our own sleep is internal: {internal}");
     assert!(internal < 2_020_000, "{internal}");
     assert_eq!(span.u64("external.calls"), 1);
-    assert!(span.breakdown().starts_with("backend="), "{}", span.breakdown());
+    assert!(
+        span.breakdown().starts_with("backend="),
+        "{}",
+        span.breakdown()
+    );
     assert!(span.breakdown().ends_with("us/1"), "{}", span.breakdown());
     assert_eq!(span.outcome(), "ok");
 }

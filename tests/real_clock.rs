@@ -60,7 +60,11 @@ async fn a_blocking_call_inside_an_async_handler() {
     assert!(internal >= 10_000 && internal < generous(10), "{internal}");
     // Nested: the sdk call and the query inside it, one union.
     assert_eq!(span.u64("external.calls"), 2);
-    assert!(span.breakdown().starts_with("legacy_sdk="), "{}", span.breakdown());
+    assert!(
+        span.breakdown().starts_with("legacy_sdk="),
+        "{}",
+        span.breakdown()
+    );
 }
 
 #[test]

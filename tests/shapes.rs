@@ -325,7 +325,10 @@ async fn calls_lazy() -> u64 {
 async fn functions_returning_futures_and_boxed_recursion() {
     let (capture, _g) = Capture::install();
     assert_eq!(assert_send(returns_future(5)).await, Ok(5));
-    assert_eq!(capture.only("returns_future").figures(), (6_000, 5_000, 1_000));
+    assert_eq!(
+        capture.only("returns_future").figures(),
+        (6_000, 5_000, 1_000)
+    );
 
     assert_eq!(calls_lazy().await, 3);
     let span = capture.only("calls_lazy");
@@ -470,5 +473,6 @@ async fn axum_handler(
 
 #[test]
 fn an_axum_handler_stays_an_axum_handler() {
-    let _router: axum::Router = axum::Router::new().route("/{id}", axum::routing::get(axum_handler));
+    let _router: axum::Router =
+        axum::Router::new().route("/{id}", axum::routing::get(axum_handler));
 }

@@ -133,7 +133,6 @@ pin_project! {
 impl<F> External<F> {
     /// Not public API: attributes the call to an `#[external_call]` site.
     #[doc(hidden)]
-    #[must_use]
     pub fn at(mut self, site: &'static Site) -> Self {
         self.site = Some(site);
         self
@@ -152,7 +151,6 @@ impl<F> External<F> {
     /// let rows = selftime::external("db", query()).until_wake().await;
     /// # }
     /// ```
-    #[must_use]
     pub fn until_wake(mut self) -> Self {
         self.until_wake = true;
         self

@@ -27,6 +27,7 @@ pub struct Handler {
 
 impl Handler {
     /// A handler named `name` (the metrics' `handler` label) recording on `span`.
+    #[must_use]
     pub fn new(name: &'static str, span: Span) -> Self {
         Self {
             name,
@@ -218,8 +219,6 @@ impl<'a> Polled<'a> {
 
 impl Drop for Polled<'_> {
     fn drop(&mut self) {
-        self.scope
-            .ledger()
-            .poll_end(self.ticket, self.scope.now());
+        self.scope.ledger().poll_end(self.ticket, self.scope.now());
     }
 }

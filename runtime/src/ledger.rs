@@ -34,7 +34,8 @@ use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 /// [`OTHER`]. Sixteen keeps a ledger under one kilobyte.
 pub(crate) const DEP_SLOTS: usize = 16;
 
-/// The name under which dependencies beyond [`DEP_SLOTS`] are counted.
+/// The name under which a ledger counts dependencies beyond its first 16
+/// (and the orphan counts, dependencies beyond their first 64).
 pub const OTHER_DEPENDENCY: &str = "other";
 
 const COUNT_MASK: u64 = (1 << 14) - 1;
@@ -155,11 +156,14 @@ struct NameSlot {
 
 impl NameSlot {
     #[cfg(not(loom))]
-    const EMPTY: Self = Self {
-        state: AtomicU8::new(EMPTY),
-        name: Cell::new(""),
-    };
+    const fn empty() -> Self {
+        Self {
+            state: AtomicU8::new(EMPTY),
+            name: Cell::new(""),
+        }
+    }
 
+    #[cfg(loom)]
     fn empty() -> Self {
         Self {
             state: AtomicU8::new(EMPTY),
@@ -203,9 +207,11 @@ impl<const N: usize> Names<N> {
 
     /// An empty table, for a `static`.
     #[cfg(not(loom))]
-    pub(crate) const EMPTY: Self = Self {
-        slots: [NameSlot::EMPTY; N],
-    };
+    pub(crate) const fn new_static() -> Self {
+        Self {
+            slots: [const { NameSlot::empty() }; N],
+        }
+    }
 
     /// The index of `name`, claiming the first free slot on its first use;
     /// `None` when the table is full of other names. Names compare by
@@ -494,8 +500,8 @@ impl Ledger {
                 .map(|a| (a.polled.busy_at(now), a.scheduled.busy_at(now))),
         };
         let named = self.names.iter().map(|(i, name)| (name, &self.deps[i]));
-        let other = Some((OTHER_DEPENDENCY, &self.other))
-            .filter(|(_, slot)| slot.calls.load(Acquire) > 0);
+        let other =
+            Some((OTHER_DEPENDENCY, &self.other)).filter(|(_, slot)| slot.calls.load(Acquire) > 0);
         for (name, slot) in named.chain(other) {
             figures.deps[figures.dep_count] = DepFigure {
                 name,
@@ -565,8 +571,8 @@ mod tests {
     #[test]
     fn dependencies_in_order_of_first_call_and_overflow_to_other() {
         const NAMES: [&str; 18] = [
-            "d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8", "d9", "d10", "d11", "d12",
-            "d13", "d14", "d15", "d16", "d17",
+            "d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8", "d9", "d10", "d11", "d12", "d13",
+            "d14", "d15", "d16", "d17",
         ];
         let ledger = Ledger::new();
         for (i, name) in NAMES.iter().enumerate() {

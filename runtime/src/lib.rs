@@ -333,9 +333,9 @@
 mod external;
 mod handler;
 mod ledger;
-mod orphan;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+mod orphan;
 mod propagate;
 mod report;
 mod scope;

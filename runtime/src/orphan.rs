@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 /// How many dependencies the orphan counts name; further ones share `other`.
 const SLOTS: usize = 64;
 
-static NAMES: Names<SLOTS> = Names::EMPTY;
+static NAMES: Names<SLOTS> = Names::new_static();
 static COUNTS: [AtomicU64; SLOTS + 1] = [const { AtomicU64::new(0) }; SLOTS + 1];
 /// Warned-once flags for calls made through the functions, which have no
 /// call site of their own: once per dependency.
@@ -73,7 +73,7 @@ fn warn(dep: &'static str, site: Option<&'static Site>) {
 }
 
 /// How many external calls have been made outside any handler since the
-/// process started, per dependency: see the [module docs](self).
+/// process started, per dependency: see [orphan calls](crate#orphan-calls).
 ///
 /// After 64 distinct dependencies, further ones are counted together as
 /// [`OTHER_DEPENDENCY`].

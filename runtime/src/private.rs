@@ -79,6 +79,7 @@ impl<T> NotResult for &Probe<T> {
 /// Not public API. The classifier for return types that cannot be named
 /// (`impl Trait`), which are never a `Result`.
 #[doc(hidden)]
+#[must_use]
 pub fn never_error<T>(_: &T) -> bool {
     false
 }

@@ -56,6 +56,9 @@ fn record_on_span(span: &Span, snapshot: &Snapshot, outcome: Outcome) {
         let internal = total - external;
         span.record("internal.busy_us", busy);
         span.record("internal.scheduled_us", scheduled);
-        span.record("internal.waiting_us", internal.saturating_sub(busy + scheduled));
+        span.record(
+            "internal.waiting_us",
+            internal.saturating_sub(busy + scheduled),
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! Figures read off a handler's ledger: [`Snapshot`], [`Dependency`], [`Outcome`].
 
-use crate::ledger::{DepFigure, Figures, DEP_SLOTS};
+use crate::ledger::{DepFigure, Figures};
 use crate::scope::{self, Scope};
 use std::fmt;
 use std::time::Duration;
@@ -124,6 +124,7 @@ impl Snapshot {
 
     /// Each dependency called, in order of first call. After 16 distinct
     /// names, further dependencies are counted together as `other`.
+    #[must_use]
     pub fn dependencies(&self) -> impl ExactSizeIterator<Item = Dependency> + '_ {
         self.figures.deps[..self.figures.dep_count]
             .iter()
@@ -210,8 +211,6 @@ impl fmt::Debug for Breakdown<'_> {
         fmt::Display::fmt(self, f)
     }
 }
-
-const _: () = assert!(DEP_SLOTS + 1 <= u8::MAX as usize);
 
 /// The figures so far of the handler in scope, or `None` outside any handler.
 ///

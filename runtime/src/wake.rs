@@ -14,7 +14,9 @@
 
 use crate::scope::{Scope, Tickets};
 use crate::sync::pause;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::AcqRel, Ordering::Acquire, Ordering::Release};
+use std::sync::atomic::{
+    AtomicU64, AtomicU8, Ordering::AcqRel, Ordering::Acquire, Ordering::Release,
+};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Wake, Waker};
 

@@ -49,13 +49,12 @@ pub(crate) fn expand(valid: Valid) -> TokenStream {
         Config::External { dep } => expand_external(&krate, dep, &func, &shape, value),
     };
     let ItemFn {
-        attrs,
-        vis,
-        sig,
-        ..
+        attrs, vis, sig, ..
     } = &func;
     let outer = attrs.iter().filter(|a| matches!(a.style, AttrStyle::Outer));
-    let inner = attrs.iter().filter(|a| matches!(a.style, AttrStyle::Inner(_)));
+    let inner = attrs
+        .iter()
+        .filter(|a| matches!(a.style, AttrStyle::Inner(_)));
     quote! {
         #(#outer)*
         #vis #sig {
@@ -239,9 +238,7 @@ fn value_type(func: &ItemFn, shape: &Shape<'_>) -> Option<Type> {
         (ReturnType::Default, Shape::Async | Shape::Sync) => unit(),
         (ReturnType::Type(_, ty), Shape::Async | Shape::Sync) => (**ty).clone(),
         (ReturnType::Default, Shape::Boxed { .. } | Shape::ReturnsFuture) => return None,
-        (ReturnType::Type(_, ty), Shape::Boxed { .. } | Shape::ReturnsFuture) => {
-            future_output(ty)?
-        }
+        (ReturnType::Type(_, ty), Shape::Boxed { .. } | Shape::ReturnsFuture) => future_output(ty)?,
     };
     Some(value).filter(nameable)
 }
@@ -284,9 +281,7 @@ fn is_future_bound(bound: &TypeParamBound) -> Option<Type> {
     }
     match &last.arguments {
         PathArguments::AngleBracketed(args) => args.args.iter().find_map(|arg| match arg {
-            GenericArgument::AssocType(assoc) if assoc.ident == "Output" => {
-                Some(assoc.ty.clone())
-            }
+            GenericArgument::AssocType(assoc) if assoc.ident == "Output" => Some(assoc.ty.clone()),
             _ => None,
         }),
         _ => Some(unit()),
