@@ -67,7 +67,7 @@ struct Wrapper(u32);
 
 #[timed_handler]
 #[allow(unused_mut)]
-async fn patterns((a, b): (u32, u32), Wrapper(c): Wrapper, mut d: u32, _: ()) -> u32 {
+async fn patterns((a, b): (u32, u32), Wrapper(c): Wrapper, mut d: u32, (): ()) -> u32 {
     d += 1;
     a + b + c + d
 }

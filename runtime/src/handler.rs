@@ -139,7 +139,9 @@ impl Guard {
         Arc::clone(&self.scope)
     }
 
-    /// The span the figures are recorded on.
+    /// The span the figures are recorded on (the `tower` layer enters it
+    /// around each frame of a response body).
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
     pub(crate) fn span(&self) -> &Span {
         &self.span
     }

@@ -332,15 +332,21 @@
 
 mod external;
 mod handler;
+#[cfg(any(feature = "tower", feature = "reqwest"))]
+mod intern;
 mod ledger;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 mod orphan;
 mod propagate;
 mod report;
+#[cfg(feature = "reqwest")]
+pub mod reqwest;
 mod scope;
 mod snapshot;
 mod sync;
+#[cfg(feature = "tower")]
+pub mod tower;
 mod wake;
 
 #[doc(hidden)]

@@ -43,10 +43,13 @@ pub(crate) fn expand(valid: Valid) -> TokenStream {
     let value = value_type(&func, &shape);
     let value = value.as_ref();
     let body = match &config {
-        Config::Handler { name, level, span } => {
-            expand_handler(&krate, name, level, span, &func, &shape, value)
-        }
-        Config::External { dep } => expand_external(&krate, dep, &func, &shape, value),
+        Config::Handler {
+            name,
+            level,
+            span,
+            polls,
+        } => expand_handler(&krate, name, level, span, *polls, &func, &shape, value),
+        Config::External { dep, wake } => expand_external(&krate, dep, *wake, &func, &shape, value),
     };
     let ItemFn {
         attrs, vis, sig, ..
@@ -81,21 +84,27 @@ pub(crate) fn expand(valid: Valid) -> TokenStream {
 // A plain fn runs `.run_sync(move || { body }, …)`; a fn returning
 // `impl Future` runs `.run_returned(move || { body }, …)`; a body ending in
 // `Box::pin(async move { … })` keeps its prefix and boxes
-// `….run_async(async move { … }, …)` instead.
+// `….run_async(async move { … }, …)` instead. With `polls`, the span macro
+// declares the three split fields and the handler is built
+// `Handler::new(…).with_polls()`.
+#[allow(clippy::too_many_arguments)] // One per decided argument, all needed here.
 fn expand_handler(
     krate: &Path,
     name: &str,
     level: &Ident,
     span: &SpanMode,
+    polls: bool,
     func: &ItemFn,
     shape: &Shape<'_>,
     value: Option<&Type>,
 ) -> TokenStream {
+    let polls_arm = polls.then(|| quote!(polls,));
     let span = match span {
-        SpanMode::New => quote!(#krate::__private::handler_span!(#level, #name)),
+        SpanMode::New => quote!(#krate::__private::handler_span!(#polls_arm #level, #name)),
         SpanMode::Current => quote!(#krate::__private::tracing::Span::current()),
     };
-    let handler = quote!(#krate::__private::Handler::new(#name, #span));
+    let with_polls = polls.then(|| quote!(.with_polls()));
+    let handler = quote!(#krate::__private::Handler::new(#name, #span) #with_polls);
     let classifier = classifier(krate, value);
     let stmts = &func.block.stmts;
     match shape {
@@ -134,58 +143,62 @@ fn expand_handler(
 //
 // Output:
 //     async fn get_session(id: &str) -> Option<Session> {
-//         static __SELFTIME_SITE: ::selftime::__private::Site =
-//             ::selftime::__private::Site::new("get_session", ::core::module_path!());
 //         ::selftime::__private::external("redis", async move { <fake return> body })
-//             .at(&__SELFTIME_SITE)
+//             .at({
+//                 static __SELFTIME_SITE: ::selftime::__private::Site =
+//                     ::selftime::__private::Site::new("get_session", ::core::module_path!());
+//                 &__SELFTIME_SITE
+//             })
 //             .await
 //     }
 //
 // A plain fn holds a guard for the length of its body instead:
 //     fn get_session(id: &str) -> Option<Session> {
-//         static __SELFTIME_SITE: … ;
-//         let __selftime_call = ::selftime::__private::call("redis", &__SELFTIME_SITE);
+//         let __selftime_call = ::selftime::__private::call("redis", { static …; &… });
 //         body
 //     }
 // A fn returning `impl Future` measures the future its body returns; a body
-// ending in `Box::pin(async move { … })` measures the boxed block. The site
-// names the function in the warning about calls made outside any handler.
+// ending in `Box::pin(async move { … })` measures the boxed block; `wake`
+// adds `.until_wake()` to the future. The site names the function in the
+// warning about calls made outside any handler; it is a `static` in a block
+// of its own, so its name cannot meet the user's items.
 fn expand_external(
     krate: &Path,
     dep: &str,
+    wake: bool,
     func: &ItemFn,
     shape: &Shape<'_>,
     value: Option<&Type>,
 ) -> TokenStream {
-    let site = Ident::new("__SELFTIME_SITE", Span::mixed_site());
+    let site_name = Ident::new("__SELFTIME_SITE", Span::mixed_site());
     let function = func.sig.ident.to_string();
     let function = function.strip_prefix("r#").unwrap_or(&function);
-    let site_item = quote! {
-        static #site: #krate::__private::Site =
+    let site = quote! {{
+        static #site_name: #krate::__private::Site =
             #krate::__private::Site::new(#function, ::core::module_path!());
-    };
+        &#site_name
+    }};
+    let until_wake = wake.then(|| quote!(.until_wake()));
     let stmts = &func.block.stmts;
     match shape {
         Shape::Async => {
             let fake = fake_return(value);
             quote! {
-                #site_item
                 #krate::__private::external(#dep, async move { #fake #(#stmts)* })
-                    .at(&#site)
+                    .at(#site)
+                    #until_wake
                     .await
             }
         }
         Shape::Sync => {
             let guard = Ident::new("__selftime_call", Span::mixed_site());
             quote! {
-                #site_item
-                let #guard = #krate::__private::call(#dep, &#site);
+                let #guard = #krate::__private::call(#dep, #site);
                 #(#stmts)*
             }
         }
         Shape::ReturnsFuture => quote! {
-            #site_item
-            #krate::__private::external(#dep, { #(#stmts)* }).at(&#site)
+            #krate::__private::external(#dep, { #(#stmts)* }).at(#site) #until_wake
         },
         Shape::Boxed {
             prefix,
@@ -194,9 +207,8 @@ fn expand_external(
         } => {
             let boxer = &call.func;
             quote! {
-                #site_item
                 #(#prefix)*
-                #boxer(#krate::__private::external(#dep, #block).at(&#site))
+                #boxer(#krate::__private::external(#dep, #block).at(#site) #until_wake)
             }
         }
     }

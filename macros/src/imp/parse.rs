@@ -1,10 +1,13 @@
 //! Stage one: tokens to syntax. Nothing is judged here beyond what syn needs
 //! to read the input; `validate` decides what the syntax means.
+//!
+//! The argument list is read one comma-separated argument at a time, so that
+//! a syntax error in one argument is reported next to the errors in the
+//! others instead of hiding them.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{TokenStream, TokenTree};
 use syn::ext::IdentExt as _;
-use syn::parse::{Parse, ParseStream, Parser as _};
-use syn::punctuated::Punctuated;
+use syn::parse::{ParseStream, Parser as _};
 use syn::{Expr, Ident, Item, ItemFn, Token, TraitItemFn};
 
 /// Which attribute is being expanded.
@@ -15,11 +18,23 @@ pub(crate) enum Macro {
 }
 
 impl Macro {
-    /// The attribute as the user writes it, for error messages.
+    /// The attribute as the user writes it, quoted for error messages.
     pub(crate) fn attr(self) -> &'static str {
         match self {
-            Self::TimedHandler => "#[timed_handler]",
-            Self::ExternalCall => "#[external_call]",
+            Self::TimedHandler => "`#[timed_handler]`",
+            Self::ExternalCall => "`#[external_call]`",
+        }
+    }
+
+    /// The arguments the attribute takes, for error messages.
+    pub(crate) fn expected(self) -> &'static str {
+        match self {
+            Self::TimedHandler => {
+                "`name = \"…\"`, `level = \"…\"`, `span = \"…\"`, `polls` or `crate = \"…\"`"
+            }
+            Self::ExternalCall => {
+                "a dependency name such as `\"redis\"`, `wake` or `crate = \"…\"`"
+            }
         }
     }
 }
@@ -28,36 +43,17 @@ impl Macro {
 pub(crate) enum Arg {
     /// `key = value`.
     KeyValue { key: Ident, value: Expr },
-    /// A bare word: `polls`, or a dependency name written without quotes.
+    /// A bare word: a key written without its value, or a dependency name
+    /// written without quotes.
     Flag(Ident),
     /// Anything else: a literal such as `"redis"`, or a stray expression.
     Positional(Expr),
 }
 
-impl Parse for Arg {
-    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
-        // `crate` is a keyword, so words are read with `parse_any`.
-        if input.peek(Ident::peek_any) && !input.peek(syn::Lit) {
-            let fork = input.fork();
-            let _ = fork.call(Ident::parse_any)?;
-            if fork.peek(Token![=]) && !fork.peek(Token![==]) {
-                let key = input.call(Ident::parse_any)?;
-                input.parse::<Token![=]>()?;
-                let value = input.parse()?;
-                return Ok(Self::KeyValue { key, value });
-            }
-            if fork.is_empty() || fork.peek(Token![,]) {
-                return Ok(Self::Flag(input.call(Ident::parse_any)?));
-            }
-        }
-        Ok(Self::Positional(input.parse()?))
-    }
-}
-
 /// The annotated item.
 pub(crate) enum Target {
     /// A function with a body: the only thing either attribute accepts.
-    Fn(ItemFn),
+    Fn(Box<ItemFn>),
     /// A trait method declared without a body.
     Bodyless(Box<TraitItemFn>),
     /// Any other item (a struct, a `const`, a `mod`, …).
@@ -67,14 +63,22 @@ pub(crate) enum Target {
 /// What the user wrote, read but not yet judged.
 pub(crate) struct Input {
     pub(crate) which: Macro,
-    pub(crate) args: Vec<Arg>,
+    /// In source order; an argument that is not even syntax is its error.
+    pub(crate) args: Vec<syn::Result<Arg>>,
     pub(crate) target: Target,
 }
 
 pub(crate) fn parse(which: Macro, args: TokenStream, item: TokenStream) -> syn::Result<Input> {
-    let args = Punctuated::<Arg, Token![,]>::parse_terminated
-        .parse2(args)?
+    let args = split(args)
         .into_iter()
+        .filter_map(|piece| match piece {
+            Piece::Arg(tokens) => Some(parse_arg(which, tokens)),
+            Piece::Trailing => None,
+            Piece::Empty(comma) => Some(Err(syn::Error::new(
+                comma.span(),
+                format!("expected an argument to {} before this `,`", which.attr()),
+            ))),
+        })
         .collect();
     Ok(Input {
         which,
@@ -83,9 +87,92 @@ pub(crate) fn parse(which: Macro, args: TokenStream, item: TokenStream) -> syn::
     })
 }
 
+/// One comma-separated piece of the argument list.
+enum Piece {
+    /// The tokens of one argument.
+    Arg(TokenStream),
+    /// Nothing after the last comma: a trailing comma, which is fine.
+    Trailing,
+    /// Nothing before this comma: `(,)` or `(a,, b)`.
+    Empty(TokenTree),
+}
+
+/// Splits the argument list at its top-level commas. Brackets are single
+/// token trees, so a comma inside `(…)`, `[…]` or `{…}` does not split;
+/// nothing an argument may legitimately hold has a comma outside brackets.
+fn split(args: TokenStream) -> Vec<Piece> {
+    let mut pieces = Vec::new();
+    let mut current = Vec::new();
+    let mut any = false;
+    for tree in args {
+        any = true;
+        match &tree {
+            TokenTree::Punct(p) if p.as_char() == ',' => {
+                if current.is_empty() {
+                    pieces.push(Piece::Empty(tree));
+                } else {
+                    pieces.push(Piece::Arg(current.drain(..).collect()));
+                }
+            }
+            _ => current.push(tree),
+        }
+    }
+    if !current.is_empty() {
+        pieces.push(Piece::Arg(current.into_iter().collect()));
+    } else if any {
+        pieces.push(Piece::Trailing);
+    }
+    pieces
+}
+
+/// One argument: `key = value`, a bare word, or an expression, followed by
+/// nothing.
+fn parse_arg(which: Macro, tokens: TokenStream) -> syn::Result<Arg> {
+    let attr = which.attr();
+    let parser = |input: ParseStream<'_>| -> syn::Result<Arg> {
+        let fork = input.fork();
+        // `crate` is a keyword, so words are read with `parse_any`; `true`
+        // and `false` are literals, not words.
+        let word = !input.peek(syn::Lit) && fork.call(Ident::parse_any).is_ok();
+        let arg =
+            if word && fork.peek(Token![=]) && !fork.peek(Token![==]) && !fork.peek(Token![=>]) {
+                let key = input.call(Ident::parse_any)?;
+                let eq = input.parse::<Token![=]>()?;
+                if input.is_empty() {
+                    return Err(syn::Error::new(
+                        eq.span,
+                        format!("expected a value after `{key} =` in {attr}"),
+                    ));
+                }
+                let value = input.parse::<Expr>().map_err(|error| {
+                    syn::Error::new(
+                        error.span(),
+                        format!("expected a string literal after `{key} =` in {attr}"),
+                    )
+                })?;
+                Arg::KeyValue { key, value }
+            } else if word && fork.is_empty() {
+                Arg::Flag(input.call(Ident::parse_any)?)
+            } else {
+                let expr = input.parse::<Expr>().map_err(|error| {
+                    syn::Error::new(
+                        error.span(),
+                        format!("expected an argument to {attr}: {}", which.expected()),
+                    )
+                })?;
+                Arg::Positional(expr)
+            };
+        if !input.is_empty() {
+            return Err(input.error(format!("expected `,` between the arguments to {attr}")));
+        }
+        Ok(arg)
+    };
+    parser.parse2(tokens)
+}
+
 fn parse_target(item: TokenStream) -> syn::Result<Target> {
     match syn::parse2::<ItemFn>(item.clone()) {
-        Ok(func) => Ok(Target::Fn(func)),
+        Ok(func) => Ok(Target::Fn(Box::new(func))),
         Err(fn_error) => {
             if let Ok(method) = syn::parse2::<TraitItemFn>(item.clone()) {
                 if method.default.is_none() {

@@ -1,0 +1,155 @@
+//! Bounded interning: names that arrive as run-time strings (a route
+//! template, a URL's host) turned into the `&'static str` that the ledger and
+//! the metrics' labels need.
+//!
+//! A table holds at most [`CAPACITY`] names of at most [`MAX_LEN`] bytes
+//! each; a name that does not fit gets `None` and the caller counts it under
+//! a catch-all name. The leak is therefore bounded: at most
+//! `CAPACITY * MAX_LEN` bytes a table for the life of the process, which is
+//! what makes interning safe to run on every request.
+//!
+//! Lookups take no lock: each slot is a `OnceLock` that is written once and
+//! then only read, so once the names in use are in the table, concurrent
+//! requests on many threads share read-only cache lines and do not contend.
+
+use std::sync::OnceLock;
+
+/// How many names one table holds.
+pub(crate) const CAPACITY: usize = 256;
+
+/// The longest name a table accepts, in bytes.
+pub(crate) const MAX_LEN: usize = 200;
+
+#[derive(Clone, Copy)]
+struct Entry {
+    hash: u64,
+    name: &'static str,
+}
+
+/// An append-only open-addressing table of leaked names.
+pub(crate) struct Interner {
+    slots: [OnceLock<Entry>; CAPACITY],
+}
+
+impl Interner {
+    pub(crate) const fn new() -> Self {
+        Self {
+            slots: [const { OnceLock::new() }; CAPACITY],
+        }
+    }
+
+    /// The interned concatenation of `parts`, or `None` when it is longer
+    /// than [`MAX_LEN`] or the table is full.
+    ///
+    /// Taking the name in parts lets callers intern `GET /users/{id}` or
+    /// `host:8080` without building the string first: a name already in the
+    /// table costs a hash and a comparison, never an allocation.
+    pub(crate) fn intern(&self, parts: &[&str]) -> Option<&'static str> {
+        let len = parts.iter().map(|p| p.len()).sum::<usize>();
+        if len > MAX_LEN {
+            return None;
+        }
+        let hash = fnv1a(parts);
+        // Cannot truncate anything that matters: only the low bits pick the slot.
+        let start = hash as usize % CAPACITY;
+        for probe in 0..CAPACITY {
+            let slot = &self.slots[(start + probe) % CAPACITY];
+            // Slots only ever go from empty to full, and every lookup of a
+            // name walks the same probe sequence, so two threads interning
+            // the same new name meet at the same first empty slot and only
+            // one of them leaks it.
+            let entry = slot.get_or_init(|| Entry {
+                hash,
+                name: leak(parts, len),
+            });
+            if entry.hash == hash && equals(entry.name, parts) {
+                return Some(entry.name);
+            }
+        }
+        None
+    }
+}
+
+/// FNV-1a over the bytes of `parts`, as if they were one string.
+fn fnv1a(parts: &[&str]) -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0100_0000_01b3;
+    let mut hash = OFFSET;
+    for part in parts {
+        for &byte in part.as_bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(PRIME);
+        }
+    }
+    hash
+}
+
+/// Whether `name` is the concatenation of `parts`.
+fn equals(name: &str, parts: &[&str]) -> bool {
+    let mut rest = name;
+    for part in parts {
+        match rest.strip_prefix(part) {
+            Some(tail) => rest = tail,
+            None => return false,
+        }
+    }
+    rest.is_empty()
+}
+
+fn leak(parts: &[&str], len: usize) -> &'static str {
+    let mut name = String::with_capacity(len);
+    for part in parts {
+        name.push_str(part);
+    }
+    Box::leak(name.into_boxed_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_name_same_pointer_however_split() {
+        let table = Interner::new();
+        let a = table.intern(&["GET", " ", "/users/{id}"]).unwrap();
+        let b = table.intern(&["GET /users/{id}"]).unwrap();
+        let c = table.intern(&["GET /u", "sers/{id}"]).unwrap();
+        assert_eq!(a, "GET /users/{id}");
+        assert!(std::ptr::eq(a, b) && std::ptr::eq(b, c));
+        let other = table.intern(&["POST /users/{id}"]).unwrap();
+        assert_eq!(other, "POST /users/{id}");
+        assert!(!std::ptr::eq(a, other));
+    }
+
+    #[test]
+    fn bounded_in_count_and_length() {
+        let table = Interner::new();
+        let names: Vec<String> = (0..CAPACITY).map(|i| format!("host-{i}")).collect();
+        for name in &names {
+            assert_eq!(table.intern(&[name]), Some(name.as_str()));
+        }
+        // Full: a new name is refused, known names still resolve.
+        assert_eq!(table.intern(&["one-too-many"]), None);
+        for name in &names {
+            assert_eq!(table.intern(&[name]), Some(name.as_str()));
+        }
+        let long = "x".repeat(MAX_LEN + 1);
+        assert_eq!(Interner::new().intern(&[&long]), None);
+        let longest = "x".repeat(MAX_LEN);
+        assert_eq!(Interner::new().intern(&[&longest]), Some(longest.as_str()));
+    }
+
+    #[test]
+    fn concurrent_interning_of_one_new_name_leaks_it_once() {
+        let table = Interner::new();
+        let found: Vec<&'static str> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| table.intern(&["billing", ".internal"]).unwrap()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(found.iter().all(|name| std::ptr::eq(*name, found[0])));
+        let filled = table.slots.iter().filter(|s| s.get().is_some()).count();
+        assert_eq!(filled, 1);
+    }
+}

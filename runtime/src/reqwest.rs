@@ -1,0 +1,238 @@
+//! A `reqwest-middleware` middleware that marks every outbound HTTP request
+//! as an external call (feature `reqwest`).
+//!
+//! ```no_run
+//! use reqwest_middleware::ClientBuilder;
+//! use selftime::reqwest::ExternalCallMiddleware;
+//!
+//! # async fn demo() -> Result<(), reqwest_middleware::Error> {
+//! // The dependency is the URL's host: `billing.internal`, `10.0.0.7:8080`.
+//! let client = ClientBuilder::new(reqwest::Client::new())
+//!     .with(ExternalCallMiddleware::new())
+//!     .build();
+//!
+//! // Or one name for everything this client calls.
+//! let legacy = ClientBuilder::new(reqwest::Client::new())
+//!     .with(ExternalCallMiddleware::named("legacy"))
+//!     .build();
+//!
+//! #[selftime::timed_handler]
+//! async fn handler(
+//!     client: &reqwest_middleware::ClientWithMiddleware,
+//! ) -> Result<String, reqwest_middleware::Error> {
+//!     let response = client.get("http://billing.internal/invoice/7").send().await?;
+//!     Ok(response.text().await?)
+//! }
+//!
+//! handler(&client).await?;
+//! # let _ = legacy;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # What is measured
+//!
+//! The call starts when the request reaches this middleware and, by
+//! default, ends when the rest of the chain returns: when `send()` has the
+//! response **head** (or an error). reqwest reads the body only when asked
+//! (`text()`, `bytes()`, `chunk()`), after `send()` has returned, so by
+//! default that read is outside the call and counts as the handler's own
+//! time. For small bodies that arrive with the head the difference is a few
+//! microseconds; for large or streamed ones, use
+//! [`through_body`](ExternalCallMiddleware::through_body), which keeps the
+//! call in flight until the body has been read to its end, has failed, or is
+//! dropped. With it, work the handler does between receiving the head and
+//! finishing the body (reading it chunk by chunk, or holding the response
+//! while doing something else) counts as external too, so read the body
+//! straight away.
+//!
+//! Where the middleware sits in the chain matters: after a retry middleware,
+//! each attempt is one call; before it, the attempts and the waits between
+//! them are one call. A middleware that reads the body itself, placed after
+//! this one (a cache, a logger of bodies), reads it inside the call.
+//!
+//! As with every external call, a request sent outside any handler is not
+//! measured, and one sent from a spawned task counts only if the task
+//! carries the handler (`FutureExt::in_current_handler`).
+//!
+//! # Dependency names
+//!
+//! By default the dependency is the request URL's host, with its port when
+//! the URL gives one (`billing.internal`, `127.0.0.1:8080`); never the
+//! user-info, path or query. Host names are interned, at most 256 of them
+//! for the process; further hosts are counted as
+//! [`other`](crate::OTHER_DEPENDENCY). A client that talks to many hosts
+//! (a crawler, a webhook sender) should be given one name with
+//! [`named`](ExternalCallMiddleware::named).
+
+use crate::external::Call;
+use crate::intern::Interner;
+use crate::ledger::OTHER_DEPENDENCY;
+use http::Extensions;
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+use reqwest::{Request, Response, ResponseBuilderExt as _};
+use reqwest_middleware::{Middleware, Next};
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+/// Dependency names taken from hosts.
+static HOSTS: Interner = Interner::new();
+
+/// Marks every request sent through a `reqwest_middleware` client as an
+/// external call: see the [module docs](self).
+#[derive(Clone, Copy, Debug)]
+pub struct ExternalCallMiddleware {
+    name: Option<&'static str>,
+    through_body: bool,
+}
+
+impl ExternalCallMiddleware {
+    /// Names each call's dependency after the request URL's host (with its
+    /// port when the URL has one).
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            name: None,
+            through_body: false,
+        }
+    }
+
+    /// Names every call's dependency `dep`, whatever the host.
+    #[must_use]
+    pub const fn named(dep: &'static str) -> Self {
+        Self {
+            name: Some(dep),
+            through_body: false,
+        }
+    }
+
+    /// Keeps each call in flight until its response body has been read to
+    /// the end, has failed or is dropped, rather than until the response
+    /// head: see the [module docs](self#what-is-measured).
+    ///
+    /// It costs one allocation a response (reqwest boxes the wrapped body).
+    #[must_use]
+    pub const fn through_body(mut self) -> Self {
+        self.through_body = true;
+        self
+    }
+
+    fn dependency(&self, request: &Request) -> &'static str {
+        if let Some(name) = self.name {
+            return name;
+        }
+        let url = request.url();
+        let Some(host) = url.host_str() else {
+            return OTHER_DEPENDENCY;
+        };
+        let name = match url.port() {
+            Some(port) => HOSTS.intern(&[host, ":", decimal(port, &mut [0; 5])]),
+            None => HOSTS.intern(&[host]),
+        };
+        name.unwrap_or(OTHER_DEPENDENCY)
+    }
+}
+
+impl Default for ExternalCallMiddleware {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[async_trait::async_trait]
+impl Middleware for ExternalCallMiddleware {
+    async fn handle(
+        &self,
+        request: Request,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<Response> {
+        let call = Call::begin(self.dependency(&request));
+        let result = next.run(request, extensions).await;
+        match (result, call) {
+            (Ok(response), Some(call)) if self.through_body => Ok(hand_on(response, call)),
+            // The call, if any, ends here as it drops.
+            (result, _) => result,
+        }
+    }
+}
+
+/// Moves `call` into `response`'s body, so that it ends with the body.
+fn hand_on(response: Response, call: Call) -> Response {
+    // reqwest keeps the URL beside the `http` response, not in it: carry it
+    // across the conversion, or `Response::url` would read a placeholder.
+    let url = response.url().clone();
+    let (mut parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
+    if let Ok(marker) = http::Response::builder().url(url).body(()) {
+        parts.extensions.extend(marker.into_parts().0.extensions);
+    }
+    // A body already over ends the call now (the drop of `call`).
+    let call = Some(call).filter(|_| !body.is_end_stream());
+    let body = reqwest::Body::wrap(CallBody { inner: body, call });
+    Response::from(http::Response::from_parts(parts, body))
+}
+
+pin_project! {
+    /// A response body whose external call ends with it.
+    struct CallBody<B> {
+        #[pin]
+        inner: B,
+        call: Option<Call>,
+    }
+}
+
+impl<B: Body> Body for CallBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let mut this = self.project();
+        let polled = ready!(this.inner.as_mut().poll_frame(cx));
+        if matches!(polled, None | Some(Err(_))) || this.inner.is_end_stream() {
+            *this.call = None;
+        }
+        Poll::Ready(polled)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Formats `n` in decimal into `buf` without allocating: for ports.
+fn decimal(mut n: u16, buf: &mut [u8; 5]) -> &str {
+    let mut at = buf.len();
+    loop {
+        // Cannot underflow: a `u16` has at most five digits.
+        at -= 1;
+        // Cannot truncate: a remainder of 10 is below 256.
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // Digits are ASCII: the empty default is never taken.
+    std::str::from_utf8(&buf[at..]).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decimal;
+
+    #[test]
+    fn decimal_ports() {
+        let mut buf = [0; 5];
+        assert_eq!(decimal(0, &mut buf), "0");
+        assert_eq!(decimal(8080, &mut buf), "8080");
+        assert_eq!(decimal(u16::MAX, &mut buf), "65535");
+    }
+}

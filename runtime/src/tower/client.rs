@@ -1,0 +1,229 @@
+//! The client side: every call through a service an external call.
+
+use crate::external::Call;
+use http::{Request, Response};
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use tower_layer::Layer;
+use tower_service::Service;
+
+/// A [`Layer`] that measures every call through the service it wraps as an
+/// external call to one dependency, from `call` to the response future's
+/// completion (or drop). Any request and response types: see the [module
+/// docs](super#client-side).
+///
+/// For an HTTP client whose response body streams in after the head,
+/// [`HttpExternalLayer`] measures to the end of the body instead.
+#[derive(Clone, Copy, Debug)]
+pub struct ExternalLayer {
+    dep: &'static str,
+}
+
+impl ExternalLayer {
+    /// A layer naming the dependency `dep`, as `#[external_call("…")]` does.
+    #[must_use]
+    pub const fn new(dep: &'static str) -> Self {
+        Self { dep }
+    }
+}
+
+impl<S> Layer<S> for ExternalLayer {
+    type Service = ExternalService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ExternalService {
+            inner,
+            dep: self.dep,
+        }
+    }
+}
+
+/// The service [`ExternalLayer`] makes.
+#[derive(Clone, Debug)]
+pub struct ExternalService<S> {
+    inner: S,
+    dep: &'static str,
+}
+
+impl<S, Req> Service<Req> for ExternalService<S>
+where
+    S: Service<Req>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = ExternalFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Req) -> Self::Future {
+        // Begun before the inner `call`: a buffered client (a tonic
+        // `Channel`) hands the request to its worker there, before the
+        // response future is first polled.
+        let call = Call::begin(self.dep);
+        ExternalFuture {
+            inner: self.inner.call(request),
+            call,
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`ExternalService`]: the call ends when it
+    /// completes or is dropped.
+    #[derive(Debug)]
+    #[must_use = "futures do nothing unless polled"]
+    pub struct ExternalFuture<F> {
+        // Declared first so that it is dropped first: a cancelled call's
+        // interval closes only once its future is gone.
+        #[pin]
+        inner: F,
+        call: Option<Call>,
+    }
+}
+
+impl<F: Future> Future for ExternalFuture<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let out = ready!(this.inner.poll(cx));
+        *this.call = None;
+        Poll::Ready(out)
+    }
+}
+
+/// A [`Layer`] for HTTP clients (hyper, tonic channels) that measures every
+/// call as an external call to one dependency, from `call` to the end of the
+/// response body (or its drop, or the response future's error or drop).
+///
+/// See the [module docs](super#client-side) for what that includes.
+#[derive(Clone, Copy, Debug)]
+pub struct HttpExternalLayer {
+    dep: &'static str,
+}
+
+impl HttpExternalLayer {
+    /// A layer naming the dependency `dep`, as `#[external_call("…")]` does.
+    #[must_use]
+    pub const fn new(dep: &'static str) -> Self {
+        Self { dep }
+    }
+}
+
+impl<S> Layer<S> for HttpExternalLayer {
+    type Service = HttpExternalService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        HttpExternalService {
+            inner,
+            dep: self.dep,
+        }
+    }
+}
+
+/// The service [`HttpExternalLayer`] makes.
+#[derive(Clone, Debug)]
+pub struct HttpExternalService<S> {
+    inner: S,
+    dep: &'static str,
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for HttpExternalService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: Body,
+{
+    type Response = Response<ExternalBody<ResBody>>;
+    type Error = S::Error;
+    type Future = HttpExternalFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let call = Call::begin(self.dep);
+        HttpExternalFuture {
+            inner: self.inner.call(request),
+            call,
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`HttpExternalService`]: hands the call on to
+    /// the response body.
+    #[derive(Debug)]
+    #[must_use = "futures do nothing unless polled"]
+    pub struct HttpExternalFuture<F> {
+        #[pin]
+        inner: F,
+        call: Option<Call>,
+    }
+}
+
+impl<F, B, E> Future for HttpExternalFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: Body,
+{
+    type Output = Result<Response<ExternalBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = ready!(this.inner.poll(cx));
+        let call = this.call.take();
+        Poll::Ready(result.map(|response| {
+            response.map(|body| {
+                // A body that is already over (a `HEAD`, a 204) ends the call now.
+                let call = call.filter(|_| !body.is_end_stream());
+                ExternalBody { inner: body, call }
+            })
+        }))
+    }
+}
+
+pin_project! {
+    /// A response body whose external call ends with it: at its last frame,
+    /// at an error, or when it is dropped unread.
+    #[derive(Debug)]
+    pub struct ExternalBody<B> {
+        #[pin]
+        inner: B,
+        call: Option<Call>,
+    }
+}
+
+impl<B: Body> Body for ExternalBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let mut this = self.project();
+        let polled = ready!(this.inner.as_mut().poll_frame(cx));
+        let ended = match &polled {
+            None | Some(Err(_)) => true,
+            Some(Ok(_)) => this.inner.is_end_stream(),
+        };
+        if ended {
+            *this.call = None;
+        }
+        Poll::Ready(polled)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -1,0 +1,160 @@
+//! `tower` layers: every request of a service as a handler, every call
+//! through a client as an external call (feature `tower`).
+//!
+//! # Server side
+//!
+//! [`HandlerLayer`] does for a whole axum, tonic or hyper service what
+//! `#[timed_handler]` does for one fn: each request runs in a new handler
+//! scope, and its figures are recorded on a span when it ends.
+//!
+//! ```
+//! use axum::{routing::get, Router};
+//! use selftime::tower::HandlerLayer;
+//! use tower::ServiceExt as _;
+//!
+//! #[selftime::external_call("legacy")]
+//! async fn lookup() -> &'static str {
+//!     "someone"
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let app = Router::new()
+//!     .route("/users/{id}", get(|| async { lookup().await }))
+//!     // Every route of the router; `HandlerLayer::matched_path()` (feature
+//!     // `axum`) names each request after its route instead.
+//!     .layer(HandlerLayer::new("users"));
+//!
+//! let request = http::Request::get("/users/42").body(axum::body::Body::empty()).unwrap();
+//! let response = app.oneshot(request).await.unwrap();
+//! assert_eq!(response.status(), 200);
+//! # }
+//! ```
+//!
+//! ## The span
+//!
+//! Tracing span names are fixed at compile time, so every request's span is
+//! named `request` (target `selftime::tower`, level `INFO`); which handler it
+//! was is in its fields:
+//!
+//! | field | value |
+//! |---|---|
+//! | `otel.name` | the handler's name (below); OpenTelemetry exporters use it as the span's name |
+//! | `http.request.method` | `GET`, `POST`, …; `_OTHER` for a method outside RFC 9110's nine |
+//! | `http.route` | the route template, when the layer has a route function and it returned one |
+//! | `http.response.status_code` | the response status, once the head is ready |
+//!
+//! and the six fields of `#[timed_handler]` ([`FIELDS`](crate::FIELDS)).
+//! The request's URI, query and headers are never recorded: they carry
+//! tokens.
+//!
+//! ## The handler's name
+//!
+//! The name is the `otel.name` field and the metrics' `handler` label, so it
+//! must come from a small, fixed set:
+//!
+//! - [`HandlerLayer::new("checkout")`](HandlerLayer::new): one name for
+//!   every request, for a service that is one handler (a route's own
+//!   `MethodRouter::layer`, a single tonic service);
+//! - [`HandlerLayer::route`]: a function from the request's head to a route
+//!   *template*; the name is `"{METHOD} {route}"`, e.g. `GET /users/{id}`;
+//! - `HandlerLayer::matched_path()` (feature `axum`): that function, reading
+//!   axum's `MatchedPath`.
+//!
+//! Names built from routes are interned, at most 256 of them; a route beyond
+//! that is named `other`. Never return the raw path: `/users/42` and
+//! `/users/43` would be two handlers.
+//!
+//! ## What is measured
+//!
+//! A handler runs from the layer's `call` to the **end of the response
+//! body**, not only to its head: the body is wrapped ([`HandlerBody`]) and
+//! each of its frames is produced inside the handler's scope and span, so
+//! a streamed body's production time is in `total`, and external calls made
+//! while streaming count. It ends when the body yields its last frame (or,
+//! with a `content-length`, its last byte) to the server, which is when the
+//! server has the whole response, not when the client has read it. In
+//! between frames the server is writing the previous one out, so a client
+//! that reads slowly (backpressure) lengthens the handler, as its own time;
+//! and a body that can only say it has ended when polled once more (a
+//! stream) ends at that poll.
+//!
+//! A response that has no body to send ends at its head: a `HEAD` request,
+//! a 1xx, 204 or 304 status, `content-length: 0`, or a body that reports its
+//! end already (the server never polls those bodies, and dropping one
+//! unpolled is not a disconnect).
+//!
+//! The outcome is:
+//!
+//! - `error`: a 5xx status; a `grpc-status` that means the server failed
+//!   (`UNKNOWN`, `DEADLINE_EXCEEDED`, `UNIMPLEMENTED`, `INTERNAL`,
+//!   `UNAVAILABLE`, `DATA_LOSS`), in the head or the trailers; the service
+//!   returned `Err`; or the body failed mid-stream;
+//! - `panic`: the service panicked in `call`, in its future or while
+//!   producing the body (the server's task drops the handler only after
+//!   unwinding, which still reads `panic`);
+//! - `cancelled`: the response future or the body was dropped before the
+//!   end, which is what a client that disconnects looks like to the server;
+//! - `ok`: everything else, 4xx included (the client's mistake, not a fault
+//!   of this service).
+//!
+//! Inside a `#[timed_handler]` (a service called by a handler), the layer's
+//! handler nests like any other: it gets its own figures, and its external
+//! calls count toward the enclosing handler as well.
+//!
+//! # Client side
+//!
+//! Two layers mark every call through a tower `Service` as an external call
+//! to a named dependency, as `#[external_call("…")]` does for a fn. Each call
+//! starts at the service's `call` (a buffered client such as a tonic
+//! `Channel` sends the request from there) and is one call in the
+//! dependency's count.
+//!
+//! - [`ExternalLayer`] works with any service. The call ends when the
+//!   response future completes (or is dropped). For an HTTP client that is
+//!   the response *head*: a body read afterwards is outside the call, and
+//!   counts as the handler's own time.
+//! - [`HttpExternalLayer`] works with HTTP services
+//!   (`Service<http::Request<_>, Response = http::Response<_>>`: hyper's
+//!   client, tonic channels) and keeps the call in flight until the response
+//!   body ends, fails or is dropped ([`ExternalBody`]). A response body is
+//!   usually read straight through, where this is exactly the wait on the
+//!   dependency; if the caller holds a response and does work of its own
+//!   before reading on, that work counts as external too. A tonic unary
+//!   call reads its message from the body, after the head: use this layer
+//!   for tonic.
+//!
+//! ```
+//! use selftime::tower::HttpExternalLayer;
+//! use tower::{service_fn, Layer as _, ServiceExt as _};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! // Any HTTP client service: hyper_util's `Client`, a tonic `Channel`, …
+//! let billing = service_fn(|_: http::Request<String>| async {
+//!     Ok::<_, std::convert::Infallible>(http::Response::new(String::from("paid")))
+//! });
+//! let billing = HttpExternalLayer::new("billing").layer(billing);
+//!
+//! #[selftime::timed_handler]
+//! async fn checkout<S>(billing: S) -> u64
+//! where
+//!     S: tower::Service<http::Request<String>> + Send,
+//!     S::Future: Send,
+//! {
+//!     let _response = billing.oneshot(http::Request::new(String::new())).await;
+//!     selftime::current().unwrap().calls()
+//! }
+//!
+//! assert_eq!(checkout(billing).await, 1);
+//! # }
+//! ```
+
+mod client;
+mod server;
+
+pub use client::{
+    ExternalBody, ExternalFuture, ExternalLayer, ExternalService, HttpExternalFuture,
+    HttpExternalLayer, HttpExternalService,
+};
+pub use server::{HandlerBody, HandlerLayer, HandlerService, NoRoute, ResponseFuture};

@@ -1,0 +1,438 @@
+//! The server side: every request a handler, to the end of its response body.
+
+use crate::handler::{Guard, Handler};
+use crate::intern::Interner;
+use crate::ledger::OTHER_DEPENDENCY;
+use crate::scope::{self, Scope};
+use crate::snapshot::Outcome;
+use bytes::Buf as _;
+use http::header::CONTENT_LENGTH;
+use http::request::Parts;
+use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use tokio::task::futures::TaskLocalFuture;
+use tower_layer::Layer;
+use tower_service::Service;
+
+/// Handler names built from routes: `GET /users/{id}`.
+static ROUTES: Interner = Interner::new();
+
+/// The type of [`HandlerLayer::new`]'s route function, which names no route.
+pub type NoRoute = fn(&Parts) -> Option<&str>;
+
+fn no_route(_: &Parts) -> Option<&str> {
+    None
+}
+
+/// A [`Layer`] that runs every request of the service it wraps as a handler,
+/// like `#[timed_handler]` on each of its routes: see the [module
+/// docs](super) for the span, the names and what is measured.
+///
+/// `R` is the route function (see [`HandlerLayer::route`]).
+#[derive(Clone)]
+pub struct HandlerLayer<R = NoRoute> {
+    name: &'static str,
+    route: R,
+}
+
+impl HandlerLayer {
+    /// A layer that names every request `name`: the `otel.name` field and
+    /// the metrics' `handler` label.
+    ///
+    /// Use it for a service that is one handler (a route's own
+    /// `MethodRouter::layer`, a tonic service), or give it a route function
+    /// with [`route`](Self::route).
+    #[must_use]
+    pub fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            route: no_route,
+        }
+    }
+
+    /// A layer that names each request after the axum route it matched,
+    /// `"GET /users/{id}"`, taken from axum's `MatchedPath`; a request that
+    /// matched no route (axum's fallback) is named `unmatched`.
+    ///
+    /// `MatchedPath` is set by the `Router` before it calls the route, so add
+    /// the layer with `Router::layer` or `Router::route_layer`. Wrapped
+    /// around the whole router from outside (`ServiceBuilder` in front of
+    /// `Router`), it sees no route and names every request `unmatched`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use axum::{routing::get, Router};
+    ///
+    /// let app: Router = Router::new()
+    ///     .route("/users/{id}", get(|| async { "someone" }))
+    ///     .layer(selftime::tower::HandlerLayer::matched_path());
+    /// ```
+    #[cfg(feature = "axum")]
+    #[must_use]
+    pub fn matched_path() -> Self {
+        fn matched(parts: &Parts) -> Option<&str> {
+            parts
+                .extensions
+                .get::<axum::extract::MatchedPath>()
+                .map(axum::extract::MatchedPath::as_str)
+        }
+        Self {
+            name: "unmatched",
+            route: matched,
+        }
+    }
+}
+
+impl<R> HandlerLayer<R> {
+    /// Names each request after the route that `route` returns for it:
+    /// `"{METHOD} {route}"` (`GET /users/{id}`, with `_OTHER` for a method
+    /// outside RFC 9110's nine), or the layer's own name when it returns
+    /// `None`.
+    ///
+    /// `route` must return a *template* (`/users/{id}`), never the raw path
+    /// (`/users/42`): names become the metrics' `handler` label, and raw
+    /// paths would make one series per user. As a safety net, the names are
+    /// interned in a table of 256; a route beyond that is named `other`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use selftime::tower::HandlerLayer;
+    ///
+    /// // gRPC: the path is `/package.Service/Method`, a bounded set.
+    /// let layer = HandlerLayer::new("grpc").route(|parts| Some(parts.uri.path()));
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn route<F>(self, route: F) -> HandlerLayer<F>
+    where
+        F: Fn(&Parts) -> Option<&str>,
+    {
+        HandlerLayer {
+            name: self.name,
+            route,
+        }
+    }
+}
+
+impl<R> fmt::Debug for HandlerLayer<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HandlerLayer")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, R: Clone> Layer<S> for HandlerLayer<R> {
+    type Service = HandlerService<S, R>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        HandlerService {
+            inner,
+            name: self.name,
+            route: self.route.clone(),
+        }
+    }
+}
+
+/// The service [`HandlerLayer`] makes: runs each request of `S` as a handler.
+#[derive(Clone)]
+pub struct HandlerService<S, R = NoRoute> {
+    inner: S,
+    name: &'static str,
+    route: R,
+}
+
+impl<S: fmt::Debug, R> fmt::Debug for HandlerService<S, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HandlerService")
+            .field("inner", &self.inner)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// RFC 9110's methods as themselves, any other as `_OTHER` (OpenTelemetry's
+/// convention), so that a client cannot mint new handler names.
+fn method_label(method: &Method) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+    ];
+    KNOWN
+        .into_iter()
+        .find(|known| *known == method.as_str())
+        .unwrap_or("_OTHER")
+}
+
+impl<S, R, ReqBody, ResBody> Service<Request<ReqBody>> for HandlerService<S, R>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    R: Fn(&Parts) -> Option<&str>,
+    ResBody: Body,
+{
+    type Response = Response<HandlerBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let (parts, body) = request.into_parts();
+        let method = method_label(&parts.method);
+        let route = (self.route)(&parts);
+        let name = match route {
+            Some(route) => ROUTES
+                .intern(&[method, " ", route])
+                .unwrap_or(OTHER_DEPENDENCY),
+            None => self.name,
+        };
+        let span = tracing::info_span!(
+            target: "selftime::tower",
+            "request",
+            otel.name = name,
+            http.request.method = method,
+            http.route = route,
+            http.response.status_code = tracing::field::Empty,
+            total.duration_us = tracing::field::Empty,
+            external.duration_us = tracing::field::Empty,
+            internal.duration_us = tracing::field::Empty,
+            external.calls = tracing::field::Empty,
+            external.breakdown = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        );
+        let head = parts.method == Method::HEAD;
+        let request = Request::from_parts(parts, body);
+
+        let mut guard = Guard::start(Handler::new(name, span));
+        // `call` may do part of the work (routing, a handler's synchronous
+        // prelude): it runs in the handler's scope and span as well, and a
+        // panic in it leaves `running` set, so the guard reports `panic`.
+        guard.running = true;
+        let future = {
+            let _entered = guard.span().enter();
+            scope::sync_scope(guard.scope(), || self.inner.call(request))
+        };
+        guard.running = false;
+        ResponseFuture {
+            inner: scope::scope(guard.scope(), future),
+            guard: Some(guard),
+            head,
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`HandlerService`]: the inner service's,
+    /// polled in the handler's scope and span.
+    ///
+    /// Dropped before it completes (the client went away before the
+    /// response head), the handler reports `cancelled`.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct ResponseFuture<F> {
+        // Declared before the guard so that it is dropped first: calls
+        // cancelled with it end before the handler reports.
+        #[pin]
+        inner: TaskLocalFuture<Arc<Scope>, F>,
+        guard: Option<Guard>,
+        head: bool,
+    }
+}
+
+impl<F> fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture")
+            .field("guard", &self.guard)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: Body,
+{
+    type Output = Result<Response<HandlerBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Some(guard) = this.guard.as_mut() else {
+            // Polled again after completing: like `Fuse`, never ready again
+            // (rather than the inner future's panic).
+            return Poll::Pending;
+        };
+        guard.running = true;
+        let polled = {
+            let _entered = guard.span().enter();
+            this.inner.poll(cx)
+        };
+        guard.running = false;
+        let result = ready!(polled);
+        let Some(mut guard) = this.guard.take() else {
+            return Poll::Pending;
+        };
+        Poll::Ready(match result {
+            Ok(response) => Ok(track_body(response, guard, *this.head)),
+            Err(error) => {
+                guard.finish(Outcome::Error);
+                Err(error)
+            }
+        })
+    }
+}
+
+/// gRPC status codes that mean the server failed (OpenTelemetry's list for
+/// server spans): `UNKNOWN`, `DEADLINE_EXCEEDED`, `UNIMPLEMENTED`,
+/// `INTERNAL`, `UNAVAILABLE`, `DATA_LOSS`. The others (`NOT_FOUND`,
+/// `INVALID_ARGUMENT`, …) are the client's, like HTTP's 4xx.
+fn grpc_failed(headers: &HeaderMap) -> bool {
+    headers
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .is_some_and(|code| matches!(code, 2 | 4 | 12 | 13 | 14 | 15))
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Moves the guard into the response body, or reports now if no body will
+/// be sent (a server does not poll a body it will not send: it drops it,
+/// which must not read as a client that went away).
+fn track_body<B: Body>(
+    response: Response<B>,
+    mut guard: Guard,
+    head: bool,
+) -> Response<HandlerBody<B>> {
+    let status = response.status();
+    guard
+        .span()
+        .record("http.response.status_code", status.as_u16());
+    let outcome = if status.is_server_error() || grpc_failed(response.headers()) {
+        Outcome::Error
+    } else {
+        Outcome::Ok
+    };
+    let remaining = content_length(response.headers());
+    let (parts, body) = response.into_parts();
+    let bodiless = head
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+        || remaining == Some(0)
+        || body.is_end_stream();
+    let state = if bodiless {
+        guard.finish(outcome);
+        None
+    } else {
+        Some(Tracking {
+            guard,
+            outcome,
+            remaining,
+        })
+    };
+    Response::from_parts(parts, HandlerBody { inner: body, state })
+}
+
+/// A handler whose response body is still being sent.
+#[derive(Debug)]
+struct Tracking {
+    guard: Guard,
+    outcome: Outcome,
+    /// What is left of a `content-length`: a server stops polling a body
+    /// once it has sent that many bytes, whether or not the body said it
+    /// had ended.
+    remaining: Option<u64>,
+}
+
+pin_project! {
+    /// The response body of [`HandlerService`]: the inner service's body,
+    /// polled in the handler's scope and span; the handler reports when it
+    /// ends.
+    ///
+    /// The handler ends with the last frame (or the `content-length`'s last
+    /// byte), and reports `cancelled` if the body is dropped before that:
+    /// the client went away mid-body. A body that fails reports `error`.
+    pub struct HandlerBody<B> {
+        // Declared before the state so that it is dropped first: calls
+        // cancelled with it end before the handler reports.
+        #[pin]
+        inner: B,
+        state: Option<Tracking>,
+    }
+}
+
+impl<B: fmt::Debug> fmt::Debug for HandlerBody<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HandlerBody")
+            .field("inner", &self.inner)
+            .field("state", &self.state)
+            .finish()
+    }
+}
+
+impl<B: Body> Body for HandlerBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let mut this = self.project();
+        let Some(tracking) = this.state.as_mut() else {
+            return this.inner.poll_frame(cx);
+        };
+        let guard = &mut tracking.guard;
+        guard.running = true;
+        let polled = {
+            let _entered = guard.span().enter();
+            scope::sync_scope(guard.scope(), || this.inner.as_mut().poll_frame(cx))
+        };
+        guard.running = false;
+        let ended = match &polled {
+            Poll::Pending => false,
+            Poll::Ready(None) => true,
+            Poll::Ready(Some(Err(_))) => {
+                tracking.outcome = Outcome::Error;
+                true
+            }
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    let sent = data.remaining() as u64;
+                    tracking.remaining = tracking.remaining.map(|n| n.saturating_sub(sent));
+                }
+                if frame.trailers_ref().is_some_and(grpc_failed) {
+                    tracking.outcome = Outcome::Error;
+                }
+                tracking.remaining == Some(0) || this.inner.is_end_stream()
+            }
+        };
+        if ended {
+            if let Some(mut tracking) = this.state.take() {
+                tracking.guard.finish(tracking.outcome);
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

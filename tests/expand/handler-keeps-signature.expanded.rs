@@ -1,0 +1,34 @@
+/// Loads a page of orders.
+#[inline]
+pub(crate) fn orders<'a, S>(store: &'a S, page: usize) -> Vec<&'a Order>
+where
+    S: Store + ?Sized,
+{
+    #![allow(clippy::cast_possible_wrap)]
+    ::selftime::__private::Handler::new(
+            "orders",
+            ::selftime::__private::handler_span!(WARN, "orders"),
+        )
+        .run_sync(
+            move || {
+                #[allow(
+                    unreachable_code,
+                    clippy::diverging_sub_expression,
+                    clippy::let_unit_value,
+                    clippy::unreachable,
+                    clippy::needless_return
+                )]
+                if false {
+                    let __selftime_fake_return: Vec<&'a Order> = ::core::unreachable!();
+                    return __selftime_fake_return;
+                }
+                store.orders().skip(page * 50).take(50).collect()
+            },
+            {
+                #[allow(unused_imports)]
+                use ::selftime::__private::{IsResult as _, NotResult as _};
+                (&::selftime::__private::Probe::<Vec<&'a Order>>::new())
+                    .__selftime_classifier()
+            },
+        )
+}

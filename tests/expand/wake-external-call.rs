@@ -1,0 +1,5 @@
+// `wake`: the call ends when its dependency wakes the task.
+#[external_call("redis", wake)]
+async fn get(key: &str) -> Option<String> {
+    client().get(key).await
+}

@@ -1,0 +1,15 @@
+//! Compile-time behaviour of the attributes: every misuse is a compile error
+//! that names the macro and points at the offending tokens, with the item
+//! still emitted (so the only errors are the intended ones), and every
+//! argument form compiles and runs.
+//!
+//! Regenerate the `.stderr` snapshots with
+//! `TRYBUILD=overwrite cargo test -q --test ui`, then read each one.
+
+#[test]
+fn ui() {
+    let cases = trybuild::TestCases::new();
+    cases.compile_fail("tests/ui/timed_handler/*.rs");
+    cases.compile_fail("tests/ui/external_call/*.rs");
+    cases.pass("tests/ui/pass/*.rs");
+}

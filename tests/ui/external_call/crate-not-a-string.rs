@@ -1,0 +1,6 @@
+#[selftime::external_call("redis", crate = ::selftime)]
+fn get() {}
+
+fn main() {
+    get();
+}

@@ -1,0 +1,6 @@
+#[selftime::external_call(b"redis")]
+fn get() {}
+
+fn main() {
+    get();
+}

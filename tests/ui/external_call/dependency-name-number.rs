@@ -1,0 +1,6 @@
+#[selftime::external_call(42)]
+fn get() {}
+
+fn main() {
+    get();
+}

@@ -1,0 +1,6 @@
+#[selftime::external_call("redis", "cache")]
+fn get() {}
+
+fn main() {
+    get();
+}

@@ -1,0 +1,6 @@
+#[selftime::external_call("redis", wake, wake)]
+async fn get() {}
+
+fn main() {
+    drop(get());
+}

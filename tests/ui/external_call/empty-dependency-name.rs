@@ -1,0 +1,6 @@
+#[selftime::external_call("")]
+fn get() {}
+
+fn main() {
+    get();
+}

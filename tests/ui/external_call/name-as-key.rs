@@ -1,0 +1,6 @@
+#[selftime::external_call(name = "redis")]
+fn get() {}
+
+fn main() {
+    get();
+}

@@ -1,0 +1,6 @@
+#[selftime::external_call("redis", timeout = "1s")]
+fn get() {}
+
+fn main() {
+    get();
+}

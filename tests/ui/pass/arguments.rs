@@ -1,0 +1,178 @@
+//! Every argument form of both attributes compiles, without a warning, and
+//! runs; the dependency names they give are the ones the ledger sees.
+
+#![deny(warnings)]
+
+use selftime::{external_call, timed_handler};
+
+/// A facade crate's re-export, the reason `crate = "…"` exists.
+mod facade {
+    pub use ::selftime::*;
+}
+
+#[timed_handler]
+fn bare() {}
+
+#[timed_handler()]
+fn empty_parentheses() {}
+
+#[timed_handler(name = "checkout")]
+fn named() {}
+
+#[timed_handler(name = r"raw name")]
+fn raw_name() {}
+
+#[timed_handler(level = "trace")]
+fn level_trace() {}
+
+#[timed_handler(level = "debug")]
+fn level_debug() {}
+
+#[timed_handler(level = "info")]
+fn level_info() {}
+
+#[timed_handler(level = "warn")]
+fn level_warn() {}
+
+#[timed_handler(level = "error")]
+fn level_error() {}
+
+#[timed_handler(level = "WARN")]
+fn level_upper_case() {}
+
+#[timed_handler(span = "new")]
+fn span_new() {}
+
+#[timed_handler(span = "current")]
+fn span_current() {}
+
+#[timed_handler(crate = "::selftime")]
+fn crate_absolute() {}
+
+#[timed_handler(crate = "selftime")]
+fn crate_relative() {}
+
+#[timed_handler(crate = "crate::facade")]
+fn crate_facade() {}
+
+#[timed_handler(polls)]
+fn polls() {}
+
+#[selftime::timed_handler(
+    name = "everything",
+    level = "debug",
+    span = "new",
+    polls,
+    crate = "::selftime",
+)]
+fn every_argument() {}
+
+#[timed_handler]
+fn r#type() {}
+
+#[external_call]
+fn default_name() {}
+
+#[external_call("redis")]
+fn given_name() {}
+
+#[external_call("legacy",)]
+fn trailing_comma() {}
+
+#[external_call(crate = "::selftime")]
+fn crate_only() {}
+
+#[external_call("cache", crate = "crate::facade")]
+fn name_and_crate() {}
+
+#[external_call(crate = "selftime", "queue")]
+fn crate_then_name() {}
+
+#[external_call]
+async fn async_default_name() {}
+
+#[selftime::external_call(r"raw")]
+async fn async_raw_name() {}
+
+#[external_call("db", wake)]
+async fn wake_mode() {}
+
+#[external_call(wake, crate = "crate::facade")]
+fn wake_mode_returning_a_future() -> impl std::future::Future<Output = ()> {
+    async {}
+}
+
+/// Strings passed through `macro_rules!` as `expr` fragments, which reach
+/// the attributes inside invisible groups.
+macro_rules! generated {
+    ($handler:ident, $name:expr, $call:ident, $dep:expr) => {
+        #[timed_handler(name = $name, level = "debug")]
+        fn $handler() {}
+
+        #[external_call($dep)]
+        fn $call() {}
+    };
+}
+
+generated!(generated_handler, "generated", generated_call, "generated-dep");
+
+#[timed_handler(name = "calls")]
+async fn calls() -> Vec<&'static str> {
+    default_name();
+    given_name();
+    trailing_comma();
+    crate_only();
+    name_and_crate();
+    crate_then_name();
+    async_default_name().await;
+    async_raw_name().await;
+    wake_mode().await;
+    wake_mode_returning_a_future().await;
+    generated_call();
+    selftime::current()
+        .map(|now| now.dependencies().map(|dep| dep.name()).collect())
+        .unwrap_or_default()
+}
+
+fn main() {
+    bare();
+    empty_parentheses();
+    named();
+    raw_name();
+    level_trace();
+    level_debug();
+    level_info();
+    level_warn();
+    level_error();
+    level_upper_case();
+    span_new();
+    span_current();
+    crate_absolute();
+    crate_relative();
+    crate_facade();
+    polls();
+    every_argument();
+    r#type();
+    generated_handler();
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a current-thread runtime");
+    assert_eq!(
+        runtime.block_on(calls()),
+        [
+            "default_name",
+            "redis",
+            "legacy",
+            "crate_only",
+            "cache",
+            "queue",
+            "async_default_name",
+            "raw",
+            "db",
+            "wake_mode_returning_a_future",
+            "generated-dep",
+        ],
+    );
+}

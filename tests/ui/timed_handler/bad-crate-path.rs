@@ -1,0 +1,6 @@
+#[selftime::timed_handler(crate = "self time")]
+fn checkout() {}
+
+fn main() {
+    checkout();
+}

@@ -1,0 +1,6 @@
+#[selftime::timed_handler(level = "loud")]
+fn checkout() {}
+
+fn main() {
+    checkout();
+}

@@ -1,0 +1,6 @@
+#[selftime::timed_handler(span = "parent")]
+fn checkout() {}
+
+fn main() {
+    checkout();
+}

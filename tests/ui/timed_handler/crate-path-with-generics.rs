@@ -1,0 +1,6 @@
+#[selftime::timed_handler(crate = "selftime<u8>")]
+fn checkout() {}
+
+fn main() {
+    checkout();
+}

@@ -1,0 +1,6 @@
+#[selftime::timed_handler(level = "debug", level = "info")]
+fn checkout() {}
+
+fn main() {
+    checkout();
+}

@@ -1,0 +1,6 @@
+#[selftime::timed_handler(name = "checkout", name = "pay")]
+fn checkout() {}
+
+fn main() {
+    checkout();
+}

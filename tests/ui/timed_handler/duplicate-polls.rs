@@ -1,0 +1,6 @@
+#[selftime::timed_handler(polls, name = "checkout", polls)]
+fn checkout() {}
+
+fn main() {
+    checkout();
+}

@@ -1,0 +1,6 @@
+#[selftime::timed_handler(span = "current", span = "new")]
+fn checkout() {}
+
+fn main() {
+    checkout();
+}

@@ -1,0 +1,6 @@
+#[selftime::timed_handler(level = tracing::Level::DEBUG)]
+fn checkout() {}
+
+fn main() {
+    checkout();
+}

@@ -1,0 +1,6 @@
+#[selftime::timed_handler(name = )]
+fn checkout() {}
+
+fn main() {
+    checkout();
+}

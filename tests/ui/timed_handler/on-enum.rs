@@ -1,0 +1,8 @@
+#[selftime::timed_handler]
+enum Route {
+    Checkout,
+}
+
+fn main() {
+    let _ = Route::Checkout;
+}

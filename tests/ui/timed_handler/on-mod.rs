@@ -1,0 +1,8 @@
+#[selftime::timed_handler]
+mod handlers {
+    pub fn checkout() {}
+}
+
+fn main() {
+    handlers::checkout();
+}

@@ -1,0 +1,6 @@
+#[selftime::timed_handler("checkout")]
+fn checkout() {}
+
+fn main() {
+    checkout();
+}

@@ -1,0 +1,6 @@
+#[selftime::timed_handler(skip_all)]
+fn checkout() {}
+
+fn main() {
+    checkout();
+}

@@ -1,0 +1,6 @@
+#[selftime::timed_handler(target = "payments")]
+fn checkout() {}
+
+fn main() {
+    checkout();
+}
