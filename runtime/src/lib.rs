@@ -333,6 +333,8 @@
 mod external;
 mod handler;
 #[cfg(any(feature = "tower", feature = "reqwest"))]
+mod body;
+#[cfg(any(feature = "tower", feature = "reqwest"))]
 mod intern;
 mod ledger;
 #[cfg(feature = "metrics")]

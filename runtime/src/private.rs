@@ -90,22 +90,16 @@ pub fn never_error<T>(_: &T) -> bool {
 #[macro_export]
 macro_rules! __selftime_handler_span {
     (polls, $level:ident, $name:expr) => {
-        $crate::__private::tracing::span!(
-            target: ::core::module_path!(),
-            $crate::__private::tracing::Level::$level,
-            $name,
-            total.duration_us = $crate::__private::tracing::field::Empty,
-            external.duration_us = $crate::__private::tracing::field::Empty,
-            internal.duration_us = $crate::__private::tracing::field::Empty,
-            external.calls = $crate::__private::tracing::field::Empty,
-            external.breakdown = $crate::__private::tracing::field::Empty,
-            outcome = $crate::__private::tracing::field::Empty,
+        $crate::__selftime_handler_span!(@span $level, $name,
             internal.busy_us = $crate::__private::tracing::field::Empty,
             internal.scheduled_us = $crate::__private::tracing::field::Empty,
             internal.waiting_us = $crate::__private::tracing::field::Empty,
         )
     };
     ($level:ident, $name:expr) => {
+        $crate::__selftime_handler_span!(@span $level, $name,)
+    };
+    (@span $level:ident, $name:expr, $($split:tt)*) => {
         $crate::__private::tracing::span!(
             target: ::core::module_path!(),
             $crate::__private::tracing::Level::$level,
@@ -116,6 +110,7 @@ macro_rules! __selftime_handler_span {
             external.calls = $crate::__private::tracing::field::Empty,
             external.breakdown = $crate::__private::tracing::field::Empty,
             outcome = $crate::__private::tracing::field::Empty,
+            $($split)*
         )
     };
 }

@@ -65,16 +65,13 @@
 //! (a crawler, a webhook sender) should be given one name with
 //! [`named`](ExternalCallMiddleware::named).
 
+use crate::body::ExternalBody;
 use crate::external::Call;
 use crate::intern::Interner;
 use crate::ledger::OTHER_DEPENDENCY;
 use http::Extensions;
-use http_body::{Body, Frame, SizeHint};
-use pin_project_lite::pin_project;
 use reqwest::{Request, Response, ResponseBuilderExt as _};
 use reqwest_middleware::{Middleware, Next};
-use std::pin::Pin;
-use std::task::{ready, Context, Poll};
 
 /// Dependency names taken from hosts.
 static HOSTS: Interner = Interner::new();
@@ -167,44 +164,9 @@ fn hand_on(response: Response, call: Call) -> Response {
     if let Ok(marker) = http::Response::builder().url(url).body(()) {
         parts.extensions.extend(marker.into_parts().0.extensions);
     }
-    // A body already over ends the call now (the drop of `call`).
-    let call = Some(call).filter(|_| !body.is_end_stream());
-    let body = reqwest::Body::wrap(CallBody { inner: body, call });
+    // A body already over ends the call now.
+    let body = reqwest::Body::wrap(ExternalBody::new(body, Some(call)));
     Response::from(http::Response::from_parts(parts, body))
-}
-
-pin_project! {
-    /// A response body whose external call ends with it.
-    struct CallBody<B> {
-        #[pin]
-        inner: B,
-        call: Option<Call>,
-    }
-}
-
-impl<B: Body> Body for CallBody<B> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let mut this = self.project();
-        let polled = ready!(this.inner.as_mut().poll_frame(cx));
-        if matches!(polled, None | Some(Err(_))) || this.inner.is_end_stream() {
-            *this.call = None;
-        }
-        Poll::Ready(polled)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
 }
 
 /// Formats `n` in decimal into `buf` without allocating: for ports.

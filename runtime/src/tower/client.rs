@@ -1,8 +1,9 @@
 //! The client side: every call through a service an external call.
 
+pub use crate::body::ExternalBody;
 use crate::external::Call;
 use http::{Request, Response};
-use http_body::{Body, Frame, SizeHint};
+use http_body::Body;
 use pin_project_lite::pin_project;
 use std::future::Future;
 use std::pin::Pin;
@@ -179,51 +180,9 @@ where
         let result = ready!(this.inner.poll(cx));
         let call = this.call.take();
         Poll::Ready(result.map(|response| {
-            response.map(|body| {
-                // A body that is already over (a `HEAD`, a 204) ends the call now.
-                let call = call.filter(|_| !body.is_end_stream());
-                ExternalBody { inner: body, call }
-            })
+            // A body that is already over (a `HEAD`, a 204) ends the call now.
+            response.map(|body| ExternalBody::new(body, call))
         }))
     }
 }
 
-pin_project! {
-    /// A response body whose external call ends with it: at its last frame,
-    /// at an error, or when it is dropped unread.
-    #[derive(Debug)]
-    pub struct ExternalBody<B> {
-        #[pin]
-        inner: B,
-        call: Option<Call>,
-    }
-}
-
-impl<B: Body> Body for ExternalBody<B> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let mut this = self.project();
-        let polled = ready!(this.inner.as_mut().poll_frame(cx));
-        let ended = match &polled {
-            None | Some(Err(_)) => true,
-            Some(Ok(_)) => this.inner.is_end_stream(),
-        };
-        if ended {
-            *this.call = None;
-        }
-        Poll::Ready(polled)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}

@@ -1,0 +1,58 @@
+//! A response body whose external call ends with it, shared by the `tower`
+//! client layer and the `reqwest` middleware: the call's interval runs to
+//! the body's last frame, an error, or the drop of a body left unread.
+
+use crate::external::Call;
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+pin_project! {
+    /// A response body whose external call ends with it: at its last frame,
+    /// at an error, or when it is dropped unread.
+    #[derive(Debug)]
+    pub struct ExternalBody<B> {
+        #[pin]
+        inner: B,
+        call: Option<Call>,
+    }
+}
+
+impl<B: Body> ExternalBody<B> {
+    /// Wraps `inner`; a body already at its end ends `call` at once.
+    pub(crate) fn new(inner: B, call: Option<Call>) -> Self {
+        let call = call.filter(|_| !inner.is_end_stream());
+        Self { inner, call }
+    }
+}
+
+impl<B: Body> Body for ExternalBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let mut this = self.project();
+        let polled = ready!(this.inner.as_mut().poll_frame(cx));
+        let ended = match &polled {
+            None | Some(Err(_)) => true,
+            Some(Ok(_)) => this.inner.is_end_stream(),
+        };
+        if ended {
+            // Dropping the call ends it now.
+            *this.call = None;
+        }
+        Poll::Ready(polled)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
