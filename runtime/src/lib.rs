@@ -330,10 +330,10 @@
 #![doc = include_str!("docs/integrations_metrics.md")]
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
-mod external;
-mod handler;
 #[cfg(any(feature = "tower", feature = "reqwest"))]
 mod body;
+mod external;
+mod handler;
 #[cfg(any(feature = "tower", feature = "reqwest"))]
 mod intern;
 mod ledger;
