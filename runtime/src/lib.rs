@@ -294,14 +294,7 @@
 //!
 //! # Failure model
 //!
-//! Nothing in this crate panics on the user's behalf. No handler in scope:
-//! calls run and count nowhere. A ledger outliving its handler (a carried
-//! task still running): accepted and ignored. A clock that looks backwards:
-//! no time passes. A spawned task finishing after its handler: ignored. The
-//! ledger is lock-free; a reader waits only for a concurrent call to finish
-//! the two steps of closing its interval (a few instructions), which is how a
-//! report taken while a carried task's call closes is never counted twice or
-//! missed.
+#![doc = include_str!("docs/failure_model.md")]
 //!
 //! # Integrations
 //!
