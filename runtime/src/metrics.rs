@@ -109,6 +109,10 @@
 
 use crate::snapshot::{Outcome, Snapshot};
 use metrics::{Key, KeyName, Label, Level, Metadata, Unit};
+use std::sync::atomic::{
+    AtomicPtr,
+    Ordering::{AcqRel, Acquire},
+};
 
 /// `selftime_total_seconds{handler}`: histogram of handlers' wall time.
 pub const TOTAL_SECONDS: &str = "selftime_total_seconds";
@@ -206,42 +210,139 @@ pub fn describe() {
 
 /// Records one finished handler's figures.
 pub(crate) fn record(handler: &'static str, snapshot: &Snapshot, outcome: Outcome) {
-    let handler = Label::from_static_parts(HANDLER, handler);
     // Fetch the recorder once for all series; `with_recorder` is what each of
     // the facade's macros would otherwise look up again.
     metrics::with_recorder(|recorder| {
-        let one = |name| Key::from_parts(KeyName::from_const_str(name), vec![handler.clone()]);
-        let external = |dependency| {
-            Key::from_parts(
-                KeyName::from_const_str(EXTERNAL_SECONDS),
-                vec![
-                    handler.clone(),
-                    Label::from_static_parts(DEPENDENCY, dependency),
-                ],
-            )
-        };
-
+        let key = |name, second| key(name, handler, second);
         recorder
-            .register_histogram(&one(TOTAL_SECONDS), &METADATA)
+            .register_histogram(&key(TOTAL_SECONDS, None), &METADATA)
             .record(snapshot.total().as_secs_f64());
         recorder
-            .register_histogram(&one(INTERNAL_SECONDS), &METADATA)
+            .register_histogram(&key(INTERNAL_SECONDS, None), &METADATA)
             .record(snapshot.internal().as_secs_f64());
         recorder
-            .register_histogram(&external(ALL_DEPENDENCIES), &METADATA)
+            .register_histogram(
+                &key(EXTERNAL_SECONDS, Some((DEPENDENCY, ALL_DEPENDENCIES))),
+                &METADATA,
+            )
             .record(snapshot.external().as_secs_f64());
         for dependency in snapshot.dependencies() {
             recorder
-                .register_histogram(&external(dependency.name()), &METADATA)
+                .register_histogram(
+                    &key(EXTERNAL_SECONDS, Some((DEPENDENCY, dependency.name()))),
+                    &METADATA,
+                )
                 .record(dependency.busy().as_secs_f64());
         }
-        let requests = Key::from_parts(
-            KeyName::from_const_str(REQUESTS_TOTAL),
-            vec![
-                handler.clone(),
-                Label::from_static_parts(OUTCOME, outcome.as_str()),
-            ],
-        );
-        recorder.register_counter(&requests, &METADATA).increment(1);
+        recorder
+            .register_counter(
+                &key(REQUESTS_TOTAL, Some((OUTCOME, outcome.as_str()))),
+                &METADATA,
+            )
+            .increment(1);
     });
+}
+
+/// The key of series `name` for `handler`, with one more label if given.
+///
+/// Its labels come from [`LABEL_SETS`], built once per handler and label
+/// and borrowed ever after, so that recording allocates nothing; only if
+/// that table is full (more than 1,024 distinct label sets, which bounded
+/// names never reach) is a key's label list allocated each time.
+fn key(name: &'static str, handler: &'static str, second: Option<Pair>) -> Key {
+    let Some(labels) = LABEL_SETS.get(handler, second) else {
+        return Key::from_parts(KeyName::from_const_str(name), label_list(handler, second));
+    };
+    Key::from_static_parts(name, labels)
+}
+
+/// A label's key and value.
+type Pair = (&'static str, &'static str);
+
+/// One label set: `handler`, and a second label when there is one.
+#[derive(Debug)]
+struct LabelSet {
+    handler: &'static str,
+    second: Option<Pair>,
+    labels: Box<[Label]>,
+}
+
+const LABEL_SLOTS: usize = 1024;
+
+/// Label sets by the identity (address and length) of their `&'static str`
+/// parts: an open-addressed table that only grows, filled without a lock
+/// (a slot is claimed by exchanging its null pointer for a set made and
+/// leaked beforehand). Two literals with the same text at different
+/// addresses get two sets with the same labels, which is harmless: the names
+/// come from code, so the sets are few.
+struct LabelSets {
+    slots: [AtomicPtr<LabelSet>; LABEL_SLOTS],
+}
+
+static LABEL_SETS: LabelSets = LabelSets {
+    slots: [const { AtomicPtr::new(std::ptr::null_mut()) }; LABEL_SLOTS],
+};
+
+fn same(a: &'static str, b: &'static str) -> bool {
+    std::ptr::eq(a, b)
+}
+
+impl LabelSets {
+    fn get(&self, handler: &'static str, second: Option<Pair>) -> Option<&'static [Label]> {
+        let matches = |set: &LabelSet| {
+            same(set.handler, handler)
+                && match (set.second, second) {
+                    (None, None) => true,
+                    (Some((k1, v1)), Some((k2, v2))) => same(k1, k2) && same(v1, v2),
+                    _ => false,
+                }
+        };
+        let mut hash = (handler.as_ptr() as usize).wrapping_mul(0x9E37_79B9);
+        if let Some((k, v)) = second {
+            hash ^= (k.as_ptr() as usize).rotate_left(17) ^ (v.as_ptr() as usize).rotate_left(31);
+            hash = hash.wrapping_mul(0x85EB_CA6B);
+        }
+        let mut made: Option<*mut LabelSet> = None;
+        for probe in 0..LABEL_SLOTS {
+            let slot = &self.slots[(hash.wrapping_add(probe)) % LABEL_SLOTS];
+            let mut current = slot.load(Acquire);
+            if current.is_null() {
+                let new = *made.get_or_insert_with(|| make(handler, second));
+                match slot.compare_exchange(std::ptr::null_mut(), new, AcqRel, Acquire) {
+                    // SAFETY: `new` was leaked by `make` and, published, is never freed.
+                    Ok(_) => return Some(&unsafe { &*new }.labels),
+                    Err(actual) => current = actual,
+                }
+            }
+            // SAFETY: a non-null slot holds a set leaked by `make`, never freed.
+            let set = unsafe { &*current };
+            if matches(set) {
+                if let Some(unused) = made {
+                    // SAFETY: ours was never published: no other reference exists.
+                    drop(unsafe { Box::from_raw(unused) });
+                }
+                return Some(&set.labels);
+            }
+        }
+        if let Some(unused) = made {
+            // SAFETY: as above, never published.
+            drop(unsafe { Box::from_raw(unused) });
+        }
+        None
+    }
+}
+
+/// A label set, leaked: it lives as long as the process, like the names in it.
+fn make(handler: &'static str, second: Option<Pair>) -> *mut LabelSet {
+    Box::into_raw(Box::new(LabelSet {
+        handler,
+        second,
+        labels: label_list(handler, second).into_boxed_slice(),
+    }))
+}
+
+fn label_list(handler: &'static str, second: Option<Pair>) -> Vec<Label> {
+    let mut labels = vec![Label::from_static_parts(HANDLER, handler)];
+    labels.extend(second.map(|(k, v)| Label::from_static_parts(k, v)));
+    labels
 }

@@ -1,0 +1,426 @@
+//! Heap allocations, counted exactly by a counting global allocator: none
+//! per external call, and at most one per handler beyond what tracing
+//! itself allocates for the same span under the same subscriber.
+//!
+//! The counters are per thread, so that tests running in parallel do not
+//! count each other's allocations; every measured body runs on the test's
+//! own thread (sync code, or a current-thread runtime's `block_on`).
+//! Each measurement follows a warm-up run of the same code, so that
+//! one-time work (callsite registration, the registry's first slab page)
+//! is not counted against a call.
+
+// The trivial async fns are the subject: they await nothing on purpose.
+#![allow(clippy::unused_async)]
+
+use selftime::{external_call, timed_handler};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::future::Future;
+use std::hint::black_box;
+use tracing::field::Empty;
+use tracing::Subscriber;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::Layer;
+
+struct Counting;
+
+thread_local! {
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+    static FREES: Cell<u64> = const { Cell::new(0) };
+}
+
+fn bump(counter: &'static std::thread::LocalKey<Cell<u64>>) {
+    // `try_with`: a thread being torn down still allocates, uncounted.
+    let _ = counter.try_with(|c| c.set(c.get() + 1));
+}
+
+// SAFETY: forwards every call to `System` unchanged; counting touches only
+// const-initialised thread-locals, which never allocate.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        bump(&ALLOCS);
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        bump(&ALLOCS);
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // A reallocation is an allocation event in its own right.
+        bump(&ALLOCS);
+        bump(&FREES);
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        bump(&FREES);
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Allocations and frees made on this thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Counts {
+    allocs: u64,
+    frees: u64,
+}
+
+fn counts() -> Counts {
+    Counts {
+        allocs: ALLOCS.with(Cell::get),
+        frees: FREES.with(Cell::get),
+    }
+}
+
+impl std::ops::Sub for Counts {
+    type Output = Self;
+    fn sub(self, earlier: Self) -> Self {
+        Self {
+            allocs: self.allocs - earlier.allocs,
+            frees: self.frees - earlier.frees,
+        }
+    }
+}
+
+/// What `f` allocates and frees on this thread.
+fn counted<R>(f: impl FnOnce() -> R) -> (R, Counts) {
+    let before = counts();
+    let out = f();
+    (out, counts() - before)
+}
+
+/// What awaiting `fut` allocates and frees on this thread.
+async fn counted_async<F: Future>(fut: F) -> (F::Output, Counts) {
+    let before = counts();
+    let out = fut.await;
+    (out, counts() - before)
+}
+
+/// Runs `fut` to completion on this thread.
+fn block_on<F: Future>(fut: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a current-thread runtime")
+        .block_on(fut)
+}
+
+/// The registry with a layer that does nothing (a bare registry leaks every
+/// closed span, tokio-rs/tracing#900), for this thread only.
+struct Noop;
+
+impl<S: Subscriber> Layer<S> for Noop {}
+
+fn registry_noop() -> tracing::subscriber::DefaultGuard {
+    tracing::subscriber::set_default(tracing_subscriber::registry().with(Noop))
+}
+
+// ---------------------------------------------------------------------------
+// External calls
+
+#[external_call("redis")]
+#[inline(never)]
+fn sync_call(x: u64) -> u64 {
+    black_box(x)
+}
+
+#[external_call("redis")]
+async fn async_call(x: u64) -> u64 {
+    black_box(x)
+}
+
+const NAMES: [&str; 20] = [
+    "d00", "d01", "d02", "d03", "d04", "d05", "d06", "d07", "d08", "d09", "d10", "d11", "d12",
+    "d13", "d14", "d15", "d16", "d17", "d18", "d19",
+];
+
+const CALLS: u64 = 1_000;
+
+#[timed_handler]
+fn sync_calls_in_a_handler() -> Counts {
+    sync_call(0);
+    counted(|| {
+        for i in 0..CALLS {
+            black_box(sync_call(i));
+        }
+    })
+    .1
+}
+
+#[timed_handler]
+async fn async_calls_in_a_handler() -> Counts {
+    async_call(0).await;
+    counted_async(async {
+        for i in 0..CALLS {
+            black_box(async_call(i).await);
+        }
+    })
+    .await
+    .1
+}
+
+#[timed_handler]
+async fn concurrent_calls_in_a_handler() -> Counts {
+    counted_async(async {
+        for i in 0..CALLS {
+            black_box(tokio::join!(async_call(i), async_call(i), async_call(i)));
+        }
+    })
+    .await
+    .1
+}
+
+/// Every call names a new dependency until the ledger's slots run out and
+/// the rest share `other`: claiming a slot allocates nothing either.
+#[timed_handler]
+fn many_dependencies_in_a_handler() -> Counts {
+    counted(|| {
+        for i in 0..CALLS {
+            let name = NAMES[usize::try_from(i).unwrap_or(0) % NAMES.len()];
+            black_box(selftime::external_sync(name, || black_box(i)));
+        }
+    })
+    .1
+}
+
+#[timed_handler]
+fn inner_handler() -> Counts {
+    sync_calls_in_a_handler_body()
+}
+
+#[timed_handler]
+fn outer_handler() -> Counts {
+    inner_handler()
+}
+
+/// The calls of `sync_calls_in_a_handler`, without a handler of its own.
+fn sync_calls_in_a_handler_body() -> Counts {
+    sync_call(0);
+    counted(|| {
+        for i in 0..CALLS {
+            black_box(sync_call(i));
+        }
+    })
+    .1
+}
+
+const NONE: Counts = Counts {
+    allocs: 0,
+    frees: 0,
+};
+
+#[test]
+fn an_external_call_never_allocates() {
+    assert_eq!(sync_calls_in_a_handler(), NONE, "sync calls in a handler");
+    assert_eq!(
+        many_dependencies_in_a_handler(),
+        NONE,
+        "calls to 20 distinct dependencies (16 slots, then `other`)"
+    );
+    assert_eq!(
+        outer_handler(),
+        NONE,
+        "sync calls counted by two nested handlers"
+    );
+    block_on(async {
+        assert_eq!(
+            async_calls_in_a_handler().await,
+            NONE,
+            "async calls in a handler"
+        );
+        assert_eq!(
+            concurrent_calls_in_a_handler().await,
+            NONE,
+            "three concurrent async calls"
+        );
+    });
+}
+
+#[test]
+fn an_external_call_never_allocates_under_a_subscriber() {
+    let _subscriber = registry_noop();
+    assert_eq!(sync_calls_in_a_handler(), NONE, "sync calls in a handler");
+    block_on(async {
+        assert_eq!(
+            async_calls_in_a_handler().await,
+            NONE,
+            "async calls in a handler"
+        );
+    });
+}
+
+#[test]
+fn an_external_call_outside_any_handler_never_allocates() {
+    assert_eq!(sync_calls_in_a_handler_body(), NONE, "sync calls");
+    let ((), async_counts) = block_on(counted_async(async {
+        for i in 0..CALLS {
+            black_box(async_call(i).await);
+        }
+    }));
+    assert_eq!(async_counts, NONE, "async calls");
+}
+
+// ---------------------------------------------------------------------------
+// Handlers
+
+/// The six fields written by hand with tracing alone: the span tracing
+/// allocates for is the same as `#[timed_handler]`'s.
+#[tracing::instrument(
+    skip_all,
+    fields(
+        total.duration_us = Empty,
+        external.duration_us = Empty,
+        internal.duration_us = Empty,
+        external.calls = Empty,
+        external.breakdown = Empty,
+        outcome = Empty,
+    )
+)]
+fn hand_written_sync() -> u64 {
+    let start = tokio::time::Instant::now();
+    let out = black_box(1);
+    record_by_hand(start);
+    out
+}
+
+#[tracing::instrument(
+    skip_all,
+    fields(
+        total.duration_us = Empty,
+        external.duration_us = Empty,
+        internal.duration_us = Empty,
+        external.calls = Empty,
+        external.breakdown = Empty,
+        outcome = Empty,
+    )
+)]
+async fn hand_written_async() -> u64 {
+    let start = tokio::time::Instant::now();
+    let out = black_box(1);
+    record_by_hand(start);
+    out
+}
+
+fn record_by_hand(start: tokio::time::Instant) {
+    let total = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let span = tracing::Span::current();
+    span.record("total.duration_us", total);
+    span.record("external.duration_us", 0_u64);
+    span.record("internal.duration_us", total);
+    span.record("external.calls", 0_u64);
+    span.record("external.breakdown", "");
+    span.record("outcome", "ok");
+}
+
+#[timed_handler]
+fn timed_sync() -> u64 {
+    black_box(1)
+}
+
+#[timed_handler]
+async fn timed_async() -> u64 {
+    black_box(1)
+}
+
+#[timed_handler]
+fn timed_sync_with_calls() -> u64 {
+    sync_call(1) + sync_call(2)
+}
+
+#[timed_handler]
+fn timed_outer() -> u64 {
+    timed_sync_with_calls()
+}
+
+/// Counts of the second of two runs of `f`.
+fn warm<R>(mut f: impl FnMut() -> R) -> Counts {
+    black_box(f());
+    counted(f).1
+}
+
+async fn warm_async<F: Future>(mut f: impl FnMut() -> F) -> Counts {
+    black_box(f().await);
+    counted_async(f()).await.1
+}
+
+/// `selftime`'s allocations beyond tracing's own, asserted at most `most`
+/// and balanced (each handler frees what it allocated, as tracing does).
+fn assert_beyond_tracing(what: &str, selftime: Counts, tracing: Counts, most: u64) {
+    let extra = selftime.allocs.checked_sub(tracing.allocs);
+    assert!(
+        extra.is_some_and(|extra| extra <= most),
+        "{what}: selftime {selftime:?}, tracing alone {tracing:?}: \
+         expected at most {most} allocation(s) beyond tracing's"
+    );
+    assert_eq!(
+        selftime.allocs - selftime.frees,
+        tracing.allocs - tracing.frees,
+        "{what}: selftime {selftime:?}, tracing alone {tracing:?}: \
+         a handler must free all it allocates"
+    );
+}
+
+#[test]
+fn a_handler_allocates_at_most_once_beyond_tracing_under_a_subscriber() {
+    let _subscriber = registry_noop();
+    let tracing_fn = warm(hand_written_sync);
+    assert_beyond_tracing("sync handler", warm(timed_sync), tracing_fn, 1);
+    assert_beyond_tracing(
+        "sync handler making two calls",
+        warm(timed_sync_with_calls),
+        tracing_fn,
+        1,
+    );
+    // Two handlers, two spans: once per handler, twice tracing's own.
+    let two_spans = Counts {
+        allocs: tracing_fn.allocs * 2,
+        frees: tracing_fn.frees * 2,
+    };
+    assert_beyond_tracing("two nested handlers", warm(timed_outer), two_spans, 2);
+    block_on(async {
+        let tracing_future = warm_async(hand_written_async).await;
+        assert_beyond_tracing(
+            "async handler",
+            warm_async(timed_async).await,
+            tracing_future,
+            1,
+        );
+    });
+}
+
+#[test]
+fn a_handler_allocates_at_most_once_with_no_subscriber() {
+    // No subscriber on this thread: tracing allocates nothing for its span.
+    let tracing_fn = warm(hand_written_sync);
+    assert_eq!(tracing_fn, NONE, "tracing alone, no subscriber");
+    assert_beyond_tracing("sync handler", warm(timed_sync), NONE, 1);
+    assert_beyond_tracing("two nested handlers", warm(timed_outer), NONE, 2);
+    block_on(async {
+        assert_eq!(warm_async(hand_written_async).await, NONE);
+        assert_beyond_tracing("async handler", warm_async(timed_async).await, NONE, 1);
+    });
+}
+
+#[test]
+fn the_counter_sees_allocations() {
+    // Guards the tests above against a counter that counts nothing.
+    let (boxed, c) = counted(|| Box::new(black_box(7_u64)));
+    drop(black_box(boxed));
+    assert_eq!(c.allocs, 1);
+    let ((), c) = counted(|| drop(black_box(Box::new(black_box(7_u64)))));
+    assert_eq!(
+        c,
+        Counts {
+            allocs: 1,
+            frees: 1
+        }
+    );
+}
