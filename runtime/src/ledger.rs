@@ -218,6 +218,16 @@ impl<const N: usize> Names<N> {
     /// content (two literals `"redis"` need not share an address), the
     /// address first because it is the usual match.
     pub(crate) fn index_of(&self, name: &'static str) -> Option<usize> {
+        // The usual caller passes the very literal it passed before: find it
+        // by address alone first, so that a table of many names costs a
+        // pointer comparison per slot rather than a string comparison.
+        for (index, slot) in self.slots.iter().enumerate() {
+            match slot.name_if_ready() {
+                Some(held) if std::ptr::eq(held, name) => return Some(index),
+                Some(_) => {}
+                None => break,
+            }
+        }
         for (index, slot) in self.slots.iter().enumerate() {
             let mut state = slot.state.load(Acquire);
             loop {
