@@ -352,6 +352,7 @@ async fn warm_async<F: Future>(mut f: impl FnMut() -> F) -> Counts {
 }
 
 /// `selftime`'s allocations beyond tracing's own, asserted at most `most`
+/// (one ledger per handler; zero once a thread has a finished one to reuse)
 /// and balanced (each handler frees what it allocated, as tracing does).
 fn assert_beyond_tracing(what: &str, selftime: Counts, tracing: Counts, most: u64) {
     let extra = selftime.allocs.checked_sub(tracing.allocs);
@@ -423,4 +424,40 @@ fn the_counter_sees_allocations() {
             frees: 1
         }
     );
+}
+
+#[test]
+fn a_thread_reuses_the_ledgers_of_its_finished_handlers() {
+    // No subscriber: tracing allocates nothing, so every count is selftime's.
+    // Registers the callsite, on this thread, before the counted runs.
+    black_box(timed_sync());
+    std::thread::spawn(|| {
+        // A new thread's first handler allocates its ledger, and on ending
+        // hands it to the thread's pool, which allocates its list once.
+        let (_, first) = counted(timed_sync);
+        assert_eq!(
+            first,
+            Counts {
+                allocs: 2,
+                frees: 0
+            },
+            "first handler on a thread"
+        );
+        // Every later one reuses it: no allocation, nested handlers included
+        // (the inner one takes the pooled ledger, the outer a new one, and
+        // both go back to the pool).
+        assert_eq!(counted(timed_sync).1, NONE, "second handler");
+        let (_, nested) = counted(timed_outer);
+        assert_eq!(
+            nested,
+            Counts {
+                allocs: 1,
+                frees: 0
+            },
+            "first two nested handlers"
+        );
+        assert_eq!(counted(timed_outer).1, NONE, "two nested handlers, again");
+    })
+    .join()
+    .unwrap();
 }

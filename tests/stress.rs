@@ -142,15 +142,19 @@ fn probe() {}
 
 /// The size of a ledger: the first thing a handler allocates (its scope,
 /// ledger included, is its one allocation of its own; with no subscriber to
-/// give its span to, that comes first).
+/// give its span to, that comes first). Measured on a new thread, whose
+/// pool of finished ledgers is still empty.
 fn ledger_size() -> usize {
     // The first call registers the span's callsite.
     probe();
-    FIRST.with(|first| first.set(None));
-    probe();
-    FIRST
-        .with(Cell::get)
-        .expect("a handler allocates its ledger")
+    std::thread::spawn(|| {
+        FIRST.with(|first| first.set(None));
+        probe();
+        FIRST.with(Cell::get)
+    })
+    .join()
+    .unwrap()
+    .expect("a handler allocates its ledger")
 }
 
 // --- plans ---------------------------------------------------------------------------
@@ -662,6 +666,12 @@ static PEAK_LEDGERS: AtomicIsize = AtomicIsize::new(0);
 /// of anything per handler, is tens of thousands of blocks.
 const HEAP_SLACK: isize = 32;
 
+/// Finished ledgers the threads may keep for reuse: up to 16 per thread
+/// that ended a handler (runtime/src/scope.rs), here the two workers. A
+/// pool not yet full before the run may be after it: that is at most this
+/// many more ledgers, and the same many more blocks.
+const POOLED: isize = 16 * 2;
+
 #[test]
 fn many_handlers_on_two_workers_with_panics_and_cancellations() {
     let handlers = env("SELFTIME_STRESS_HANDLERS", 100_000);
@@ -715,8 +725,9 @@ fn many_handlers_on_two_workers_with_panics_and_cancellations() {
     drop((plans, closed, failures));
     // Freed memory may lag the tasks' ends by a moment (a worker dropping a
     // finished task's cell).
-    let settled =
-        |now: Heap| now.ledgers <= before.ledgers && now.blocks <= before.blocks + HEAP_SLACK;
+    let settled = |now: Heap| {
+        now.ledgers <= before.ledgers + POOLED && now.blocks <= before.blocks + HEAP_SLACK + POOLED
+    };
     let deadline = Instant::now() + Duration::from_secs(10);
     let after = loop {
         let now = heap(ledger_size);
@@ -738,13 +749,13 @@ fn many_handlers_on_two_workers_with_panics_and_cancellations() {
         "only {peak} more blocks of {ledger_size} bytes at the peak: not the ledger's size"
     );
     assert!(
-        after.ledgers <= before.ledgers,
+        after.ledgers <= before.ledgers + POOLED,
         "{} more blocks of a ledger's size ({ledger_size} bytes) live after {handlers} \
-         handlers: ledgers leak",
+         handlers, beyond the {POOLED} the threads may keep for reuse: ledgers leak",
         after.ledgers - before.ledgers
     );
     assert!(
-        after.blocks <= before.blocks + HEAP_SLACK,
+        after.blocks <= before.blocks + HEAP_SLACK + POOLED,
         "{} more blocks ({} bytes) live after {handlers} handlers: a leak",
         after.blocks - before.blocks,
         after.bytes - before.bytes

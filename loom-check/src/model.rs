@@ -538,6 +538,10 @@ fn a_reading_sees_a_slot_only_once_it_is_named() {
             let ledger = Arc::clone(&ledger);
             spawn(move || ledger.begin("x", 10))
         };
+        // A hint to loom's bounded search, which starts other threads at the
+        // points where their accesses conflict: without it, no explored
+        // schedule ran the caller's naming before this reading's first load.
+        loom::thread::yield_now();
         let during = ledger.figures(30);
         let named: Vec<_> = deps(&during).iter().map(|d| d.0).collect();
         assert!(named.is_empty() || named == ["x"], "{during:?}");

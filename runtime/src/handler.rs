@@ -3,9 +3,10 @@
 
 use crate::ledger::Ticket;
 use crate::scope::{self, Scope};
-use crate::snapshot::{Outcome, Snapshot};
+use crate::snapshot::{Outcome, Reading};
 use pin_project_lite::pin_project;
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -111,7 +112,8 @@ fn outcome_of(is_err: bool) -> Outcome {
 /// when the response body ends.
 #[derive(Debug)]
 pub(crate) struct Guard {
-    scope: Arc<Scope>,
+    // Taken out only by `drop`, to hand the scope back for reuse.
+    scope: ManuallyDrop<Arc<Scope>>,
     reported: bool,
     name: &'static str,
     span: Span,
@@ -126,7 +128,7 @@ impl Guard {
     /// Opens the handler's scope now, nested in the handler in scope if any.
     pub(crate) fn start(handler: Handler) -> Self {
         Self {
-            scope: Scope::open(Instant::now(), handler.polls),
+            scope: ManuallyDrop::new(Scope::open(Instant::now(), handler.polls)),
             reported: false,
             name: handler.name,
             span: handler.span,
@@ -150,8 +152,8 @@ impl Guard {
     pub(crate) fn finish(&mut self, outcome: Outcome) {
         if !self.reported {
             self.reported = true;
-            let snapshot = Snapshot::read(&self.scope, self.scope.now());
-            crate::report::report(self.name, &self.span, &snapshot, outcome);
+            let reading = Reading::new(&self.scope, self.scope.now());
+            crate::report::report(self.name, &self.span, &reading, outcome);
         }
     }
 }
@@ -164,6 +166,8 @@ impl Drop for Guard {
             Outcome::Cancelled
         };
         self.finish(outcome);
+        // SAFETY: `scope` is not used again: this is the guard's drop.
+        scope::recycle(unsafe { ManuallyDrop::take(&mut self.scope) });
     }
 }
 

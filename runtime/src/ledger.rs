@@ -59,6 +59,12 @@ impl Interval {
         }
     }
 
+    /// Back to no call ever made (the caller owns the interval).
+    fn reset(&mut self) {
+        self.state.store(0, Relaxed);
+        self.busy.store(0, Relaxed);
+    }
+
     /// Counts one more call in flight from `now`. Returns `false` when the
     /// counter is full (16,383 calls in flight at once): that call is then
     /// inside an interval that is already open, and must not close it.
@@ -264,6 +270,16 @@ impl<const N: usize> Names<N> {
         None
     }
 
+    /// Forgets every name (the caller owns the table).
+    fn reset(&mut self) {
+        for slot in &self.slots {
+            if slot.state.load(Relaxed) == EMPTY {
+                break;
+            }
+            slot.state.store(EMPTY, Relaxed);
+        }
+    }
+
     /// The names given so far, with their indices, in order of first use.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, &'static str)> + '_ {
         self.slots
@@ -286,6 +302,11 @@ impl DepCounters {
             interval: Interval::new(),
             calls: AtomicU64::new(0),
         }
+    }
+
+    fn reset(&mut self) {
+        self.interval.reset();
+        self.calls.store(0, Relaxed);
     }
 }
 
@@ -334,6 +355,14 @@ pub(crate) struct Figures {
     pub(crate) activity: Option<(u64, u64)>,
 }
 
+/// A ledger's figures but the breakdown: see [`Ledger::totals`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Totals {
+    pub(crate) external: u64,
+    pub(crate) calls: u64,
+    pub(crate) activity: Option<(u64, u64)>,
+}
+
 /// One dependency's figures.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct DepFigure {
@@ -343,7 +372,7 @@ pub(crate) struct DepFigure {
 }
 
 impl DepFigure {
-    const NONE: Self = Self {
+    pub(crate) const NONE: Self = Self {
         name: "",
         busy: 0,
         calls: 0,
@@ -368,10 +397,12 @@ struct Activity {
 }
 
 /// One handler invocation's account of its external calls.
+///
+/// The total call count is not kept on its own: it is the sum of the
+/// dependencies' counts, read when the figures are (one atomic less a call).
 #[derive(Debug)]
 pub(crate) struct Ledger {
     union: Interval,
-    calls: AtomicU64,
     names: Names<DEP_SLOTS>,
     deps: [DepCounters; DEP_SLOTS],
     other: DepCounters,
@@ -382,7 +413,6 @@ impl Ledger {
     pub(crate) fn new() -> Self {
         Self {
             union: Interval::new(),
-            calls: AtomicU64::new(0),
             names: Names::new(),
             deps: std::array::from_fn(|_| DepCounters::new()),
             other: DepCounters::new(),
@@ -404,7 +434,6 @@ impl Ledger {
 
     /// Records that a call to `dep` started at `now`.
     pub(crate) fn begin(&self, dep: &'static str, now: u64) -> Ticket {
-        self.calls.fetch_add(1, Relaxed);
         let slot = self.slot(dep);
         slot.calls.fetch_add(1, Relaxed);
         self.reopen(slot, now)
@@ -498,29 +527,73 @@ impl Ledger {
     }
 
     /// The figures up to `now`; calls still in flight count up to `now`.
+    /// (The runtime reads [`Ledger::totals`] and [`Ledger::dependencies`];
+    /// this is their sum, for the model checks and tests.)
+    #[cfg(any(test, loom))]
     pub(crate) fn figures(&self, now: u64) -> Figures {
         let mut figures = Figures {
             external: self.union.busy_at(now),
-            calls: self.calls.load(Acquire),
+            calls: 0,
             deps: [DepFigure::NONE; DEP_SLOTS + 1],
             dep_count: 0,
-            activity: self
-                .activity
-                .as_ref()
-                .map(|a| (a.polled.busy_at(now), a.scheduled.busy_at(now))),
+            activity: self.activity_at(now),
         };
-        let named = self.names.iter().map(|(i, name)| (name, &self.deps[i]));
-        let other =
-            Some((OTHER_DEPENDENCY, &self.other)).filter(|(_, slot)| slot.calls.load(Acquire) > 0);
-        for (name, slot) in named.chain(other) {
-            figures.deps[figures.dep_count] = DepFigure {
-                name,
-                busy: slot.interval.busy_at(now),
-                calls: slot.calls.load(Acquire),
-            };
+        for dep in self.dependencies(now) {
+            figures.calls += dep.calls;
+            figures.deps[figures.dep_count] = dep;
             figures.dep_count += 1;
         }
         figures
+    }
+
+    /// The figures up to `now` but the per-dependency breakdown, which
+    /// [`Ledger::dependencies`] reads on demand (a report formats it straight
+    /// from the ledger rather than copying it first).
+    pub(crate) fn totals(&self, now: u64) -> Totals {
+        Totals {
+            external: self.union.busy_at(now),
+            calls: self.used_slots().map(|(_, s)| s.calls.load(Acquire)).sum(),
+            activity: self.activity_at(now),
+        }
+    }
+
+    fn activity_at(&self, now: u64) -> Option<(u64, u64)> {
+        self.activity
+            .as_ref()
+            .map(|a| (a.polled.busy_at(now), a.scheduled.busy_at(now)))
+    }
+
+    /// Each dependency's figures up to `now`, in order of first call,
+    /// `other` last.
+    pub(crate) fn dependencies(&self, now: u64) -> impl Iterator<Item = DepFigure> + '_ {
+        self.used_slots().map(move |(name, slot)| DepFigure {
+            name,
+            busy: slot.interval.busy_at(now),
+            calls: slot.calls.load(Acquire),
+        })
+    }
+
+    /// The named slots, then `other` if any call went there.
+    fn used_slots(&self) -> impl Iterator<Item = (&'static str, &DepCounters)> + '_ {
+        let named = self.names.iter().map(|(i, name)| (name, &self.deps[i]));
+        let other =
+            Some((OTHER_DEPENDENCY, &self.other)).filter(|(_, slot)| slot.calls.load(Acquire) > 0);
+        named.chain(other)
+    }
+
+    /// Makes a finished ledger new again, for the next handler, touching only
+    /// the slots it used. The caller owns it: nothing else can see it.
+    pub(crate) fn reset(&mut self, activity: bool) {
+        self.union.reset();
+        for (index, _) in self.names.iter() {
+            self.deps[index].reset();
+        }
+        self.names.reset();
+        self.other.reset();
+        self.activity = activity.then(|| Activity {
+            polled: Interval::new(),
+            scheduled: Interval::new(),
+        });
     }
 
     /// `dep`'s counters: slots fill in order of first call, which is the

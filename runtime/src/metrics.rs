@@ -107,7 +107,7 @@
 //! [`Outcome`]: crate::Outcome
 //! [`Key`]: metrics::Key
 
-use crate::snapshot::{Outcome, Snapshot};
+use crate::snapshot::{Outcome, Reading};
 use metrics::{Key, KeyName, Label, Level, Metadata, Unit};
 use std::sync::atomic::{
     AtomicPtr,
@@ -209,24 +209,24 @@ pub fn describe() {
 }
 
 /// Records one finished handler's figures.
-pub(crate) fn record(handler: &'static str, snapshot: &Snapshot, outcome: Outcome) {
+pub(crate) fn record(handler: &'static str, reading: &Reading<'_>, outcome: Outcome) {
     // Fetch the recorder once for all series; `with_recorder` is what each of
     // the facade's macros would otherwise look up again.
     metrics::with_recorder(|recorder| {
         let key = |name, second| key(name, handler, second);
         recorder
             .register_histogram(&key(TOTAL_SECONDS, None), &METADATA)
-            .record(snapshot.total().as_secs_f64());
+            .record(secs(reading.total_ns()));
         recorder
             .register_histogram(&key(INTERNAL_SECONDS, None), &METADATA)
-            .record(snapshot.internal().as_secs_f64());
+            .record(secs(reading.total_ns() - reading.external_ns()));
         recorder
             .register_histogram(
                 &key(EXTERNAL_SECONDS, Some((DEPENDENCY, ALL_DEPENDENCIES))),
                 &METADATA,
             )
-            .record(snapshot.external().as_secs_f64());
-        for dependency in snapshot.dependencies() {
+            .record(secs(reading.external_ns()));
+        for dependency in reading.dependencies() {
             recorder
                 .register_histogram(
                     &key(EXTERNAL_SECONDS, Some((DEPENDENCY, dependency.name()))),
@@ -241,6 +241,11 @@ pub(crate) fn record(handler: &'static str, snapshot: &Snapshot, outcome: Outcom
             )
             .increment(1);
     });
+}
+
+/// Nanoseconds as the seconds a histogram records.
+fn secs(ns: u64) -> f64 {
+    std::time::Duration::from_nanos(ns).as_secs_f64()
 }
 
 /// The key of series `name` for `handler`, with one more label if given.

@@ -1,7 +1,7 @@
 //! Where a finished handler's figures go: its span, and (with the `metrics`
 //! feature) the metrics facade.
 
-use crate::snapshot::{Outcome, Snapshot};
+use crate::snapshot::{Outcome, Reading};
 use tracing::field::display;
 use tracing::Span;
 
@@ -25,30 +25,30 @@ pub const SPLIT_FIELDS: [&str; 3] = [
     "internal.waiting_us",
 ];
 
-pub(crate) fn report(name: &'static str, span: &Span, snapshot: &Snapshot, outcome: Outcome) {
-    record_on_span(span, snapshot, outcome);
+pub(crate) fn report(name: &'static str, span: &Span, reading: &Reading<'_>, outcome: Outcome) {
+    record_on_span(span, reading, outcome);
     #[cfg(feature = "metrics")]
-    crate::metrics::record(name, snapshot, outcome);
+    crate::metrics::record(name, reading, outcome);
     #[cfg(not(feature = "metrics"))]
     let _ = name;
 }
 
-fn record_on_span(span: &Span, snapshot: &Snapshot, outcome: Outcome) {
+fn record_on_span(span: &Span, reading: &Reading<'_>, outcome: Outcome) {
     if span.is_disabled() {
         return;
     }
     // Microseconds are floored once each for total and external, and internal
     // is their difference, so the three recorded figures always add up.
     // Cannot underflow: external is clamped to total before flooring.
-    let total = snapshot.total_ns() / 1_000;
-    let external = snapshot.external_ns() / 1_000;
+    let total = reading.total_ns() / 1_000;
+    let external = reading.external_ns() / 1_000;
     span.record("total.duration_us", total);
     span.record("external.duration_us", external);
     span.record("internal.duration_us", total - external);
-    span.record("external.calls", snapshot.calls());
-    span.record("external.breakdown", display(snapshot.breakdown()));
+    span.record("external.calls", reading.calls());
+    span.record("external.breakdown", display(reading.breakdown()));
     span.record("outcome", outcome.as_str());
-    if let Some((busy, scheduled)) = snapshot.split_ns() {
+    if let Some((busy, scheduled)) = reading.split_ns() {
         let (busy, scheduled) = (busy / 1_000, scheduled / 1_000);
         // Floors of parts never exceed the floor of their sum, which is at
         // most `internal` here, so `waiting` cannot underflow; the three

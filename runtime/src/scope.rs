@@ -1,7 +1,8 @@
 //! The handler in scope: a tokio task-local holding the innermost handler's
 //! [`Scope`], which links to the scopes of the handlers around it.
 
-use crate::ledger::{Figures, Ledger, Ticket, TICKET_BITS};
+use crate::ledger::{Ledger, Ticket, TICKET_BITS};
+use std::cell::RefCell;
 use std::sync::Arc;
 use tokio::time::Instant;
 
@@ -16,7 +17,8 @@ pub(crate) const MAX_DEPTH: usize = (u128::BITS / TICKET_BITS) as usize;
 
 /// One running handler: its ledger, its start, and the handler around it.
 ///
-/// This is the one allocation a handler makes.
+/// This is the one allocation a handler makes, when its thread has no
+/// finished one to reuse.
 #[derive(Debug)]
 pub(crate) struct Scope {
     /// The clock's origin, shared by the whole chain so that one clock
@@ -34,12 +36,26 @@ pub(crate) struct Tickets(u128);
 
 impl Scope {
     /// Opens a handler scope at `now`, nested in the handler in scope, if any.
+    ///
+    /// The scope comes from this thread's pool of finished ones when it has
+    /// one (see [`recycle`]), so that a steady stream of handlers allocates
+    /// nothing; otherwise it is allocated.
     pub(crate) fn open(now: Instant, activity: bool) -> Arc<Self> {
         let parent = current();
         let base = parent.as_ref().map_or(now, |p| p.base);
+        let start = offset(base, now);
+        if let Some(mut pooled) = pop_pooled() {
+            if let Some(scope) = Arc::get_mut(&mut pooled) {
+                scope.base = base;
+                scope.start = start;
+                scope.ledger.reset(activity);
+                scope.parent = parent;
+                return pooled;
+            }
+        }
         Arc::new(Self {
             base,
-            start: offset(base, now),
+            start,
             ledger: if activity {
                 Ledger::with_activity()
             } else {
@@ -63,10 +79,6 @@ impl Scope {
     /// This handler's start, in the chain's nanoseconds.
     pub(crate) fn start(&self) -> u64 {
         self.start
-    }
-
-    pub(crate) fn figures(&self, now: u64) -> Figures {
-        self.ledger.figures(now)
     }
 
     fn chain(&self) -> impl Iterator<Item = &Scope> {
@@ -137,6 +149,42 @@ fn offset(base: Instant, t: Instant) -> u64 {
     d.as_secs()
         .saturating_mul(1_000_000_000)
         .saturating_add(u64::from(d.subsec_nanos()))
+}
+
+/// How many finished scopes a thread keeps for reuse: about 15 KB at most.
+const POOL_SIZE: usize = 16;
+
+thread_local! {
+    static POOL: RefCell<Vec<Arc<Scope>>> = const { RefCell::new(Vec::new()) };
+}
+
+fn pop_pooled() -> Option<Arc<Scope>> {
+    POOL.try_with(|pool| pool.try_borrow_mut().ok()?.pop())
+        .ok()
+        .flatten()
+}
+
+/// Hands a finished handler's scope back for reuse by the next handler to
+/// start on this thread, if nothing else holds it (a call still in flight
+/// in a task the handler spawned keeps it alive until that call ends: then
+/// it is simply freed). Its parent is let go at once.
+pub(crate) fn recycle(mut scope: Arc<Scope>) {
+    let Some(owned) = Arc::get_mut(&mut scope) else {
+        return;
+    };
+    owned.parent = None;
+    // A thread being torn down, or a pool in use further up this stack
+    // (impossible today, handled anyway), frees the scope instead.
+    let _ = POOL.try_with(|pool| {
+        if let Ok(mut pool) = pool.try_borrow_mut() {
+            if pool.len() < POOL_SIZE {
+                if pool.capacity() == 0 {
+                    pool.reserve_exact(POOL_SIZE);
+                }
+                pool.push(scope);
+            }
+        }
+    });
 }
 
 /// The innermost handler in scope on this task, if any.

@@ -1,6 +1,6 @@
 //! Figures read off a handler's ledger: [`Snapshot`], [`Dependency`], [`Outcome`].
 
-use crate::ledger::{DepFigure, Figures};
+use crate::ledger::{DepFigure, Figures, Ledger, Totals};
 use crate::scope::{self, Scope};
 use std::fmt;
 use std::time::Duration;
@@ -54,19 +54,22 @@ pub struct Snapshot {
 
 impl Snapshot {
     pub(crate) fn read(scope: &Scope, now: u64) -> Self {
-        let total = now.saturating_sub(scope.start());
-        let mut figures = scope.figures(now);
-        figures.external = figures.external.min(total);
-        // |E| <= |P∪E| <= |P∪S∪E| <= total holds by construction; clamping
-        // keeps it so through clock readings that raced each other.
-        figures.activity = figures.activity.map(|(polled, scheduled)| {
-            let polled = polled.clamp(figures.external, total);
-            (polled, scheduled.clamp(polled, total))
-        });
-        for dep in &mut figures.deps[..figures.dep_count] {
-            dep.busy = dep.busy.min(total);
+        let reading = Reading::new(scope, now);
+        let mut figures = Figures {
+            external: reading.totals.external,
+            calls: reading.totals.calls,
+            deps: [DepFigure::NONE; crate::ledger::DEP_SLOTS + 1],
+            dep_count: 0,
+            activity: reading.totals.activity,
+        };
+        for dep in reading.dep_figures() {
+            figures.deps[figures.dep_count] = dep;
+            figures.dep_count += 1;
         }
-        Self { total, figures }
+        Self {
+            total: reading.total,
+            figures,
+        }
     }
 
     /// Wall time since the handler started.
@@ -136,20 +139,6 @@ impl Snapshot {
     pub(crate) fn breakdown(&self) -> Breakdown<'_> {
         Breakdown(&self.figures.deps[..self.figures.dep_count])
     }
-
-    pub(crate) fn total_ns(&self) -> u64 {
-        self.total
-    }
-
-    pub(crate) fn external_ns(&self) -> u64 {
-        self.figures.external
-    }
-
-    /// `(busy, scheduled)` in nanoseconds, for handlers that split internal time.
-    pub(crate) fn split_ns(&self) -> Option<(u64, u64)> {
-        let (polled, scheduled) = self.figures.activity?;
-        Some((polled - self.figures.external, scheduled - polled))
-    }
 }
 
 impl fmt::Debug for Snapshot {
@@ -161,6 +150,90 @@ impl fmt::Debug for Snapshot {
             .field("calls", &self.calls())
             .field("dependencies", &self.breakdown().to_string())
             .finish()
+    }
+}
+
+/// A handler's figures read in place, for its report: the scalar figures
+/// are read (and clamped) at once, the breakdown off the ledger each time it
+/// is walked, so that a report copies no dependency table. Every figure is
+/// up to the same `now`.
+pub(crate) struct Reading<'a> {
+    ledger: &'a Ledger,
+    now: u64,
+    total: u64,
+    totals: Totals,
+}
+
+impl<'a> Reading<'a> {
+    pub(crate) fn new(scope: &'a Scope, now: u64) -> Self {
+        let total = now.saturating_sub(scope.start());
+        let mut totals = scope.ledger().totals(now);
+        // External time is clamped to the total (it could exceed it only
+        // through clock readings that raced each other), and so are the
+        // activity unions: |E| <= |P∪E| <= |P∪S∪E| <= total by construction.
+        totals.external = totals.external.min(total);
+        totals.activity = totals.activity.map(|(polled, scheduled)| {
+            let polled = polled.clamp(totals.external, total);
+            (polled, scheduled.clamp(polled, total))
+        });
+        Self {
+            ledger: scope.ledger(),
+            now,
+            total,
+            totals,
+        }
+    }
+
+    pub(crate) fn total_ns(&self) -> u64 {
+        self.total
+    }
+
+    pub(crate) fn external_ns(&self) -> u64 {
+        self.totals.external
+    }
+
+    pub(crate) fn calls(&self) -> u64 {
+        self.totals.calls
+    }
+
+    /// `(busy, scheduled)` in nanoseconds, for handlers that split internal time.
+    pub(crate) fn split_ns(&self) -> Option<(u64, u64)> {
+        let (polled, scheduled) = self.totals.activity?;
+        Some((polled - self.totals.external, scheduled - polled))
+    }
+
+    /// Each dependency, in order of first call, its busy time clamped to the total.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) fn dependencies(&self) -> impl Iterator<Item = Dependency> + '_ {
+        self.dep_figures().map(|figure| Dependency { figure })
+    }
+
+    fn dep_figures(&self) -> impl Iterator<Item = DepFigure> + '_ {
+        let total = self.total;
+        self.ledger.dependencies(self.now).map(move |mut dep| {
+            dep.busy = dep.busy.min(total);
+            dep
+        })
+    }
+
+    /// The `external.breakdown` field's text, formatted off the ledger.
+    pub(crate) fn breakdown(&self) -> ReadingBreakdown<'_, 'a> {
+        ReadingBreakdown(self)
+    }
+}
+
+/// [`Reading::breakdown`]: the dependencies are read as they are written.
+pub(crate) struct ReadingBreakdown<'r, 'a>(&'r Reading<'a>);
+
+impl fmt::Display for ReadingBreakdown<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_breakdown(f, self.0.dep_figures())
+    }
+}
+
+impl fmt::Debug for ReadingBreakdown<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 
@@ -196,14 +269,22 @@ pub(crate) struct Breakdown<'a>(&'a [DepFigure]);
 
 impl fmt::Display for Breakdown<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, dep) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(",")?;
-            }
-            write!(f, "{}={}us/{}", dep.name, dep.busy / 1_000, dep.calls)?;
-        }
-        Ok(())
+        write_breakdown(f, self.0.iter().copied())
     }
+}
+
+/// `dep=<µs>us/<calls>` for each dependency, joined by `,`.
+fn write_breakdown(
+    f: &mut fmt::Formatter<'_>,
+    deps: impl Iterator<Item = DepFigure>,
+) -> fmt::Result {
+    for (i, dep) in deps.enumerate() {
+        if i > 0 {
+            f.write_str(",")?;
+        }
+        write!(f, "{}={}us/{}", dep.name, dep.busy / 1_000, dep.calls)?;
+    }
+    Ok(())
 }
 
 impl fmt::Debug for Breakdown<'_> {
