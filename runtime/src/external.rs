@@ -23,6 +23,7 @@ pub(crate) struct Call {
 }
 
 impl Call {
+    #[cfg_attr(not(any(feature = "tower", feature = "reqwest")), allow(dead_code))]
     #[inline]
     pub(crate) fn begin(dep: &'static str) -> Option<Self> {
         Self::begin_at(dep, None)
@@ -31,25 +32,73 @@ impl Call {
     /// [`Call::begin`], attributing an orphan call to an `#[external_call]` site.
     #[inline]
     pub(crate) fn begin_at(dep: &'static str, site: Option<&'static Site>) -> Option<Self> {
-        let call = scope::with_current(|scope| {
-            let tickets = scope.begin(dep, scope.now());
-            Self {
-                scope: Arc::clone(scope),
-                dep,
-                tickets,
-            }
-        });
-        if call.is_none() {
-            orphan::record(dep, site);
-        }
-        call
+        begin_in_scope(dep, site, |scope, tickets| Self {
+            scope: Arc::clone(scope),
+            dep,
+            tickets,
+        })
     }
+}
+
+/// Starts a call to `dep` in the handler in scope and wraps it with `wrap`;
+/// outside any handler, counts an orphan call instead (reading no clock).
+#[inline]
+fn begin_in_scope<T>(
+    dep: &'static str,
+    site: Option<&'static Site>,
+    wrap: impl FnOnce(&Arc<Scope>, Tickets) -> T,
+) -> Option<T> {
+    let call = scope::with_current(|scope| wrap(scope, scope.begin(dep, scope.now())));
+    if call.is_none() {
+        orphan::record(dep, site);
+    }
+    call
 }
 
 impl Drop for Call {
     #[inline]
     fn drop(&mut self) {
         self.scope.end(self.dep, self.tickets, self.scope.now());
+    }
+}
+
+/// One synchronous external call in flight: ends (and is counted) when
+/// dropped, which must happen before the code that found the handler in
+/// scope returns.
+///
+/// Unlike [`Call`] it borrows the handler rather than holding it: the
+/// handler in scope is held by the task-local for as long as its scope is
+/// entered, and a synchronous call starts and ends inside one stretch of
+/// that (a sync `#[external_call]` fn's body, `external_sync`'s closure).
+/// A scope nested inside the call moves the handle aside and back, never
+/// dropping it. That saves the reference count's two atomic operations.
+#[derive(Debug)]
+pub(crate) struct SyncCall {
+    scope: *const Scope,
+    dep: &'static str,
+    tickets: Tickets,
+}
+
+impl SyncCall {
+    /// Starts a call to `dep`, or counts an orphan call and returns `None`.
+    #[inline]
+    pub(crate) fn begin(dep: &'static str, site: Option<&'static Site>) -> Option<Self> {
+        begin_in_scope(dep, site, |scope, tickets| Self {
+            scope: Arc::as_ptr(scope),
+            dep,
+            tickets,
+        })
+    }
+}
+
+impl Drop for SyncCall {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: the task-local that handed out this pointer still holds its
+        // `Arc` (see the type's docs): the call ends inside the same stretch
+        // of the scope it began in.
+        let scope = unsafe { &*self.scope };
+        scope.end(self.dep, self.tickets, scope.now());
     }
 }
 
@@ -92,7 +141,7 @@ pub fn external<F: Future>(dep: &'static str, fut: F) -> External<F> {
 /// # assert_eq!(rows, 1);
 /// ```
 pub fn external_sync<R>(dep: &'static str, f: impl FnOnce() -> R) -> R {
-    let _call = Call::begin(dep);
+    let _call = SyncCall::begin(dep, None);
     f()
 }
 

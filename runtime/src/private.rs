@@ -18,7 +18,7 @@ pub use tracing;
 #[derive(Debug)]
 #[must_use]
 pub struct CallGuard {
-    _call: Option<crate::external::Call>,
+    _call: Option<crate::external::SyncCall>,
 }
 
 /// Not public API.
@@ -26,7 +26,7 @@ pub struct CallGuard {
 #[inline]
 pub fn call(dep: &'static str, site: &'static Site) -> CallGuard {
     CallGuard {
-        _call: crate::external::Call::begin_at(dep, Some(site)),
+        _call: crate::external::SyncCall::begin(dep, Some(site)),
     }
 }
 
