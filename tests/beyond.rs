@@ -229,6 +229,33 @@ async fn orphan_calls_are_counted_and_reported_once_per_site() {
     }
 }
 
+#[external_call("shared_orphan_dep")]
+fn shared_site_a() {}
+
+#[external_call("shared_orphan_dep")]
+async fn shared_site_b() {}
+
+#[tokio::test]
+async fn orphan_counts_of_one_dependency_add_up_across_sites_and_functions() {
+    let before = selftime::orphan_calls();
+    shared_site_a();
+    shared_site_a();
+    shared_site_b().await;
+    selftime::external_sync("shared_orphan_dep", || ());
+    selftime::external("shared_orphan_dep", async {}).await;
+    let after = selftime::orphan_calls();
+    // Two call sites and the two functions, one dependency: one entry.
+    assert_eq!(after.get("shared_orphan_dep"), 5);
+    assert_eq!(before.get("shared_orphan_dep"), 0);
+    assert_eq!(
+        after
+            .iter()
+            .filter(|(name, _)| *name == "shared_orphan_dep")
+            .count(),
+        1
+    );
+}
+
 #[timed_handler]
 async fn carries(n: u32) -> u32 {
     selftime::spawn(carried_dep()).await.unwrap();

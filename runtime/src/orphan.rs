@@ -7,7 +7,12 @@
 
 use crate::ledger::{Names, OTHER_DEPENDENCY};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::ptr;
+use std::sync::atomic::{
+    AtomicBool, AtomicPtr, AtomicU64,
+    Ordering::{Acquire, Relaxed, Release},
+};
+use std::sync::OnceLock;
 
 /// How many dependencies the orphan counts name; further ones share `other`.
 const SLOTS: usize = 64;
@@ -18,14 +23,22 @@ static COUNTS: [AtomicU64; SLOTS + 1] = [const { AtomicU64::new(0) }; SLOTS + 1]
 /// call site of their own: once per dependency.
 static WARNED: [AtomicBool; SLOTS + 1] = [const { AtomicBool::new(false) }; SLOTS + 1];
 
-/// Not public API: a call site of `#[external_call]`, for the warning that
-/// names the function. The macro emits one `static` per annotated fn.
+/// Not public API: a call site of `#[external_call]`, which counts its own
+/// orphan calls (one `fetch_add` on the site's own counter, no name lookup)
+/// and names the function in the warning. The macro emits one `static` per
+/// annotated fn.
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct Site {
     function: &'static str,
     module: &'static str,
     warned: AtomicBool,
+    calls: AtomicU64,
+    /// The dependency, set by the site's first orphan call, before the site
+    /// is published in [`SITES`].
+    dep: OnceLock<&'static str>,
+    /// The next site of the list [`SITES`] heads.
+    next: AtomicPtr<Site>,
 }
 
 impl Site {
@@ -37,6 +50,27 @@ impl Site {
             function,
             module,
             warned: AtomicBool::new(false),
+            calls: AtomicU64::new(0),
+            dep: OnceLock::new(),
+            next: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+}
+
+/// The call sites that have counted an orphan call, newest first: a list
+/// that only grows, through the sites' own `next` links (they are statics).
+static SITES: AtomicPtr<Site> = AtomicPtr::new(ptr::null_mut());
+
+/// Publishes `site`, whose first orphan call this is, in [`SITES`].
+#[cold]
+fn register(site: &'static Site, dep: &'static str) {
+    let _ = site.dep.set(dep);
+    let mut head = SITES.load(Relaxed);
+    loop {
+        site.next.store(head, Relaxed);
+        match SITES.compare_exchange_weak(head, ptr::from_ref(site).cast_mut(), Release, Relaxed) {
+            Ok(_) => return,
+            Err(actual) => head = actual,
         }
     }
 }
@@ -46,13 +80,19 @@ impl Site {
 #[cold]
 #[inline(never)]
 pub(crate) fn record(dep: &'static str, site: Option<&'static Site>) {
-    let index = NAMES.index_of(dep).unwrap_or(SLOTS);
-    COUNTS[index].fetch_add(1, Relaxed);
-    if cfg!(debug_assertions) {
-        let flag = site.map_or(&WARNED[index], |site| &site.warned);
-        if !flag.swap(true, Relaxed) {
-            warn(dep, site);
+    let flag = if let Some(site) = site {
+        // Exactly one call sees 0: it publishes the site.
+        if site.calls.fetch_add(1, Relaxed) == 0 {
+            register(site, dep);
         }
+        &site.warned
+    } else {
+        let index = NAMES.index_of(dep).unwrap_or(SLOTS);
+        COUNTS[index].fetch_add(1, Relaxed);
+        &WARNED[index]
+    };
+    if cfg!(debug_assertions) && !flag.load(Relaxed) && !flag.swap(true, Relaxed) {
+        warn(dep, site);
     }
 }
 
@@ -97,14 +137,20 @@ pub fn orphan_calls() -> OrphanCalls {
         entries: [("", 0); SLOTS + 1],
         len: 0,
     };
+    // Calls through the functions, counted per name...
     let named = NAMES.iter();
     let other = std::iter::once((SLOTS, OTHER_DEPENDENCY));
     for (index, name) in named.chain(other) {
-        let count = COUNTS[index].load(Relaxed);
-        if count > 0 {
-            calls.entries[calls.len] = (name, count);
-            calls.len += 1;
+        calls.add(name, COUNTS[index].load(Relaxed));
+    }
+    // ...and calls from `#[external_call]` fns, counted per call site.
+    let mut site = SITES.load(Acquire);
+    // SAFETY: every pointer in the list is a `&'static Site`.
+    while let Some(s) = unsafe { site.as_ref() } {
+        if let Some(&dep) = s.dep.get() {
+            calls.add(dep, s.calls.load(Relaxed));
         }
+        site = s.next.load(Acquire);
     }
     calls
 }
@@ -117,6 +163,25 @@ pub struct OrphanCalls {
 }
 
 impl OrphanCalls {
+    /// Adds `count` calls to `dep`'s entry; past the last entry, to `other`.
+    fn add(&mut self, dep: &'static str, count: u64) {
+        if count == 0 {
+            return;
+        }
+        let entries = &mut self.entries[..self.len];
+        if let Some(entry) = entries.iter_mut().find(|(name, _)| *name == dep) {
+            entry.1 = entry.1.saturating_add(count);
+        } else if self.len < SLOTS {
+            self.entries[self.len] = (dep, count);
+            self.len += 1;
+        } else if let Some(entry) = entries.iter_mut().find(|(n, _)| *n == OTHER_DEPENDENCY) {
+            entry.1 = entry.1.saturating_add(count);
+        } else {
+            self.entries[self.len] = (OTHER_DEPENDENCY, count);
+            self.len += 1;
+        }
+    }
+
     /// All orphan calls.
     #[must_use]
     pub fn total(&self) -> u64 {
