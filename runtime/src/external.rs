@@ -33,7 +33,12 @@ impl Call {
     #[inline]
     pub(crate) fn begin_at(dep: &'static str, site: Option<&'static Site>) -> Option<Self> {
         begin_in_scope(dep, site, |scope, tickets| Self {
-            scope: Arc::clone(scope),
+            // SAFETY: `scope` is the address of the `Arc` the task-local holds
+            // (`begin_in_scope`), alive now; this takes a count of our own.
+            scope: unsafe {
+                Arc::increment_strong_count(scope);
+                Arc::from_raw(scope)
+            },
             dep,
             tickets,
         })
@@ -42,21 +47,34 @@ impl Call {
 
 /// Starts a call to `dep` in the handler in scope and wraps it with `wrap`;
 /// outside any handler, counts an orphan call instead (reading no clock).
+///
+/// The task-local is only asked for the handler's address, and the call is
+/// begun out of line, so that the path outside any handler stays a lookup
+/// and a counter (no register spills for the ledger's work it skips).
 #[inline]
 fn begin_in_scope<T>(
     dep: &'static str,
     site: Option<&'static Site>,
-    wrap: impl FnOnce(&Arc<Scope>, Tickets) -> T,
+    wrap: impl FnOnce(*const Scope, Tickets) -> T,
 ) -> Option<T> {
-    let call = scope::with_current(|scope| wrap(scope, scope.begin(dep, scope.now())));
-    if call.is_none() {
+    let Some(scope) = scope::current_ptr() else {
         orphan::record(dep, site);
-    }
-    call
+        return None;
+    };
+    // SAFETY: the task-local still holds the handler's `Arc`: nothing has
+    // run since the lookup.
+    Some(wrap(scope, begin_at(unsafe { &*scope }, dep)))
+}
+
+#[inline]
+fn begin_at(scope: &Scope, dep: &'static str) -> Tickets {
+    scope.begin(dep, scope.now())
 }
 
 impl Drop for Call {
-    #[inline]
+    // Out of line: the drop glue of the states that hold no call (outside
+    // any handler, finished) then needs no registers saved.
+    #[inline(never)]
     fn drop(&mut self) {
         self.scope.end(self.dep, self.tickets, self.scope.now());
     }
@@ -84,7 +102,7 @@ impl SyncCall {
     #[inline]
     pub(crate) fn begin(dep: &'static str, site: Option<&'static Site>) -> Option<Self> {
         begin_in_scope(dep, site, |scope, tickets| Self {
-            scope: Arc::as_ptr(scope),
+            scope,
             dep,
             tickets,
         })
@@ -151,15 +169,29 @@ enum State {
     // Held for its `Drop`, which ends the call.
     Running { _call: Option<Call> },
     // Wake mode: the call and the waker the inner future is polled with.
-    Waking { call: Arc<WakeCall>, waker: Waker },
+    Waking(Waking),
     Done,
 }
 
-impl Drop for State {
+impl State {
+    #[inline]
+    fn holds_a_call(&self) -> bool {
+        matches!(self, Self::Running { _call: Some(_) } | Self::Waking(_))
+    }
+}
+
+/// A wake-mode call in flight: ends when dropped. (Its own type, so that
+/// `State` needs no `Drop` of its own and dropping the other states costs
+/// nothing.)
+#[derive(Debug)]
+struct Waking {
+    call: Arc<WakeCall>,
+    waker: Waker,
+}
+
+impl Drop for Waking {
     fn drop(&mut self) {
-        if let Self::Waking { call, .. } = self {
-            call.finish();
-        }
+        self.call.finish();
     }
 }
 
@@ -216,13 +248,13 @@ impl<F: Future> Future for External<F> {
             *this.state = start(this.dep, *this.site, *this.until_wake);
         }
         let out = match &*this.state {
-            State::Waking { call, waker } => {
+            State::Waking(Waking { call, waker }) => {
                 call.before_poll(cx.waker());
                 this.inner.poll(&mut Context::from_waker(waker))
             }
             _ => this.inner.poll(cx),
         };
-        if out.is_ready() {
+        if out.is_ready() && this.state.holds_a_call() {
             // Dropping the call ends it now rather than when the future is dropped.
             *this.state = State::Done;
         }
@@ -230,11 +262,12 @@ impl<F: Future> Future for External<F> {
     }
 }
 
+#[inline]
 fn start(dep: &'static str, site: Option<&'static Site>, until_wake: bool) -> State {
     if until_wake {
         if let Some(scope) = scope::current() {
             let (call, waker) = WakeCall::begin(scope, dep);
-            return State::Waking { call, waker };
+            return State::Waking(Waking { call, waker });
         }
     }
     State::Running {

@@ -75,23 +75,38 @@ fn register(site: &'static Site, dep: &'static str) {
     }
 }
 
-/// Counts an orphan call to `dep`. Off the handler path by definition, and
-/// kept out of line so that it costs the calls inside handlers nothing.
+/// Counts an orphan call to `dep`: a call site's own counter when the call
+/// comes from an `#[external_call]` fn, else the per-name table.
+#[inline]
+pub(crate) fn record(dep: &'static str, site: Option<&'static Site>) {
+    match site {
+        Some(site) => {
+            // Exactly one call sees 0: it publishes the site.
+            if site.calls.fetch_add(1, Relaxed) == 0 {
+                register(site, dep);
+            }
+            if cfg!(debug_assertions) && !site.warned.load(Relaxed) {
+                warn_once(&site.warned, dep, Some(site));
+            }
+        }
+        None => record_by_name(dep),
+    }
+}
+
+/// [`record`] for calls through the functions, which have no call site.
 #[cold]
 #[inline(never)]
-pub(crate) fn record(dep: &'static str, site: Option<&'static Site>) {
-    let flag = if let Some(site) = site {
-        // Exactly one call sees 0: it publishes the site.
-        if site.calls.fetch_add(1, Relaxed) == 0 {
-            register(site, dep);
-        }
-        &site.warned
-    } else {
-        let index = NAMES.index_of(dep).unwrap_or(SLOTS);
-        COUNTS[index].fetch_add(1, Relaxed);
-        &WARNED[index]
-    };
-    if cfg!(debug_assertions) && !flag.load(Relaxed) && !flag.swap(true, Relaxed) {
+fn record_by_name(dep: &'static str) {
+    let index = NAMES.index_of(dep).unwrap_or(SLOTS);
+    COUNTS[index].fetch_add(1, Relaxed);
+    if cfg!(debug_assertions) {
+        warn_once(&WARNED[index], dep, None);
+    }
+}
+
+#[cold]
+fn warn_once(flag: &AtomicBool, dep: &'static str, site: Option<&'static Site>) {
+    if !flag.swap(true, Relaxed) {
         warn(dep, site);
     }
 }

@@ -192,6 +192,14 @@ pub(crate) fn current() -> Option<Arc<Scope>> {
     CURRENT.try_with(Arc::clone).ok()
 }
 
+/// The address of the innermost handler in scope on this task, if any. It
+/// stays valid while the task-local holds it: until the code that looked it
+/// up returns to the scope that set it.
+#[inline]
+pub(crate) fn current_ptr() -> Option<*const Scope> {
+    CURRENT.try_with(Arc::as_ptr).ok()
+}
+
 /// Runs `f` with `scope` as the handler in scope.
 pub(crate) fn sync_scope<R>(scope: Arc<Scope>, f: impl FnOnce() -> R) -> R {
     CURRENT.sync_scope(scope, f)
