@@ -265,12 +265,19 @@ impl<F: Future> Future for External<F> {
 #[inline]
 fn start(dep: &'static str, site: Option<&'static Site>, until_wake: bool) -> State {
     if until_wake {
-        if let Some(scope) = scope::current() {
-            let (call, waker) = WakeCall::begin(scope, dep);
-            return State::Waking(Waking { call, waker });
+        if let Some(waking) = start_waking(dep) {
+            return waking;
         }
     }
     State::Running {
         _call: Call::begin_at(dep, site),
     }
+}
+
+/// Wake mode's start, out of line: it allocates anyway, and kept apart it
+/// costs the default mode's poll nothing.
+#[inline(never)]
+fn start_waking(dep: &'static str) -> Option<State> {
+    let (call, waker) = WakeCall::begin(scope::current()?, dep);
+    Some(State::Waking(Waking { call, waker }))
 }
