@@ -51,11 +51,10 @@ impl Call {
 /// Starts a call to `dep` in the handler in scope and wraps it with `wrap`;
 /// outside any handler, counts an orphan call instead (reading no clock).
 ///
-/// The task-local is only asked for the handler's address, and the call is
-/// begun out of line, so that the path outside any handler stays a lookup
-/// and a counter (no register spills for the ledger's work it skips).
-/// Always inlined, so that the call is built where it is kept rather than
-/// returned through the stack and copied.
+/// The task-local is only asked for the handler's address, so that the path
+/// outside any handler stays a lookup and a counter. Always inlined, so that
+/// the call is built where it is kept rather than returned through the stack
+/// and copied.
 #[allow(clippy::inline_always)]
 #[inline(always)]
 fn begin_in_scope<T>(
@@ -69,12 +68,8 @@ fn begin_in_scope<T>(
     };
     // SAFETY: the task-local still holds the handler's `Arc`: nothing has
     // run since the lookup.
-    Some(wrap(scope, begin_at(unsafe { &*scope }, dep)))
-}
-
-#[inline]
-fn begin_at(scope: &Scope, dep: &'static str) -> Tickets {
-    scope.begin(dep, scope.now())
+    let handler = unsafe { &*scope };
+    Some(wrap(scope, handler.begin(dep, handler.now())))
 }
 
 impl Drop for Call {

@@ -287,14 +287,15 @@
 //!
 //! An external call costs two clock reads plus a few uncontended atomic
 //! operations, allocates nothing and takes no lock; outside any handler it
-//! costs one task-local lookup, reads no clock, and adds one to its call
-//! site's orphan counter. A handler needs one ledger (about 900 bytes): each
-//! thread keeps up to 16 finished ones for reuse, so a steady stream of
-//! handlers allocates nothing, and only a thread's first handlers (or a
-//! burst beyond what its pool holds) allocate one each. No global state is
-//! touched on the hot path, so concurrent handlers on any number of threads
-//! do not contend. Measured figures, as
-//! ratios against baselines taken in the same run, are in `BENCHMARKS.md`.
+//! costs one task-local lookup, reads no clock, and adds one to an orphan
+//! counter (its call site's own, for an `#[external_call]` fn). A handler
+//! needs one ledger (about 900 bytes): each thread keeps up to 16 finished
+//! ones for reuse, so a steady stream of handlers allocates nothing, and
+//! only a thread's first handlers (or a burst beyond what its pool holds)
+//! allocate one each. No global state is touched on the hot path, so
+//! concurrent handlers on any number of threads do not contend. Measured
+//! figures, as ratios against baselines taken in the same run, are in
+//! `BENCHMARKS.md`.
 //!
 //! # Failure model
 //!
