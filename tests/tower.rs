@@ -73,6 +73,19 @@ fn get_request(path: &str) -> Request<Empty<Bytes>> {
     Request::get(path).body(Empty::new()).unwrap()
 }
 
+/// The response body of a `feed` handler whose body takes 10 ms of its own
+/// for frame `a`, then a 20 ms `feed` call for frame `b`; nothing read yet.
+async fn own_then_feed() -> impl http_body::Body<Data = Bytes, Error = impl std::fmt::Debug> + Unpin
+{
+    let service = HandlerLayer::new("feed").layer(service_fn(|_: Request<Empty<Bytes>>| async {
+        Ok::<_, Infallible>(Response::new(streamed(vec![
+            Step::Own(10, "a"),
+            Step::Feed(20, "b"),
+        ])))
+    }));
+    service.oneshot(get_request("/")).await.unwrap().into_body()
+}
+
 async fn read_all<B>(body: B) -> Bytes
 where
     B: http_body::Body,
@@ -123,14 +136,7 @@ async fn a_slow_readers_pace_between_frames_is_in_the_total() {
     // a reader that takes its time between frames (backpressure) lengthens
     // it: that time is the handler's own, not a dependency's.
     let (capture, _g) = Capture::install();
-    let service = HandlerLayer::new("feed").layer(service_fn(|_: Request<Empty<Bytes>>| async {
-        Ok::<_, Infallible>(Response::new(streamed(vec![
-            Step::Own(10, "a"),
-            Step::Feed(20, "b"),
-        ])))
-    }));
-    let response = service.oneshot(get_request("/")).await.unwrap();
-    let mut body = response.into_body();
+    let mut body = own_then_feed().await;
     while let Some(frame) = body.frame().await {
         frame.unwrap();
         sleep(ms(7)).await;
@@ -238,14 +244,7 @@ async fn grpc_statuses_that_mean_a_server_fault_are_errors() {
 #[tokio::test(start_paused = true)]
 async fn a_body_dropped_mid_stream_is_cancelled() {
     let (capture, _g) = Capture::install();
-    let service = HandlerLayer::new("feed").layer(service_fn(|_: Request<Empty<Bytes>>| async {
-        Ok::<_, Infallible>(Response::new(streamed(vec![
-            Step::Own(10, "a"),
-            Step::Feed(20, "b"),
-        ])))
-    }));
-    let response = service.oneshot(get_request("/")).await.unwrap();
-    let mut body = response.into_body();
+    let mut body = own_then_feed().await;
     body.frame().await.unwrap().unwrap();
     // Mid-way through the feed call, the client goes away.
     let _ = tokio::time::timeout(ms(5), body.frame()).await;
