@@ -20,6 +20,10 @@ pub(crate) struct Call {
     scope: Arc<Scope>,
     dep: &'static str,
     tickets: Tickets,
+    /// When the call began: its end is never read as earlier, so that a
+    /// clock that looked backwards counts the call as no time rather than
+    /// taking time back from the union it closes.
+    start: u64,
 }
 
 impl Call {
@@ -35,7 +39,7 @@ impl Call {
     #[allow(clippy::inline_always)]
     #[inline(always)]
     pub(crate) fn begin_at(dep: &'static str, site: Option<&'static Site>) -> Option<Self> {
-        begin_in_scope(dep, site, |scope, tickets| Self {
+        begin_in_scope(dep, site, |scope, tickets, start| Self {
             // SAFETY: `scope` is the address of the `Arc` the task-local holds
             // (`begin_in_scope`), alive now; this takes a count of our own.
             scope: unsafe {
@@ -44,6 +48,7 @@ impl Call {
             },
             dep,
             tickets,
+            start,
         })
     }
 }
@@ -60,7 +65,7 @@ impl Call {
 fn begin_in_scope<T>(
     dep: &'static str,
     site: Option<&'static Site>,
-    wrap: impl FnOnce(*const Scope, Tickets) -> T,
+    wrap: impl FnOnce(*const Scope, Tickets, u64) -> T,
 ) -> Option<T> {
     let Some(scope) = scope::current_ptr() else {
         orphan::record(dep, site);
@@ -69,7 +74,8 @@ fn begin_in_scope<T>(
     // SAFETY: the task-local still holds the handler's `Arc`: nothing has
     // run since the lookup.
     let handler = unsafe { &*scope };
-    Some(wrap(scope, handler.begin(dep, handler.now())))
+    let now = handler.now();
+    Some(wrap(scope, handler.begin(dep, now), now))
 }
 
 impl Drop for Call {
@@ -77,7 +83,8 @@ impl Drop for Call {
     // any handler, finished) then needs no registers saved.
     #[inline(never)]
     fn drop(&mut self) {
-        self.scope.end(self.dep, self.tickets, self.scope.now());
+        self.scope
+            .end(self.dep, self.tickets, self.scope.now().max(self.start));
     }
 }
 
@@ -96,16 +103,21 @@ pub(crate) struct SyncCall {
     scope: *const Scope,
     dep: &'static str,
     tickets: Tickets,
+    /// When the call began: its end is never read as earlier, so that a
+    /// clock that looked backwards counts the call as no time rather than
+    /// taking time back from the union it closes.
+    start: u64,
 }
 
 impl SyncCall {
     /// Starts a call to `dep`, or counts an orphan call and returns `None`.
     #[inline]
     pub(crate) fn begin(dep: &'static str, site: Option<&'static Site>) -> Option<Self> {
-        begin_in_scope(dep, site, |scope, tickets| Self {
+        begin_in_scope(dep, site, |scope, tickets, start| Self {
             scope,
             dep,
             tickets,
+            start,
         })
     }
 }
@@ -117,7 +129,7 @@ impl Drop for SyncCall {
         // `Arc` (see the type's docs): the call ends inside the same stretch
         // of the scope it began in.
         let scope = unsafe { &*self.scope };
-        scope.end(self.dep, self.tickets, scope.now());
+        scope.end(self.dep, self.tickets, scope.now().max(self.start));
     }
 }
 

@@ -210,21 +210,28 @@ impl<F: Future> Future for HandlerFuture<F> {
 struct Polled<'a> {
     scope: &'a Scope,
     ticket: Ticket,
+    /// When the poll began: its end is never read as earlier (see `Call`).
+    start: u64,
 }
 
 impl<'a> Polled<'a> {
     #[inline]
     fn begin(scope: &'a Scope) -> Option<Self> {
         let ledger = scope.ledger();
-        ledger.tracks_activity().then(|| Self {
-            scope,
-            ticket: ledger.poll_begin(scope.now()),
+        ledger.tracks_activity().then(|| {
+            let start = scope.now();
+            Self {
+                scope,
+                ticket: ledger.poll_begin(start),
+                start,
+            }
         })
     }
 }
 
 impl Drop for Polled<'_> {
     fn drop(&mut self) {
-        self.scope.ledger().poll_end(self.ticket, self.scope.now());
+        let now = self.scope.now().max(self.start);
+        self.scope.ledger().poll_end(self.ticket, now);
     }
 }

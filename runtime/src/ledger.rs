@@ -7,25 +7,43 @@
 //!
 //! # The union of busy intervals
 //!
-//! Each [`Interval`] is an in-flight counter packed with the start of the
-//! current busy interval in one `AtomicU64`:
+//! Each [`Interval`] is one `AtomicU64`: an in-flight counter and a 50-bit
+//! time, whose meaning depends on the counter.
 //!
 //! ```text
-//!  63                                16 15  14 13             0
-//! +------------------------------------+------+----------------+
-//! | start of the open interval (48 b)  | pend | in flight (14b)|
-//! +------------------------------------+------+----------------+
+//!  63                                      14 13             0
+//! +------------------------------------------+----------------+
+//! | time (50 b): busy, or anchor             | in flight (14b)|
+//! +------------------------------------------+----------------+
 //! ```
 //!
-//! A call that takes the count from 0 to 1 opens an interval at its start
-//! time; the call that takes it from 1 to 0 closes it and adds its length to
-//! `busy`. Concurrent calls therefore count once (the union), never twice.
+//! With no call in flight the time is the busy time so far. A call that
+//! takes the count from 0 to 1 opens an interval at its start `s` and stores
+//! the *anchor* `s - busy` in its place; while the interval is open the busy
+//! time at `now` is `now - anchor` (the closed time plus the open part). The
+//! call that takes the count from 1 to 0 at `e` stores `e - anchor`, the new
+//! busy time. Concurrent calls therefore count once (the union), never
+//! twice, and every step is one compare-and-swap of one word: a reader loads
+//! that word once and has a consistent figure, and no writer waits for
+//! another.
 //!
-//! Closing is two steps (swap the state word, then add to `busy`), so a
-//! closer marks itself *pending* in the state word between the two; a reader
-//! waits out the few instructions of a pending close and re-reads until the
-//! state word is unchanged around its read of `busy`, which makes the read
-//! consistent without making any writer wait.
+//! The arithmetic wraps modulo 2^50, so an anchor may be negative: a call
+//! that read its start, then lost the race to calls that began and ended
+//! after it, opens with a start before busy time already counted, and its
+//! close still adds exactly `e - s`. The figure is the one a start and a
+//! separate busy word would give (`busy + (t - s)`), with one difference: a
+//! time before the interval's start is not clamped to it, so the result is
+//! clamped to zero instead, as a whole. That matters only in two cases:
+//!
+//! - a close that reads a time before its interval's start takes time back.
+//!   The callers never pass a call's end earlier than its own start (a
+//!   clock that looked backwards counts the call as no time), and with a
+//!   monotonic clock the interval's start, set before the call joined it,
+//!   is no later than that;
+//! - a reading taken at `now` that loads the word after a call opened at a
+//!   later `s` (the reading's clock was read first, the call started between
+//!   that and the load) comes out short by `s - now`, the time between the
+//!   two: a few nanoseconds unless the reader was descheduled in between.
 
 use crate::sync::{pause, AtomicU64, AtomicU8, Cell};
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
@@ -39,30 +57,54 @@ pub(crate) const DEP_SLOTS: usize = 16;
 pub const OTHER_DEPENDENCY: &str = "other";
 
 const COUNT_MASK: u64 = (1 << 14) - 1;
-const PENDING_ONE: u64 = 1 << 14;
-const PENDING_MASK: u64 = 0b11 << 14;
-const START_SHIFT: u32 = 16;
-const MAX_START: u64 = (1 << 48) - 1;
+const TIME_SHIFT: u32 = 14;
+/// Times are kept modulo 2^50 (the word's upper 50 bits); a difference of
+/// two of them reads as negative from 2^49 up.
+const TIME_MASK: u64 = (1 << 50) - 1;
+const NEGATIVE: u64 = 1 << 49;
+/// The latest time an interval keeps (about 6.5 days from the origin);
+/// later ones saturate to it.
+const MAX_TIME: u64 = NEGATIVE - 1;
+
+/// `a - b` in the word's 50-bit time, through wrapping: exact while the true
+/// difference lies within ±2^49.
+#[inline]
+fn sub_time(a: u64, b: u64) -> u64 {
+    a.wrapping_sub(b) & TIME_MASK
+}
+
+/// A busy time from [`sub_time`]: a negative one (only a clock that looked
+/// backwards makes one) reads as zero.
+#[inline]
+fn non_negative(time: u64) -> u64 {
+    if time >= NEGATIVE {
+        0
+    } else {
+        time
+    }
+}
 
 /// A union of busy intervals, updated by any number of threads.
+///
+/// One atomic word holds the in-flight count and one 48-bit time: while no
+/// call is in flight, the busy time so far; while one is, the busy time's
+/// *anchor*, the interval's start minus the busy time before it, so that
+/// the busy time at `now` is `now - anchor` (see the module docs).
 #[derive(Debug)]
 pub(crate) struct Interval {
     state: AtomicU64,
-    busy: AtomicU64,
 }
 
 impl Interval {
     pub(crate) fn new() -> Self {
         Self {
             state: AtomicU64::new(0),
-            busy: AtomicU64::new(0),
         }
     }
 
     /// Back to no call ever made (the caller owns the interval).
     fn reset(&mut self) {
         self.state.store(0, Relaxed);
-        self.busy.store(0, Relaxed);
     }
 
     /// Counts one more call in flight from `now`. Returns `false` when the
@@ -76,8 +118,11 @@ impl Interval {
                 return false;
             }
             let new = if count == 0 {
-                // Keep a closer's pending mark: its add to `busy` may still be in flight.
-                (now.min(MAX_START) << START_SHIFT) | (s & PENDING_MASK) | 1
+                // The anchor: negative (wrapped) when this call's start reads
+                // before busy time already closed (it read the clock, then
+                // lost the race to calls that began and ended after it).
+                let busy = s >> TIME_SHIFT;
+                (sub_time(now.min(MAX_TIME), busy) << TIME_SHIFT) | 1
             } else {
                 s + 1
             };
@@ -98,27 +143,14 @@ impl Interval {
                 // Unpaired close: nothing is open, so there is nothing to add.
                 return;
             }
-            if count == 1 && s & PENDING_MASK == PENDING_MASK {
-                // Three closes are mid-add already; ours must wait for a free mark.
-                pause();
-                s = self.state.load(Relaxed);
-                continue;
-            }
             let new = if count == 1 {
-                (s & PENDING_MASK) + PENDING_ONE
+                let anchor = s >> TIME_SHIFT;
+                non_negative(sub_time(now.min(MAX_TIME), anchor)) << TIME_SHIFT
             } else {
                 s - 1
             };
             match self.state.compare_exchange_weak(s, new, AcqRel, Relaxed) {
-                Ok(_) => {
-                    if count == 1 {
-                        let start = s >> START_SHIFT;
-                        self.busy.fetch_add(now.saturating_sub(start), Release);
-                        // Cannot underflow: our own mark is still counted in the field.
-                        self.state.fetch_sub(PENDING_ONE, Release);
-                    }
-                    return;
-                }
+                Ok(_) => return,
                 Err(actual) => s = actual,
             }
         }
@@ -126,23 +158,12 @@ impl Interval {
 
     /// The busy time up to `now`, an interval still open counted up to `now`.
     pub(crate) fn busy_at(&self, now: u64) -> u64 {
-        loop {
-            let before = self.state.load(Acquire);
-            if before & PENDING_MASK != 0 {
-                pause();
-                continue;
-            }
-            let busy = self.busy.load(Acquire);
-            let after = self.state.load(Acquire);
-            if before == after {
-                let open = if before & COUNT_MASK == 0 {
-                    0
-                } else {
-                    now.saturating_sub(before >> START_SHIFT)
-                };
-                return busy.saturating_add(open);
-            }
-            pause();
+        let s = self.state.load(Acquire);
+        let time = s >> TIME_SHIFT;
+        if s & COUNT_MASK == 0 {
+            time
+        } else {
+            non_negative(sub_time(now.min(MAX_TIME), time))
         }
     }
 }
@@ -692,6 +713,26 @@ mod tests {
         let t = ledger.begin("x", 50);
         ledger.end("x", t, 40);
         assert_eq!(ledger.figures(30).external, 0);
+    }
+
+    #[test]
+    fn one_word_carries_the_busy_time_across_intervals() {
+        let iv = Interval::new();
+        assert!(iv.open(0));
+        iv.close(20);
+        assert_eq!(iv.busy_at(30), 20);
+        assert!(iv.open(50));
+        assert!(iv.open(55));
+        // Open: the closed 20 plus the open part up to the reading.
+        assert_eq!(iv.busy_at(60), 30);
+        iv.close(65);
+        assert_eq!(iv.busy_at(68), 38);
+        iv.close(70);
+        assert_eq!(iv.busy_at(100), 40);
+        // An interval opened and closed at one instant adds nothing.
+        assert!(iv.open(100));
+        iv.close(100);
+        assert_eq!(iv.busy_at(200), 40);
     }
 
     #[test]

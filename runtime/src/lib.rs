@@ -254,7 +254,8 @@
 //!   flight at the same moment; a call beyond that still counts toward the
 //!   call counts and falls inside the union interval already open.
 //! - **Very long handlers.** Times are kept as nanoseconds from the outermost
-//!   handler's start in 48 bits: about 78 hours. Beyond that they saturate.
+//!   handler's start, and a union keeps them in 50 bits: a handler's
+//!   figures saturate about 6.5 days after the outermost handler's start.
 //! - **Clocks that look backwards** read as no time passing: figures never go
 //!   negative, and external time is clamped to total time.
 //! - **Dependency names** are `&'static str`: they label metrics, so they

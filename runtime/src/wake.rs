@@ -15,7 +15,7 @@
 use crate::scope::{Scope, Tickets};
 use crate::sync::pause;
 use std::sync::atomic::{
-    AtomicU64, AtomicU8, Ordering::AcqRel, Ordering::Acquire, Ordering::Release,
+    AtomicU64, AtomicU8, Ordering::AcqRel, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
 };
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Wake, Waker};
@@ -38,6 +38,10 @@ pub(crate) struct WakeCall {
     /// The open call's or the open wait's tickets (by `phase`), written
     /// before the phase that publishes them (Release) and read after it.
     tickets: [AtomicU64; 2],
+    /// The time of the latest step (begin, wake, poll, finish): each reads
+    /// the clock as no earlier, so that a clock that looked backwards counts
+    /// as no time. The steps take turns through `phase`, which publishes it.
+    last: AtomicU64,
     /// The task's own waker, to forward every wake to. Never held while
     /// anything outside this module runs.
     task: Mutex<Option<Waker>>,
@@ -46,17 +50,26 @@ pub(crate) struct WakeCall {
 impl WakeCall {
     /// Starts a call to `dep` at its first poll; the waker to poll it with.
     pub(crate) fn begin(scope: Arc<Scope>, dep: &'static str) -> (Arc<Self>, Waker) {
-        let tickets = scope.begin(dep, scope.now());
+        let now = scope.now();
+        let tickets = scope.begin(dep, now);
         let call = Arc::new(Self {
             scope,
             dep,
             phase: AtomicU8::new(RUNNING),
             tickets: [AtomicU64::new(0), AtomicU64::new(0)],
+            last: AtomicU64::new(now),
             task: Mutex::new(None),
         });
         call.store(tickets);
         let waker = Waker::from(Arc::clone(&call));
         (call, waker)
+    }
+
+    /// The clock for this call's next step, never earlier than its last.
+    fn now(&self) -> u64 {
+        let now = self.scope.now().max(self.last.load(Relaxed));
+        self.last.store(now, Relaxed);
+        now
     }
 
     fn store(&self, tickets: Tickets) {
@@ -92,7 +105,7 @@ impl WakeCall {
             }
         }
         if self.settled_phase() == WOKEN {
-            let now = self.scope.now();
+            let now = self.now();
             self.scope.wait_end(self.load(), now);
             self.store(self.scope.resume(self.dep, now));
             // Only the poller leaves `WOKEN`, so nothing raced this store.
@@ -110,13 +123,13 @@ impl WakeCall {
                         .compare_exchange(RUNNING, DONE, AcqRel, Acquire)
                         .is_ok()
                     {
-                        self.scope.end(self.dep, self.load(), self.scope.now());
+                        self.scope.end(self.dep, self.load(), self.now());
                         return;
                     }
                 }
                 WOKEN => {
                     self.phase.store(DONE, Release);
-                    self.scope.wait_end(self.load(), self.scope.now());
+                    self.scope.wait_end(self.load(), self.now());
                     return;
                 }
                 _ => return,
@@ -136,7 +149,7 @@ impl Wake for WakeCall {
             .compare_exchange(RUNNING, WAKING, AcqRel, Acquire)
             .is_ok()
         {
-            let now = self.scope.now();
+            let now = self.now();
             self.scope.end(self.dep, self.load(), now);
             self.store(self.scope.wait_begin(now));
             self.phase.store(WOKEN, Release);
