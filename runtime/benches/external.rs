@@ -21,6 +21,10 @@ mod common;
 use common::{Suite, Target};
 use criterion::Criterion;
 use std::hint::black_box;
+use std::sync::atomic::{
+    AtomicU64,
+    Ordering::{AcqRel, Relaxed},
+};
 use std::time::Duration;
 
 // The trivial work: one call each, kept out of line so that the bare and
@@ -71,6 +75,34 @@ fn clock_pair_ns(iters: u64) -> Duration {
         let start = ns_since(base, tokio::time::Instant::now());
         let end = ns_since(base, tokio::time::Instant::now());
         black_box(end.saturating_sub(start));
+    })
+}
+
+/// One step of a union on a bare word: a compare-and-swap of a value that
+/// depends on the time, as each open and close of the ledger's unions is.
+#[inline]
+fn union_step(word: &AtomicU64, now: u64) {
+    let s = word.load(Relaxed);
+    let _ = black_box(word.compare_exchange(s, s ^ now, AcqRel, Relaxed));
+}
+
+/// The floor of the ledger's design with nothing around it: the clock pair
+/// converted to nanoseconds, and the five atomic read-modify-writes a call
+/// makes on its handler's ledger (the dependency's call count, then the
+/// open and the close of the handler's union and of the dependency's own,
+/// one compare-and-swap each). No task-local lookup, no slot lookup, no
+/// nesting, no call site.
+fn design_floor(iters: u64) -> Duration {
+    let base = tokio::time::Instant::now();
+    let (calls, union, dep) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
+    common::time(iters, |_| {
+        let start = ns_since(base, tokio::time::Instant::now());
+        calls.fetch_add(1, Relaxed);
+        union_step(&union, start);
+        union_step(&dep, start);
+        let end = ns_since(base, tokio::time::Instant::now());
+        union_step(&dep, end);
+        union_step(&union, end);
     })
 }
 
@@ -143,6 +175,7 @@ fn calls(c: &mut Criterion) {
     suite.add("clock/tokio_instant_pair", clock_pair);
     suite.add("clock/std_instant_pair", std_clock_pair);
     suite.add("clock/tokio_instant_pair_as_ns", clock_pair_ns);
+    suite.add("clock/design_floor", design_floor);
     suite.add("lookup/handle_current_in_handler", handle_in_handler);
     suite.add("lookup/snapshot_current_in_handler", snapshot_in_handler);
     suite.add("sync/bare", |n| sync_loop(n, bare_sync));
@@ -163,6 +196,16 @@ fn calls(c: &mut Criterion) {
     r.figure("clock pair converted to u64 ns", "ns", |r| {
         r.ns("clock/tokio_instant_pair_as_ns")
     });
+    r.ratio(
+        "clock pair converted to u64 ns / clock pair",
+        Target::Report,
+        |r| r.ns("clock/tokio_instant_pair_as_ns") / r.ns(pair),
+    );
+    r.ratio(
+        "design floor (converted pair + five atomics) / clock pair",
+        Target::Report,
+        |r| r.ns("clock/design_floor") / r.ns(pair),
+    );
     r.figure(
         "Handle::current() in a handler (lookup + Arc clone + drop)",
         "ns",
@@ -184,6 +227,11 @@ fn calls(c: &mut Criterion) {
             &format!("{kind} overhead in a handler / clock pair"),
             Target::AtMost(1.2),
             |r| (r.ns(&inside) - r.ns(&bare)) / r.ns(pair),
+        );
+        r.ratio(
+            &format!("{kind} overhead in a handler / design floor"),
+            Target::Report,
+            |r| (r.ns(&inside) - r.ns(&bare)) / r.ns("clock/design_floor"),
         );
         r.figure(
             &format!("{kind} bookkeeping beyond the converted clock pair"),
