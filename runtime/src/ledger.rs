@@ -86,7 +86,7 @@ fn non_negative(time: u64) -> u64 {
 
 /// A union of busy intervals, updated by any number of threads.
 ///
-/// One atomic word holds the in-flight count and one 48-bit time: while no
+/// One atomic word holds the in-flight count and one 50-bit time: while no
 /// call is in flight, the busy time so far; while one is, the busy time's
 /// *anchor*, the interval's start minus the busy time before it, so that
 /// the busy time at `now` is `now - anchor` (see the module docs).

@@ -286,11 +286,14 @@
 //!
 //! # Cost
 //!
-//! An external call costs two clock reads plus a few uncontended atomic
-//! operations, allocates nothing and takes no lock; outside any handler it
+//! An external call costs two clock reads and, in each handler it counts
+//! toward, five uncontended atomic operations (its dependency's call count,
+//! and one compare-and-swap for each open and close of the handler's union
+//! and of its dependency's); an async call also holds a reference to the
+//! ledger while in flight. It allocates nothing and takes no lock; outside any handler it
 //! costs one task-local lookup, reads no clock, and adds one to an orphan
 //! counter (its call site's own, for an `#[external_call]` fn). A handler
-//! needs one ledger (about 900 bytes): each thread keeps up to 16 finished
+//! needs one ledger (about 740 bytes): each thread keeps up to 16 finished
 //! ones for reuse, so a steady stream of handlers allocates nothing, and
 //! only a thread's first handlers (or a burst beyond what its pool holds)
 //! allocate one each. No global state is touched on the hot path, so
