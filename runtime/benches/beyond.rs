@@ -5,7 +5,9 @@
 //!   allocation per call, a clock read per wake;
 //! - `#[timed_handler(polls)]`: two clock reads per poll of the handler and
 //!   two more intervals kept per call;
-//! - the orphan count, paid by calls made outside any handler.
+//! - the orphan count, paid by calls made outside any handler, alone and
+//!   with a second thread making the same calls at the same moment (the
+//!   counters are split per thread so that it costs no more).
 //!
 //! `cargo bench -p selftime --bench beyond`
 //!
@@ -19,6 +21,8 @@ mod common;
 use common::{Suite, Target};
 use criterion::Criterion;
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 async fn bare(x: u64) -> u64 {
@@ -82,6 +86,91 @@ async fn handler_polls(x: u64) -> u64 {
     black_box(x)
 }
 
+#[inline(never)]
+fn sync_bare(x: u64) -> u64 {
+    black_box(x)
+}
+
+#[selftime::external_call("dep")]
+#[inline(never)]
+fn sync_site(x: u64) -> u64 {
+    black_box(x)
+}
+
+/// Through the function, which counts per dependency name.
+#[inline(never)]
+fn sync_by_name(x: u64) -> u64 {
+    selftime::external_sync("dep", || black_box(x))
+}
+
+/// One batch for the partner: how many calls, the barrier's round, the call.
+type Batch = (u64, u64, fn(u64) -> u64);
+
+/// A second thread that runs the same loop as a routine, at the same
+/// moment: each batch wakes it, the two meet at a spin barrier, and the
+/// batch's time runs until both are done. Between batches it sleeps.
+struct Partner {
+    work: mpsc::Sender<Batch>,
+    done: mpsc::Receiver<()>,
+    arrived: Arc<AtomicU64>,
+    round: u64,
+}
+
+impl Partner {
+    fn new() -> Self {
+        let (work, inbox) = mpsc::channel::<Batch>();
+        let (finished, done) = mpsc::channel();
+        let arrived = Arc::new(AtomicU64::new(0));
+        let theirs = Arc::clone(&arrived);
+        std::thread::spawn(move || {
+            while let Ok((iters, round, f)) = inbox.recv() {
+                meet(&theirs, round);
+                for i in 0..iters {
+                    black_box(f(black_box(i)));
+                }
+                if finished.send(()).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            work,
+            done,
+            arrived,
+            round: 0,
+        }
+    }
+
+    /// `iters` calls of `f` here and `iters` on the partner, at once.
+    fn both(&mut self, iters: u64, f: fn(u64) -> u64) -> Duration {
+        self.round += 1;
+        self.work
+            .send((iters, self.round, f))
+            .expect("the partner thread runs");
+        meet(&self.arrived, self.round);
+        let start = std::time::Instant::now();
+        for i in 0..iters {
+            black_box(f(black_box(i)));
+        }
+        self.done.recv().expect("the partner thread finishes");
+        start.elapsed()
+    }
+}
+
+/// Both threads' arrival at `round`'s barrier.
+fn meet(arrived: &AtomicU64, round: u64) {
+    arrived.fetch_add(1, Ordering::AcqRel);
+    while arrived.load(Ordering::Acquire) < 2 * round {
+        std::hint::spin_loop();
+    }
+}
+
+fn alone(iters: u64, f: fn(u64) -> u64) -> Duration {
+    common::time(iters, |i| {
+        black_box(f(black_box(i)));
+    })
+}
+
 fn clock_pair(iters: u64) -> Duration {
     common::time(iters, |_| {
         black_box(tokio::time::Instant::now());
@@ -128,6 +217,9 @@ fn modes(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("a current-thread runtime");
+    // Declared before the suite, which borrows it.
+    let partner = std::cell::RefCell::new(Partner::new());
+    let both = |n, f| partner.borrow_mut().both(n, f);
     let mut suite = Suite::new("beyond");
     suite.add("clock/tokio_instant_pair", clock_pair);
     suite.add("call/bare", |n| rt.block_on(run(n, bare)));
@@ -140,6 +232,12 @@ fn modes(c: &mut Criterion) {
     suite.add("handler/bare", |n| rt.block_on(run(n, bare)));
     suite.add("handler/default", |n| rt.block_on(run(n, handler)));
     suite.add("handler/polls", |n| rt.block_on(run(n, handler_polls)));
+    suite.add("orphan/bare_alone", |n| alone(n, sync_bare));
+    suite.add("orphan/site_alone", |n| alone(n, sync_site));
+    suite.add("orphan/by_name_alone", |n| alone(n, sync_by_name));
+    suite.add("orphan/bare_two_threads", |n| both(n, sync_bare));
+    suite.add("orphan/site_two_threads", |n| both(n, sync_site));
+    suite.add("orphan/by_name_two_threads", |n| both(n, sync_by_name));
     let Some(r) = suite.run(c) else { return };
 
     let pair = "clock/tokio_instant_pair";
@@ -177,6 +275,28 @@ fn modes(c: &mut Criterion) {
         Target::AtMost(0.2),
         |r| (r.ns("call/outside_handler") - r.ns("call/bare")) / r.ns(pair),
     );
+    for (what, path) in [("call site", "site"), ("name", "by_name")] {
+        let alone = format!("orphan/{path}_alone");
+        let two = format!("orphan/{path}_two_threads");
+        r.figure(
+            &format!("sync orphan call counted by {what}, alone"),
+            "ns",
+            |r| r.ns(&alone) - r.ns("orphan/bare_alone"),
+        );
+        r.figure(
+            &format!("sync orphan call counted by {what}, a second thread calling too"),
+            "ns",
+            |r| r.ns(&two) - r.ns("orphan/bare_two_threads"),
+        );
+        r.ratio(
+            &format!("orphan call by {what}: two threads at once / alone"),
+            Target::Report,
+            |r| {
+                (r.ns(&two) - r.ns("orphan/bare_two_threads"))
+                    / (r.ns(&alone) - r.ns("orphan/bare_alone"))
+            },
+        );
+    }
     r.figure("handler overhead, default", "ns", |r| {
         r.ns("handler/default") - r.ns("handler/bare")
     });

@@ -290,9 +290,11 @@
 //! toward, five uncontended atomic operations (its dependency's call count,
 //! and one compare-and-swap for each open and close of the handler's union
 //! and of its dependency's); an async call also holds a reference to the
-//! ledger while in flight. It allocates nothing and takes no lock; outside any handler it
-//! costs one task-local lookup, reads no clock, and adds one to an orphan
-//! counter (its call site's own, for an `#[external_call]` fn). A handler
+//! ledger while in flight. It allocates nothing and takes no lock. Outside
+//! any handler it costs one task-local lookup, reads no clock, and adds one
+//! to an orphan counter (its call site's own, for an `#[external_call]` fn;
+//! each counter is split per thread, so threads making orphan calls through
+//! one call site do not contend). A handler
 //! needs one ledger (about 740 bytes): each thread keeps up to 16 finished
 //! ones for reuse, so a steady stream of handlers allocates nothing, and
 //! only a thread's first handlers (or a burst beyond what its pool holds)

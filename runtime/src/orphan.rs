@@ -4,12 +4,18 @@
 //! `tokio::spawn` without `in_current_handler()`, a `spawn_blocking` without
 //! `bind`). They are counted per dependency, and in debug builds the first
 //! one of each call site is reported through `tracing`.
+//!
+//! Every counter is split in [`SHARDS`] cache lines, one per thread (threads
+//! take them in turn): threads making orphan calls through one call site, or
+//! to one dependency, each add to a line of their own instead of passing one
+//! line back and forth. A count is the sum of its shards.
 
 use crate::ledger::{Names, OTHER_DEPENDENCY};
+use std::cell::Cell;
 use std::fmt;
 use std::ptr;
 use std::sync::atomic::{
-    AtomicBool, AtomicPtr, AtomicU64,
+    AtomicBool, AtomicPtr, AtomicU64, AtomicUsize,
     Ordering::{Acquire, Relaxed, Release},
 };
 use std::sync::OnceLock;
@@ -17,8 +23,42 @@ use std::sync::OnceLock;
 /// How many dependencies the orphan counts name; further ones share `other`.
 const SLOTS: usize = 64;
 
+/// How many shards each counter has: threads beyond the first eight share.
+const SHARDS: usize = 8;
+
+thread_local! {
+    /// This thread's shard, taken on its first orphan call (`usize::MAX`
+    /// until then).
+    static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
+
+/// This thread's shard of every orphan counter.
+#[inline]
+fn shard() -> usize {
+    SHARD
+        .try_with(|shard| match shard.get() {
+            usize::MAX => {
+                let taken = NEXT_SHARD.fetch_add(1, Relaxed) % SHARDS;
+                shard.set(taken);
+                taken
+            }
+            taken => taken,
+        })
+        // A thread being torn down (its locals gone) uses the first shard.
+        .unwrap_or(0)
+}
+
+/// A counter alone on its cache line.
+#[derive(Debug)]
+#[repr(align(64))]
+struct Line<T>(T);
+
 static NAMES: Names<SLOTS> = Names::new_static();
-static COUNTS: [AtomicU64; SLOTS + 1] = [const { AtomicU64::new(0) }; SLOTS + 1];
+/// Per shard, a counter per named dependency and one for `other`.
+static COUNTS: [Line<[AtomicU64; SLOTS + 1]>; SHARDS] =
+    [const { Line([const { AtomicU64::new(0) }; SLOTS + 1]) }; SHARDS];
 /// Warned-once flags for calls made through the functions, which have no
 /// call site of their own: once per dependency.
 static WARNED: [AtomicBool; SLOTS + 1] = [const { AtomicBool::new(false) }; SLOTS + 1];
@@ -26,19 +66,20 @@ static WARNED: [AtomicBool; SLOTS + 1] = [const { AtomicBool::new(false) }; SLOT
 /// Not public API: a call site of `#[external_call]`, which counts its own
 /// orphan calls (one `fetch_add` on the site's own counter, no name lookup)
 /// and names the function in the warning. The macro emits one `static` per
-/// annotated fn.
+/// annotated fn: about 600 bytes, most of them its counter's shards.
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct Site {
     function: &'static str,
     module: &'static str,
     warned: AtomicBool,
-    calls: AtomicU64,
-    /// The dependency, set by the site's first orphan call, before the site
-    /// is published in [`SITES`].
+    /// Set by the first orphan call, which publishes the site in [`SITES`].
+    registered: AtomicBool,
+    /// The dependency, set before the site is published.
     dep: OnceLock<&'static str>,
     /// The next site of the list [`SITES`] heads.
     next: AtomicPtr<Site>,
+    calls: [Line<AtomicU64>; SHARDS],
 }
 
 impl Site {
@@ -50,9 +91,10 @@ impl Site {
             function,
             module,
             warned: AtomicBool::new(false),
-            calls: AtomicU64::new(0),
+            registered: AtomicBool::new(false),
             dep: OnceLock::new(),
             next: AtomicPtr::new(ptr::null_mut()),
+            calls: [const { Line(AtomicU64::new(0)) }; SHARDS],
         }
     }
 }
@@ -61,9 +103,12 @@ impl Site {
 /// that only grows, through the sites' own `next` links (they are statics).
 static SITES: AtomicPtr<Site> = AtomicPtr::new(ptr::null_mut());
 
-/// Publishes `site`, whose first orphan call this is, in [`SITES`].
+/// Publishes `site` in [`SITES`], unless another call got there first.
 #[cold]
 fn register(site: &'static Site, dep: &'static str) {
+    if site.registered.swap(true, Relaxed) {
+        return;
+    }
     let _ = site.dep.set(dep);
     let mut head = SITES.load(Relaxed);
     loop {
@@ -81,8 +126,8 @@ fn register(site: &'static Site, dep: &'static str) {
 pub(crate) fn record(dep: &'static str, site: Option<&'static Site>) {
     match site {
         Some(site) => {
-            // Exactly one call sees 0: it publishes the site.
-            if site.calls.fetch_add(1, Relaxed) == 0 {
+            site.calls[shard()].0.fetch_add(1, Relaxed);
+            if !site.registered.load(Relaxed) {
                 register(site, dep);
             }
             if cfg!(debug_assertions) && !site.warned.load(Relaxed) {
@@ -98,7 +143,7 @@ pub(crate) fn record(dep: &'static str, site: Option<&'static Site>) {
 #[inline(never)]
 fn record_by_name(dep: &'static str) {
     let index = NAMES.index_of(dep).unwrap_or(SLOTS);
-    COUNTS[index].fetch_add(1, Relaxed);
+    COUNTS[shard()].0[index].fetch_add(1, Relaxed);
     if cfg!(debug_assertions) {
         warn_once(&WARNED[index], dep, None);
     }
@@ -156,18 +201,23 @@ pub fn orphan_calls() -> OrphanCalls {
     let named = NAMES.iter();
     let other = std::iter::once((SLOTS, OTHER_DEPENDENCY));
     for (index, name) in named.chain(other) {
-        calls.add(name, COUNTS[index].load(Relaxed));
+        calls.add(name, sum(COUNTS.iter().map(|shard| &shard.0[index])));
     }
     // ...and calls from `#[external_call]` fns, counted per call site.
     let mut site = SITES.load(Acquire);
     // SAFETY: every pointer in the list is a `&'static Site`.
     while let Some(s) = unsafe { site.as_ref() } {
         if let Some(&dep) = s.dep.get() {
-            calls.add(dep, s.calls.load(Relaxed));
+            calls.add(dep, sum(s.calls.iter().map(|line| &line.0)));
         }
         site = s.next.load(Acquire);
     }
     calls
+}
+
+/// The sum of a counter's shards.
+fn sum<'a>(shards: impl Iterator<Item = &'a AtomicU64>) -> u64 {
+    shards.fold(0, |total, shard| total.saturating_add(shard.load(Relaxed)))
 }
 
 /// The orphan call counts at one moment: see [`orphan_calls`].
