@@ -293,8 +293,9 @@
 //! ledger while in flight. It allocates nothing and takes no lock. Outside
 //! any handler it costs one task-local lookup, reads no clock, and adds one
 //! to an orphan counter (its call site's own, for an `#[external_call]` fn;
-//! each counter is split per thread, so threads making orphan calls through
-//! one call site do not contend). A handler
+//! each counter is split in 8 cache lines, one per thread, so that threads
+//! making orphan calls through one call site do not contend: a `static` of
+//! 640 bytes per `#[external_call]` fn). A handler
 //! needs one ledger (about 740 bytes): each thread keeps up to 16 finished
 //! ones for reuse, so a steady stream of handlers allocates nothing, and
 //! only a thread's first handlers (or a burst beyond what its pool holds)
