@@ -295,14 +295,13 @@
 //! to an orphan counter (its call site's own, for an `#[external_call]` fn;
 //! each counter is split in 8 cache lines, one per thread, so that threads
 //! making orphan calls through one call site do not contend: a `static` of
-//! 640 bytes per `#[external_call]` fn). A handler
-//! needs one ledger (about 740 bytes): each thread keeps up to 16 finished
-//! ones for reuse, so a steady stream of handlers allocates nothing, and
-//! only a thread's first handlers (or a burst beyond what its pool holds)
-//! allocate one each. No global state is touched on the hot path, so
-//! concurrent handlers on any number of threads do not contend. Measured
-//! figures, as ratios against baselines taken in the same run, are in
-//! `BENCHMARKS.md`.
+//! 640 bytes per `#[external_call]` fn). A handler needs one ledger (about
+//! 740 bytes): each thread keeps up to 16 finished ones for reuse, so a
+//! steady stream of handlers allocates nothing, and only a thread's first
+//! handlers (or a burst beyond what its pool holds) allocate one each. No
+//! global state is touched on the hot path, so concurrent handlers on any
+//! number of threads do not contend. Measured figures, as ratios against
+//! baselines taken in the same run, are in `BENCHMARKS.md`.
 //!
 //! # Failure model
 //!
