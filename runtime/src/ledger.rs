@@ -736,6 +736,50 @@ mod tests {
     }
 
     #[test]
+    fn a_start_read_before_busy_time_already_counted_still_adds_its_length() {
+        // A call read 5, then lost the race to a call that ran 10..30: its
+        // anchor wraps below zero, and its close still adds exactly 25.
+        let iv = Interval::new();
+        assert!(iv.open(10));
+        iv.close(30);
+        assert!(iv.open(5));
+        assert_eq!(iv.busy_at(20), 35);
+        iv.close(30);
+        assert_eq!(iv.busy_at(99), 45);
+    }
+
+    #[test]
+    fn times_out_of_order_follow_the_documented_rule_and_never_go_negative() {
+        let iv = Interval::new();
+        assert!(iv.open(0));
+        iv.close(20);
+        assert!(iv.open(50));
+        // A reading whose clock was read before the open: 20 + (40 - 50).
+        assert_eq!(iv.busy_at(40), 10);
+        // Never below zero, however early the reading.
+        assert_eq!(iv.busy_at(0), 0);
+        // A close before its interval's start takes the difference back (the
+        // callers never pass one: `Call` clamps its end to its start).
+        iv.close(40);
+        assert_eq!(iv.busy_at(99), 10);
+        assert!(iv.open(100));
+        iv.close(0);
+        assert_eq!(iv.busy_at(200), 0);
+    }
+
+    #[test]
+    fn times_beyond_the_word_saturate() {
+        let iv = Interval::new();
+        assert!(iv.open(MAX_TIME - 10));
+        iv.close(MAX_TIME + 1_000);
+        assert_eq!(iv.busy_at(u64::MAX), 10);
+        assert!(iv.open(u64::MAX));
+        assert_eq!(iv.busy_at(u64::MAX), 10);
+        iv.close(u64::MAX);
+        assert_eq!(iv.busy_at(0), 10);
+    }
+
+    #[test]
     fn a_full_counter_never_unbalances_the_union() {
         let iv = Interval::new();
         let mut admitted = 0;
