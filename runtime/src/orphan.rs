@@ -37,7 +37,7 @@ static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
 /// This thread's shard of every orphan counter.
 #[inline]
 fn shard() -> usize {
-    SHARD
+    let shard = SHARD
         .try_with(|shard| match shard.get() {
             usize::MAX => {
                 let taken = NEXT_SHARD.fetch_add(1, Relaxed) % SHARDS;
@@ -47,7 +47,9 @@ fn shard() -> usize {
             taken => taken,
         })
         // A thread being torn down (its locals gone) uses the first shard.
-        .unwrap_or(0)
+        .unwrap_or(0);
+    // Always so; said again so that indexing needs no bounds check.
+    shard % SHARDS
 }
 
 /// A counter alone on its cache line.
@@ -73,7 +75,8 @@ pub struct Site {
     function: &'static str,
     module: &'static str,
     warned: AtomicBool,
-    /// Set by the first orphan call, which publishes the site in [`SITES`].
+    /// Set by the first orphan call to reach [`register`], which publishes
+    /// the site in [`SITES`].
     registered: AtomicBool,
     /// The dependency, set before the site is published.
     dep: OnceLock<&'static str>,
@@ -126,8 +129,9 @@ fn register(site: &'static Site, dep: &'static str) {
 pub(crate) fn record(dep: &'static str, site: Option<&'static Site>) {
     match site {
         Some(site) => {
-            site.calls[shard()].0.fetch_add(1, Relaxed);
-            if !site.registered.load(Relaxed) {
+            // The first call on each shard offers to publish the site; the
+            // first of those does.
+            if site.calls[shard()].0.fetch_add(1, Relaxed) == 0 {
                 register(site, dep);
             }
             if cfg!(debug_assertions) && !site.warned.load(Relaxed) {
