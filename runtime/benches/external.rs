@@ -78,6 +78,33 @@ fn clock_pair_ns(iters: u64) -> Duration {
     })
 }
 
+tokio::task_local! {
+    /// A stand-in for the handler in scope: what any design that finds its
+    /// ledger through a task-local must look up once a call.
+    static LEDGER: AtomicU64;
+}
+
+/// The floor of any design that keeps the figures as integers in a ledger
+/// found through a task-local, reading tokio's clock: the clock pair
+/// converted to nanoseconds and one task-local lookup, with no atomic
+/// operation at all.
+fn lookup_floor(iters: u64) -> Duration {
+    let base = tokio::time::Instant::now();
+    LEDGER.sync_scope(AtomicU64::new(0), || {
+        common::time(iters, |_| {
+            let start = ns_since(base, tokio::time::Instant::now());
+            let found = LEDGER.try_with(|ledger| black_box(ptr_of(ledger))).ok();
+            let end = ns_since(base, tokio::time::Instant::now());
+            black_box((found, end.saturating_sub(start)));
+        })
+    })
+}
+
+/// The address of `value`, for `black_box` to keep a lookup honest.
+fn ptr_of<T>(value: &T) -> *const T {
+    value
+}
+
 /// One step of a union on a bare word: a compare-and-swap of a value that
 /// depends on the time, as each open and close of the ledger's unions is.
 #[inline]
@@ -86,23 +113,26 @@ fn union_step(word: &AtomicU64, now: u64) {
     let _ = black_box(word.compare_exchange(s, s ^ now, AcqRel, Relaxed));
 }
 
-/// The floor of the ledger's design with nothing around it: the clock pair
-/// converted to nanoseconds, and the five atomic read-modify-writes a call
-/// makes on its handler's ledger (the dependency's call count, then the
-/// open and the close of the handler's union and of the dependency's own,
-/// one compare-and-swap each). No task-local lookup, no slot lookup, no
-/// nesting, no call site.
+/// The floor of the ledger's design with nothing around it: the lookup
+/// floor above, and the five atomic read-modify-writes a call makes on its
+/// handler's ledger (the dependency's call count, then the open and the
+/// close of the handler's union and of the dependency's own, one
+/// compare-and-swap each). No slot lookup, no nesting, no call site.
 fn design_floor(iters: u64) -> Duration {
     let base = tokio::time::Instant::now();
     let (calls, union, dep) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
-    common::time(iters, |_| {
-        let start = ns_since(base, tokio::time::Instant::now());
-        calls.fetch_add(1, Relaxed);
-        union_step(&union, start);
-        union_step(&dep, start);
-        let end = ns_since(base, tokio::time::Instant::now());
-        union_step(&dep, end);
-        union_step(&union, end);
+    LEDGER.sync_scope(AtomicU64::new(0), || {
+        common::time(iters, |_| {
+            let start = ns_since(base, tokio::time::Instant::now());
+            let found = LEDGER.try_with(|ledger| black_box(ptr_of(ledger))).ok();
+            calls.fetch_add(1, Relaxed);
+            union_step(&union, start);
+            union_step(&dep, start);
+            let end = ns_since(base, tokio::time::Instant::now());
+            union_step(&dep, end);
+            union_step(&union, end);
+            black_box(found);
+        })
     })
 }
 
@@ -175,6 +205,7 @@ fn calls(c: &mut Criterion) {
     suite.add("clock/tokio_instant_pair", clock_pair);
     suite.add("clock/std_instant_pair", std_clock_pair);
     suite.add("clock/tokio_instant_pair_as_ns", clock_pair_ns);
+    suite.add("clock/lookup_floor", lookup_floor);
     suite.add("clock/design_floor", design_floor);
     suite.add("lookup/handle_current_in_handler", handle_in_handler);
     suite.add("lookup/snapshot_current_in_handler", snapshot_in_handler);
@@ -202,7 +233,12 @@ fn calls(c: &mut Criterion) {
         |r| r.ns("clock/tokio_instant_pair_as_ns") / r.ns(pair),
     );
     r.ratio(
-        "design floor (converted pair + five atomics) / clock pair",
+        "any design's floor (converted pair + a task-local lookup) / clock pair",
+        Target::Report,
+        |r| r.ns("clock/lookup_floor") / r.ns(pair),
+    );
+    r.ratio(
+        "design floor (converted pair + lookup + five atomics) / clock pair",
         Target::Report,
         |r| r.ns("clock/design_floor") / r.ns(pair),
     );
