@@ -66,7 +66,8 @@ static COUNTS: [Line<[AtomicU64; SLOTS + 1]>; SHARDS] =
 static WARNED: [AtomicBool; SLOTS + 1] = [const { AtomicBool::new(false) }; SLOTS + 1];
 
 /// Not public API: a call site of `#[external_call]`, which counts its own
-/// orphan calls (one `fetch_add` on the site's own counter, no name lookup)
+/// orphan calls (one `fetch_add` on this thread's part of the site's own
+/// counter, no name lookup)
 /// and names the function in the warning. The macro emits one `static` per
 /// annotated fn: 640 bytes on x86-64, 512 of them its counter's shards.
 #[doc(hidden)]
