@@ -1,45 +1,203 @@
-//! The shipped Prometheus rules (`runtime/alerts/`): valid for `promtool
-//! check rules`, their unit tests pass under `promtool test rules`, and they
-//! read the series the `metrics` feature writes.
+//! The shipped Prometheus rules (`runtime/alerts/`): the file is the rules
+//! generator's default output, every window and `for:` comes from its
+//! flags, the rules read the series the `metrics` feature writes, they pass
+//! `promtool check rules` and their `promtool test rules` unit tests, and
+//! the Alertmanager routing example passes `amtool check-config` and routes
+//! every alert of the incident demo where the demo says it goes.
 //!
-//! The promtool tests are ignored by default (they need the binary); CI runs
-//! them with `--include-ignored`, and then a missing promtool is a failure
-//! that says what to install, never a silent pass.
+//! The promtool and amtool tests are ignored by default (they need the
+//! binaries); CI runs them with `--include-ignored`, and then a missing
+//! binary is a failure that says what to install, never a silent pass.
 
+#[allow(dead_code)]
+#[path = "../examples/rules.rs"]
+mod generator;
+#[allow(dead_code)]
+#[path = "../examples/incident/teams.rs"]
+mod teams;
+
+use selftime_alerting::duration::Dur;
+use selftime_alerting::eval::Labels;
+use selftime_alerting::shipped::{alerts, shipped, Settings};
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-const NEEDS_PROMTOOL: &str = "needs promtool on PATH (apt-get install prometheus)";
+use std::process::Command;
 
 fn alerts_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("runtime/alerts")
 }
 
-fn rules_file() -> PathBuf {
-    alerts_dir().join("selftime.rules.yml")
+fn shipped_file() -> String {
+    std::fs::read_to_string(alerts_dir().join("selftime.rules.yml")).expect("the rules file")
 }
 
-/// Runs promtool in `dir`; panics if it cannot be started or does not succeed.
-fn promtool(dir: &Path, args: &[&str]) -> String {
-    let output: Output = match Command::new("promtool")
-        .args(args)
-        .current_dir(dir)
-        .output()
-    {
+/// Runs `tool` in `dir`; panics if it cannot be started or does not succeed.
+fn run(tool: &str, install: &str, dir: &Path, args: &[&str]) -> String {
+    let output = match Command::new(tool).args(args).current_dir(dir).output() {
         Ok(output) => output,
-        Err(e) if e.kind() == ErrorKind::NotFound => panic!("{NEEDS_PROMTOOL}: {e}"),
-        Err(e) => panic!("cannot run promtool: {e}"),
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            panic!("needs {tool} on PATH (apt-get install {install}): {e}")
+        }
+        Err(e) => panic!("cannot run {tool}: {e}"),
     };
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
-        "promtool {} failed ({}):\n{stdout}\n{stderr}",
+        "{tool} {} failed ({}):\n{stdout}\n{stderr}",
         args.join(" "),
         output.status
     );
     stdout
+}
+
+fn promtool(dir: &Path, args: &[&str]) -> String {
+    run("promtool", "prometheus", dir, args)
+}
+
+#[test]
+fn the_shipped_file_is_the_generators_default_output() {
+    let generated = shipped(&Settings::default()).to_yaml();
+    assert!(
+        shipped_file() == generated,
+        "runtime/alerts/selftime.rules.yml is not what `cargo run --example rules` prints: \
+         regenerate it (cargo run -q --example rules > runtime/alerts/selftime.rules.yml)"
+    );
+    let settings = generator::parse(Vec::<String>::new())
+        .expect("no flags")
+        .expect("not help");
+    assert_eq!(settings, Settings::default());
+}
+
+#[test]
+fn every_window_and_for_duration_comes_from_the_generators_flags() {
+    let flags = [
+        "--window",
+        "3m",
+        "--latency-for",
+        "7m",
+        "--error-for",
+        "4m",
+        "--dependency-for",
+        "11m",
+        "--burn-for",
+        "9m",
+        "--fast-burn",
+        "2h,20m",
+        "--slow-burn=12h,40m",
+    ];
+    let settings = generator::parse(flags.iter().map(|&f| f.to_owned()))
+        .expect("good flags")
+        .expect("not help");
+    assert_eq!(settings.window, Dur::mins(3));
+    assert_eq!(settings.slow_burn, (Dur::hours(12), Dur::mins(40)));
+    let yaml = shipped(&settings).to_yaml();
+    let default = shipped_file();
+    // Every duration the default file writes is gone (none of the new ones
+    // contains one): none was written in a name or a text.
+    for gone in ["5m", "10m", "2m", "1h", "6h", "30m"] {
+        assert!(default.contains(gone), "the default file uses `{gone}`");
+        assert!(
+            !yaml.contains(gone),
+            "`{gone}` still in the generated file:\n{yaml}"
+        );
+    }
+    for present in [
+        "[3m]", "for: 7m", "for: 4m", "for: 11m", "for: 9m", "[2h]", "[20m]", "[12h]", "[40m]",
+    ] {
+        assert!(yaml.contains(present), "`{present}` missing:\n{yaml}");
+    }
+    for (bad, message) in [
+        (vec!["--window", "5"], "--window: `5` is not a duration"),
+        (
+            vec!["--fast-burn", "5m,1h"],
+            "--fast-burn: the short window must be shorter than the long one",
+        ),
+        (
+            vec!["--objective", "1.5"],
+            "--objective: `1.5` is not a number between 0 and 1",
+        ),
+        (vec!["--bogus"], "unknown option `--bogus`"),
+        (vec!["--window"], "option `--window` needs a value"),
+    ] {
+        let error = generator::parse(bad.iter().map(|&f| f.to_owned())).expect_err("a bad flag");
+        assert!(error.starts_with(message), "{bad:?}: {error}");
+    }
+    assert_eq!(generator::parse(["--help".to_owned()]), Ok(None));
+}
+
+#[test]
+fn rules_read_the_series_the_metrics_feature_writes() {
+    let rules = shipped_file();
+    for series in [
+        format!("{}_bucket", selftime::metrics::INTERNAL_SECONDS),
+        format!("{}_count", selftime::metrics::INTERNAL_SECONDS),
+        format!("{}_bucket", selftime::metrics::TOTAL_SECONDS),
+        format!("{}_bucket", selftime::metrics::EXTERNAL_SECONDS),
+        selftime::metrics::REQUESTS_TOTAL.to_owned(),
+    ] {
+        assert!(
+            rules.contains(&format!("rate({series}")),
+            "the rules do not read `{series}`"
+        );
+    }
+    // The per-dependency p99 leaves out the union.
+    assert!(rules.contains(&format!(
+        "{{dependency!=\"{}\"}}",
+        selftime::metrics::ALL_DEPENDENCIES
+    )));
+    // Failures are the `error` and `panic` outcomes, spelled as the crate
+    // spells them; `cancelled` is not one.
+    let failures = format!(
+        "{{outcome=~\"{}|{}\"}}",
+        selftime::Outcome::Error,
+        selftime::Outcome::Panic
+    );
+    assert!(
+        rules.contains(&format!(
+            "rate({}{failures}",
+            selftime::metrics::REQUESTS_TOTAL
+        )),
+        "the error ratio does not count `{failures}`"
+    );
+    // The public alert names, each with the labels routes depend on.
+    for (alert, severity) in [
+        (alerts::INTERNAL_LATENCY, "page"),
+        (alerts::ERROR_RATIO, "page"),
+        (alerts::BUDGET_BURN, "page"),
+        (alerts::DEPENDENCY_LATENCY, "notify"),
+    ] {
+        let at = rules
+            .find(&format!("- alert: {alert}\n"))
+            .unwrap_or_else(|| panic!("no alert {alert}"));
+        let rule = &rules[at..];
+        let rule = &rule[..rule[1..].find("- alert:").map_or(rule.len(), |end| end + 1)];
+        assert!(rule.contains(&format!("severity: {severity}")), "{rule}");
+        assert!(
+            rule.contains("and on (job, handler)"),
+            "{alert} is not gated per (job, handler): {rule}"
+        );
+    }
+}
+
+/// The default latency thresholds sit on bucket bounds of
+/// `selftime::metrics::BUCKETS`, where "p99 over the threshold" is exact
+/// and the objective's `le` names a bucket.
+#[test]
+fn default_latency_thresholds_are_bucket_bounds() {
+    let settings = Settings::default();
+    for threshold in [settings.internal_p99, settings.objective_threshold] {
+        assert!(
+            selftime::metrics::BUCKETS.contains(&threshold),
+            "{threshold} is not in {:?}",
+            selftime::metrics::BUCKETS
+        );
+    }
+    // The objective's `le` is written as the exporter writes bucket bounds.
+    assert!(shipped_file().contains(&format!(
+        "expr: vector({})\n        labels:\n          le: \"{}\"\n",
+        settings.objective, settings.objective_threshold
+    )));
 }
 
 #[test]
@@ -72,11 +230,13 @@ fn rules_pass_their_promtool_unit_tests() {
         .filter(|name| name.ends_with(".test.yml"))
         .collect();
     tests.sort();
-    // A dependency slowing down, the handler slowing down, error ratios,
-    // per-handler thresholds: if a file goes missing, say so.
+    // A dependency slowing down, the handler slowing down, the budget burn,
+    // error ratios, per-handler thresholds: if a file goes missing, say so.
     assert_eq!(
         tests,
         [
+            "budget_burn.test.yml",
+            "dependency_latency.test.yml",
             "error_ratio.test.yml",
             "internal_latency.test.yml",
             "per_handler_thresholds.test.yml"
@@ -93,50 +253,146 @@ fn rules_pass_their_promtool_unit_tests() {
 }
 
 #[test]
-fn rules_read_the_series_the_metrics_feature_writes() {
-    let rules = std::fs::read_to_string(rules_file()).expect("the rules file");
-    for series in [
-        format!("{}_bucket", selftime::metrics::INTERNAL_SECONDS),
-        format!("{}_bucket", selftime::metrics::TOTAL_SECONDS),
-        selftime::metrics::REQUESTS_TOTAL.to_owned(),
-    ] {
-        assert!(
-            rules.contains(&format!("rate({series}")),
-            "the rules do not read `{series}`"
-        );
+#[ignore = "needs amtool on PATH (apt-get install prometheus-alertmanager)"]
+fn the_routing_example_checks_and_routes_each_alert_to_its_owner() {
+    let dir = alerts_dir();
+    let out = run(
+        "amtool",
+        "prometheus-alertmanager",
+        &dir,
+        &["check-config", "alertmanager.yml"],
+    );
+    assert!(out.contains("SUCCESS"), "{out}");
+    let labels = |pairs: &[(&str, &str)]| -> Labels {
+        pairs
+            .iter()
+            .map(|&(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    };
+    let mut cases: Vec<Labels> = Vec::new();
+    for (job, _) in teams::JOBS {
+        for alert in [
+            alerts::INTERNAL_LATENCY,
+            alerts::BUDGET_BURN,
+            alerts::ERROR_RATIO,
+        ] {
+            cases.push(labels(&[
+                ("alertname", alert),
+                ("severity", "page"),
+                ("job", job),
+                ("handler", "h"),
+            ]));
+        }
+        for (dependency, _) in teams::DEPENDENCIES
+            .iter()
+            .chain(&[("another_dependency", teams::Team::Nobody)])
+        {
+            cases.push(labels(&[
+                ("alertname", alerts::DEPENDENCY_LATENCY),
+                ("severity", "notify"),
+                ("job", job),
+                ("handler", "h"),
+                ("dependency", dependency),
+            ]));
+        }
     }
-    // Failures are the `error` and `panic` outcomes, spelled as the crate
-    // spells them; `cancelled` is not one.
-    let failures = format!(
-        "{{outcome=~\"{}|{}\"}}",
-        selftime::Outcome::Error,
-        selftime::Outcome::Panic
-    );
-    assert!(
-        rules.contains(&format!(
-            "rate({}{failures}",
-            selftime::metrics::REQUESTS_TOTAL
-        )),
-        "the error ratio does not count `{failures}`"
-    );
+    cases.push(labels(&[
+        ("alertname", alerts::INTERNAL_LATENCY),
+        ("severity", "page"),
+        ("job", "unknown"),
+        ("handler", "h"),
+    ]));
+    for case in cases {
+        let (receiver, _, _) = teams::route(&case);
+        let mut args = vec![
+            "config".to_owned(),
+            "routes".to_owned(),
+            "test".to_owned(),
+            "--config.file=alertmanager.yml".to_owned(),
+            format!("--verify.receivers={receiver}"),
+        ];
+        args.extend(case.iter().map(|(k, v)| format!("{k}={v}")));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run("amtool", "prometheus-alertmanager", &dir, &args);
+        assert_eq!(out.trim(), receiver, "{case:?}");
+    }
 }
 
-/// The default latency threshold sits on a bucket bound of
-/// `selftime::metrics::BUCKETS`, where "p99 over the threshold" is exact.
+fn readme() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("the README")
+}
+
+/// The README's yaml block that starts with `first_line`.
+fn readme_yaml(first_line: &str) -> String {
+    let readme = readme();
+    let start = readme
+        .find(&format!("```yaml\n{first_line}\n"))
+        .unwrap_or_else(|| panic!("no yaml block `{first_line}`"));
+    let block = &readme[start + "```yaml\n".len()..];
+    block[..block.find("```").expect("the block ends")].to_owned()
+}
+
+/// "From zero to a page" shows `examples/service.rs` whole (which CI
+/// compiles), and names the versions the workspace builds it with.
 #[test]
-fn default_latency_threshold_is_a_bucket_bound() {
-    let rules = std::fs::read_to_string(rules_file()).expect("the rules file");
-    let record = "record: selftime:internal_p99_threshold_seconds:default";
-    let after = &rules[rules.find(record).expect("the default threshold rule") + record.len()..];
-    let expr = after
-        .lines()
-        .find_map(|line| line.trim().strip_prefix("expr: vector("))
-        .and_then(|rest| rest.strip_suffix(')'))
-        .expect("the default threshold is `expr: vector(<seconds>)`");
-    let threshold: f64 = expr.parse().expect("a number of seconds");
+fn the_readme_shows_the_service_ci_compiles_with_the_versions_it_uses() {
+    let readme = readme();
+    let service =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/service.rs"))
+            .expect("examples/service.rs");
     assert!(
-        selftime::metrics::BUCKETS.contains(&threshold),
-        "{threshold} is not in {:?}",
-        selftime::metrics::BUCKETS
+        readme.contains(&format!("```rust\n{service}```\n")),
+        "README.md does not show examples/service.rs as it is"
     );
+    let manifest =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+            .expect("Cargo.toml");
+    for (krate, version) in [
+        ("axum", "0.8"),
+        ("reqwest", "0.13"),
+        ("reqwest-middleware", "0.5"),
+        ("metrics-exporter-prometheus", "0.18"),
+        ("tracing-subscriber", "0.3"),
+    ] {
+        assert!(
+            readme.contains(&format!("\n{krate} = ")),
+            "the README's dependencies lack {krate}"
+        );
+        let line = manifest
+            .lines()
+            .find(|line| line.starts_with(&format!("{krate} = ")))
+            .unwrap_or_else(|| panic!("Cargo.toml has no {krate}"));
+        assert!(
+            line.contains(&format!("\"{version}")),
+            "{krate}: the workspace uses `{line}`, the README says {version}"
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs promtool on PATH (apt-get install prometheus)"]
+fn the_readmes_thresholds_file_checks_beside_the_shipped_rules() {
+    let dir = std::env::temp_dir().join(format!("selftime-readme-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let file = dir.join("checkout-thresholds.rules.yml");
+    std::fs::write(
+        &file,
+        readme_yaml("# checkout-thresholds.rules.yml: the defaults are in selftime.rules.yml"),
+    )
+    .expect("writing the thresholds file");
+    let shipped = alerts_dir().join("selftime.rules.yml");
+    let out = promtool(
+        &dir,
+        &[
+            "check",
+            "rules",
+            &shipped.to_string_lossy(),
+            &file.to_string_lossy(),
+        ],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.matches("SUCCESS").count(), 2, "{out}");
+    // The scrape configuration is a Prometheus configuration.
+    assert!(readme_yaml("# prometheus.yml").contains("job_name: checkout"));
 }
