@@ -385,3 +385,51 @@ async fn figures_are_kept_when_no_subscriber_wants_the_span() {
     let snap = midway().await;
     assert_eq!(snap.external(), ms(14));
 }
+
+#[timed_handler]
+async fn no_calls() {}
+
+#[timed_handler]
+async fn one_call() {
+    call_a(Duration::from_millis(3)).await;
+}
+
+/// A writer that keeps what the fmt layer prints.
+#[derive(Clone, Default)]
+struct Printed(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Printed {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_breakdown_is_a_string_field_that_logfmt_printers_quote_even_when_empty() {
+    let printed = Printed::default();
+    let writer = printed.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    no_calls().await;
+    one_call().await;
+    let text = String::from_utf8(printed.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].contains("external.breakdown=\"\" outcome=\"ok\""),
+        "{text}"
+    );
+    assert!(
+        lines[1].contains("external.breakdown=\"a=3000us/1\" outcome=\"ok\""),
+        "{text}"
+    );
+}
