@@ -1,64 +1,241 @@
-//! The picture: p99 total vs p99 internal over time, phases shaded and
-//! labelled, both thresholds drawn, each page marked.
+//! The picture, in two panels over the run's rule time: above, p99 latency
+//! at the gateway's endpoint with the before-selftime alert's pages; below,
+//! each service's p99 internal latency (and the session store's p99 as the
+//! auth service sees it) with every shipped alert marked where it fired and
+//! labelled with the team it reached. Phases are shaded and labelled.
 
-use super::analysis::{Report, Signal};
+use super::plan::{Fault, Plan, RULE_MINUTES_PER_SCRAPE};
+use super::teams::{Reach, Team};
+use super::verdict::{Verdict, ENDPOINT_THRESHOLD, SESSION_STORE_THRESHOLD, THRESHOLDS};
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
+use selftime_alerting::eval::{Storage, NAME};
+use selftime_alerting::shipped::recorded;
 use std::path::Path;
 
-const WIDTH: u32 = 1200;
-const HEIGHT: u32 = 640;
-/// Height of the legend strip under the plot.
-const LEGEND: u32 = 60;
-const TOTAL: RGBColor = RGBColor(192, 57, 43);
-const INTERNAL: RGBColor = RGBColor(33, 102, 172);
-/// Shading of a phase whose incident is another team's.
-const THEIRS: RGBColor = RGBColor(253, 235, 208);
-/// Shading of the phase whose incident is ours.
-const OURS: RGBColor = RGBColor(250, 215, 215);
-const BASELINE: RGBColor = RGBColor(232, 245, 233);
+const WIDTH: u32 = 1280;
+const HEIGHT: u32 = 900;
+/// Height of the legend strip under the panels.
+const LEGEND: u32 = 56;
 const INK: RGBColor = RGBColor(40, 40, 40);
+const ENDPOINT: RGBColor = RGBColor(192, 57, 43);
+const SESSION_STORE: RGBColor = RGBColor(120, 120, 120);
+/// A color per job, in [`super::teams::JOBS`] order.
+const JOBS: [(&str, RGBColor); 4] = [
+    ("gateway", RGBColor(118, 42, 131)),
+    ("auth", RGBColor(33, 102, 172)),
+    ("proxy", RGBColor(27, 120, 55)),
+    ("legacy", RGBColor(191, 129, 45)),
+];
+/// Shading of a phase whose incident is another team's, the auth team's, none.
+const THEIRS: RGBColor = RGBColor(253, 240, 220);
+const OURS: RGBColor = RGBColor(250, 220, 220);
+const HEALTHY: RGBColor = RGBColor(236, 246, 237);
 
-const fn color(signal: Signal) -> RGBColor {
-    match signal {
-        Signal::Total => TOTAL,
-        Signal::Internal => INTERNAL,
-    }
+/// A recorded series of `evaluated`, as (minute, ms) points, NaNs and
+/// staleness left out.
+pub(crate) fn points(
+    evaluated: &Storage,
+    name: &str,
+    matchers: &[(&str, &str)],
+) -> Vec<(f64, f64)> {
+    evaluated
+        .series()
+        .filter(|(labels, _)| {
+            labels.get(NAME).is_some_and(|n| n == name)
+                && matchers
+                    .iter()
+                    .all(|(k, v)| labels.get(*k).is_some_and(|x| x == v))
+        })
+        .flat_map(|(_, points)| points.iter())
+        .filter_map(|&(t, v)| {
+            let v = v.filter(|v| v.is_finite())?;
+            #[allow(clippy::cast_precision_loss, reason = "minutes of a short run")]
+            let minute = t as f64 / 60_000.0;
+            Some((minute, v * 1e3))
+        })
+        .collect()
 }
 
-/// Writes the chart of `report` as an SVG file at `path`.
-pub(crate) fn draw(report: &Report, path: &Path) -> Result<(), String> {
-    draw_inner(report, path).map_err(|error| format!("drawing {}: {error}", path.display()))
+/// Writes the chart as an SVG file at `path`.
+pub(crate) fn draw(
+    plan: &Plan,
+    verdict: &Verdict,
+    evaluated: &Storage,
+    path: &Path,
+) -> Result<(), String> {
+    draw_inner(plan, verdict, evaluated, path)
+        .map_err(|error| format!("drawing {}: {error}", path.display()))
 }
 
-fn draw_inner(report: &Report, path: &Path) -> Result<(), Box<dyn std::error::Error>> {
+type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+type Failure<DB> = DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>;
+
+fn draw_inner(
+    plan: &Plan,
+    verdict: &Verdict,
+    evaluated: &Storage,
+    path: &Path,
+) -> Result<(), Box<dyn std::error::Error>> {
     let root = SVGBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
     root.fill(&WHITE)?;
-    // The legend gets its own strip under the plot, where no line can hide it.
-    let (plot, strip) = root.split_vertically(HEIGHT - LEGEND);
+    let (panels, strip) = root.split_vertically(HEIGHT - LEGEND);
+    let (top, bottom) = panels.split_vertically((HEIGHT - LEGEND) * 2 / 5);
+    endpoint_panel(&top, plan, verdict, evaluated)?;
+    services_panel(&bottom, plan, verdict, evaluated)?;
+    legend(&strip, plan)?;
+    root.present()?;
+    Ok(())
+}
 
-    let x_end = report.duration().max(1.0);
-    let highest = report
-        .phases
+#[allow(clippy::cast_precision_loss, reason = "minutes of a short run")]
+fn minute(ms: i64) -> f64 {
+    ms as f64 / 60_000.0
+}
+
+#[allow(clippy::cast_precision_loss, reason = "minutes of a short run")]
+fn x_end(plan: &Plan) -> f64 {
+    (plan.last_scrape() * RULE_MINUTES_PER_SCRAPE) as f64
+}
+
+/// Above: what the users see at the gateway, and the old alert's pages.
+fn endpoint_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    plan: &Plan,
+    verdict: &Verdict,
+    evaluated: &Storage,
+) -> Result<(), Failure<DB>> {
+    let endpoint = points(evaluated, recorded::TOTAL_P99, &[("job", "gateway")]);
+    let y_end = endpoint
         .iter()
-        .flat_map(|phase| &phase.evaluations)
-        .flat_map(|evaluation| evaluation.p99.into_iter().flatten())
-        .chain(report.rules.iter().map(|rule| rule.threshold))
-        .fold(1.0_f64, f64::max);
-    // Headroom above the highest line for the phase labels.
-    let y_end = highest * 1.25;
+        .map(|p| p.1)
+        .fold(ENDPOINT_THRESHOLD * 1e3, f64::max)
+        * 1.3;
+    let mut chart = panel(
+        area,
+        "Before selftime: p99 latency at the gateway's login endpoint (the auth team's page)",
+        x_end(plan),
+        y_end,
+    )?;
+    phases(&mut chart, plan, verdict, y_end)?;
+    threshold(&mut chart, x_end(plan), ENDPOINT_THRESHOLD * 1e3, ENDPOINT)?;
+    chart.draw_series(LineSeries::new(
+        endpoint.iter().copied(),
+        ENDPOINT.stroke_width(3),
+    ))?;
+    for phase in &verdict.phases {
+        if let Some(at) = phase.endpoint {
+            let y = value_at(&endpoint, minute(at));
+            let text = if phase.owner() == Some((Team::Auth, Reach::Page)) {
+                "PAGE auth team"
+            } else {
+                "PAGE auth team (not theirs)"
+            };
+            marker(&mut chart, (minute(at), y), ENDPOINT, text)?;
+        }
+    }
+    Ok(())
+}
 
-    let mut chart = ChartBuilder::on(&plot)
-        .caption(
-            format!(
-                "auth service logins: p99 latency over the last {} s, total vs internal",
-                report.plan.window.as_secs_f64()
-            ),
-            ("sans-serif", 22).into_font().color(&INK),
-        )
-        .margin(16)
-        .x_label_area_size(44)
-        .y_label_area_size(64)
+/// One line of the lower panel: its legend, color and points.
+type Line = (RGBColor, Vec<(f64, f64)>);
+
+/// Below: each service's own time, and whom the shipped rules reached.
+fn services_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    plan: &Plan,
+    verdict: &Verdict,
+    evaluated: &Storage,
+) -> Result<(), Failure<DB>> {
+    let mut lines: Vec<Line> = JOBS
+        .iter()
+        .map(|&(job, color)| {
+            (
+                color,
+                points(evaluated, recorded::INTERNAL_P99, &[("job", job)]),
+            )
+        })
+        .collect();
+    lines.push((
+        SESSION_STORE,
+        points(
+            evaluated,
+            recorded::DEPENDENCY_P99,
+            &[("job", "auth"), ("dependency", "session_store")],
+        ),
+    ));
+    let y_end = lines
+        .iter()
+        .flat_map(|(_, points)| points.iter().map(|p| p.1))
+        .fold(30.0, f64::max)
+        * 1.3;
+    let mut chart = panel(
+        area,
+        "With selftime: each service's own time, and whom the shipped rules reached",
+        x_end(plan),
+        y_end,
+    )?;
+    phases(&mut chart, plan, verdict, y_end)?;
+    for ((_, seconds), (_, color)) in THRESHOLDS.iter().zip(JOBS) {
+        threshold(&mut chart, x_end(plan), seconds * 1e3, color)?;
+    }
+    threshold(
+        &mut chart,
+        x_end(plan),
+        SESSION_STORE_THRESHOLD * 1e3,
+        SESSION_STORE,
+    )?;
+    for (color, points) in &lines {
+        chart.draw_series(LineSeries::new(
+            points.iter().copied(),
+            color.stroke_width(2),
+        ))?;
+    }
+    for phase in &verdict.phases {
+        // One marker per team reached: where its first alert fired.
+        for &(team, reach) in phase.reached().keys() {
+            let Some(first) = phase
+                .alerts
+                .iter()
+                .filter(|f| f.reaches() == (team, reach))
+                .min_by_key(|f| f.first)
+            else {
+                continue;
+            };
+            let (color, series) = if first.id.labels.contains_key("dependency") {
+                (SESSION_STORE, &lines[JOBS.len()].1)
+            } else {
+                let job = first.id.labels.get("job").map_or("", String::as_str);
+                let i = JOBS.iter().position(|(j, _)| *j == job).unwrap_or(0);
+                (JOBS[i].1, &lines[i].1)
+            };
+            let verb = match reach {
+                Reach::Page => "PAGE",
+                Reach::Notify => "NOTIFY",
+            };
+            let x = minute(first.first);
+            marker(
+                &mut chart,
+                (x, value_at(series, x)),
+                color,
+                &format!("{verb} {}", team.name()),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn panel<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+    x_end: f64,
+    y_end: f64,
+) -> Result<Chart<'a, DB>, Failure<DB>> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", 19).into_font().color(&INK))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(60)
         .build_cartesian_2d(0.0..x_end, 0.0..y_end)?;
     chart
         .configure_mesh()
@@ -66,170 +243,114 @@ fn draw_inner(report: &Report, path: &Path) -> Result<(), Box<dyn std::error::Er
         .light_line_style(RGBColor(235, 235, 235))
         .x_label_formatter(&|x| format!("{x:.0}"))
         .y_label_formatter(&|y| format!("{y:.0}"))
-        .x_desc("seconds since the replay started")
-        .y_desc("p99 latency (ms)")
-        .axis_desc_style(("sans-serif", 15).into_font().color(&INK))
-        .label_style(("sans-serif", 13).into_font().color(&INK))
+        .x_desc("minutes of rule time (one scrape each)")
+        .y_desc("p99 (ms)")
+        .axis_desc_style(("sans-serif", 14).into_font().color(&INK))
+        .label_style(("sans-serif", 12).into_font().color(&INK))
         .draw()?;
-
-    phases(&mut chart, report, x_end, y_end)?;
-    lines(&mut chart, report, x_end)?;
-    legend(report, &strip)?;
-    root.present()?;
-    Ok(())
+    Ok(chart)
 }
-
-/// The chart's coordinates: seconds across, milliseconds up.
-type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
 /// The phases: shaded by whose incident each is, labelled at the top.
 fn phases<DB: DrawingBackend>(
     chart: &mut Chart<'_, DB>,
-    report: &Report,
-    x_end: f64,
+    plan: &Plan,
+    verdict: &Verdict,
     y_end: f64,
-) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    chart.draw_series(report.phases.iter().map(|phase| {
-        let shade = match phase.phase.fault.owner() {
-            None => BASELINE,
-            Some(_) if phase.phase.fault.is_ours() => OURS,
-            Some(_) => THEIRS,
+) -> Result<(), Failure<DB>> {
+    #[allow(clippy::cast_precision_loss, reason = "minutes of a short run")]
+    let minute = |k: u64| (k * RULE_MINUTES_PER_SCRAPE) as f64;
+    chart.draw_series(verdict.phases.iter().map(|phase| {
+        let shade = match phase.phase.fault {
+            Fault::None => HEALTHY,
+            Fault::Own(_) => OURS,
+            _ => THEIRS,
         };
-        Rectangle::new([(phase.start, 0.0), (phase.end, y_end)], shade.filled())
-    }))?;
-    let label_font = ("sans-serif", 14).into_font().color(&INK);
-    let owner_font = ("sans-serif", 12).into_font().color(&RGBColor(90, 90, 90));
-    let pad = x_end * 0.006;
-    chart.draw_series(report.phases.iter().enumerate().map(|(index, phase)| {
-        Text::new(
-            format!("{} {}", index + 1, phase.phase.label),
-            (phase.start + pad, y_end * 0.975),
-            label_font.clone(),
+        // The fault itself; the recovery after it is left white.
+        let end = if phase.phase.fault == Fault::None {
+            phase.scrapes.1 + 1
+        } else {
+            phase.scrapes.0 + plan.fault
+        };
+        Rectangle::new(
+            [(minute(phase.scrapes.0), 0.0), (minute(end), y_end)],
+            shade.filled(),
         )
     }))?;
-    chart.draw_series(report.phases.iter().map(|phase| {
-        let owner = match phase.phase.fault.owner() {
-            None => "healthy".to_owned(),
-            Some(owner) => format!("fault: {owner}"),
-        };
-        Text::new(owner, (phase.start + pad, y_end * 0.93), owner_font.clone())
+    let font = ("sans-serif", 13).into_font().color(&INK);
+    chart.draw_series(verdict.phases.iter().enumerate().map(|(i, phase)| {
+        Text::new(
+            format!("{} {}", i + 1, phase.phase.label),
+            (minute(phase.scrapes.0) + 0.8, y_end * 0.97),
+            font.clone(),
+        )
     }))?;
     Ok(())
 }
 
-/// The thresholds, each signal's p99 line, and where each rule paged.
-fn lines<DB: DrawingBackend>(
+fn threshold<DB: DrawingBackend>(
     chart: &mut Chart<'_, DB>,
-    report: &Report,
     x_end: f64,
-) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    for rule in &report.rules {
-        let ink = color(rule.signal);
-        chart.draw_series(DashedLineSeries::new(
-            [(0.0, rule.threshold), (x_end, rule.threshold)],
-            8,
-            6,
-            ink.mix(0.7).stroke_width(2),
-        ))?;
-    }
-
-    for signal in Signal::BOTH {
-        let ink = color(signal);
-        for phase in &report.phases {
-            // One line per phase: each phase's windows are its own.
-            let points: Vec<(f64, f64)> = phase
-                .evaluations
-                .iter()
-                .filter_map(|e| Some((e.at, e.p99[signal as usize]?)))
-                .collect();
-            chart.draw_series(LineSeries::new(points, ink.stroke_width(3)))?;
-        }
-        // Where the rule paged.
-        let pages: Vec<(f64, f64)> = report
-            .phases
-            .iter()
-            .filter_map(|phase| {
-                let at = phase.fired[signal as usize]?;
-                let p99 = phase
-                    .evaluations
-                    .iter()
-                    .find(|e| (e.at - at).abs() < 1e-9)
-                    .and_then(|e| e.p99[signal as usize])?;
-                Some((at, p99))
-            })
-            .collect();
-        chart.draw_series(pages.iter().map(|&point| {
-            EmptyElement::at(point)
-                + Circle::new((0, 0), 7, ink.filled())
-                + Circle::new((0, 0), 7, WHITE.stroke_width(2))
-                + Text::new("PAGE", (9, -26), ("sans-serif", 13).into_font().color(&ink))
-        }))?;
-    }
-
+    y: f64,
+    color: RGBColor,
+) -> Result<(), Failure<DB>> {
+    chart.draw_series(DashedLineSeries::new(
+        [(0.0, y), (x_end, y)],
+        7,
+        6,
+        color.mix(0.6).stroke_width(1),
+    ))?;
     Ok(())
 }
 
-/// Two rows in four columns: each signal's line and threshold, then the
-/// phase shadings.
-fn legend<DB: DrawingBackend>(
-    report: &Report,
-    strip: &DrawingArea<DB, plotters::coord::Shift>,
-) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    const COLUMNS: [i32; 4] = [84, 300, 700, 880];
-    const ROWS: [i32; 2] = [16, 40];
-    let font = ("sans-serif", 14).into_font().color(&INK);
-    for (rule, row) in report.rules.iter().zip(ROWS) {
-        let ink = color(rule.signal);
-        let x = COLUMNS[0];
-        strip.draw(&PathElement::new(
-            [(x, row), (x + 28, row)],
-            ink.stroke_width(3),
-        ))?;
-        let text = format!("p99 {} latency", rule.signal.name());
-        label(strip, x + 36, row, &text, &font)?;
-        let x = COLUMNS[1];
-        for dash in 0..3 {
-            let from = x + dash * 11;
-            strip.draw(&PathElement::new(
-                [(from, row), (from + 7, row)],
-                ink.mix(0.7).stroke_width(2),
-            ))?;
-        }
-        let text = format!(
-            "{} alert: p99 > {:.1} ms (baseline {:.1} + {} ms)",
-            rule.signal.name(),
-            rule.threshold,
-            rule.baseline,
-            report.plan.margin.as_millis()
-        );
-        label(strip, x + 36, row, &text, &font)?;
-    }
-    for (shade, text, x, row) in [
-        (BASELINE, "phase: healthy", COLUMNS[2], ROWS[0]),
-        (OURS, "phase: our own incident", COLUMNS[2], ROWS[1]),
-        (
-            THEIRS,
-            "phase: another team's incident",
-            COLUMNS[3],
-            ROWS[0],
-        ),
-    ] {
-        strip.draw(&Rectangle::new(
-            [(x, row - 7), (x + 28, row + 7)],
-            shade.filled(),
-        ))?;
-        label(strip, x + 36, row, text, &font)?;
-    }
-    Ok(())
-}
-
-/// Draws `text` with its left end at `x`, centred on `row`.
-fn label<DB: DrawingBackend>(
-    strip: &DrawingArea<DB, plotters::coord::Shift>,
-    x: i32,
-    row: i32,
+fn marker<DB: DrawingBackend>(
+    chart: &mut Chart<'_, DB>,
+    at: (f64, f64),
+    color: RGBColor,
     text: &str,
-    font: &TextStyle<'_>,
-) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    strip.draw(&Text::new(text.to_owned(), (x, row - 8), font.clone()))
+) -> Result<(), Failure<DB>> {
+    chart.draw_series(std::iter::once(
+        EmptyElement::at(at)
+            + Circle::new((0, 0), 6, color.filled())
+            + Circle::new((0, 0), 6, WHITE.stroke_width(2))
+            + Text::new(
+                text.to_owned(),
+                (8, -20),
+                ("sans-serif", 12).into_font().color(&color),
+            ),
+    ))?;
+    Ok(())
+}
+
+/// The series' value at `x`, or the nearest point's.
+fn value_at(points: &[(f64, f64)], x: f64) -> f64 {
+    points
+        .iter()
+        .min_by(|a, b| (a.0 - x).abs().total_cmp(&(b.0 - x).abs()))
+        .map_or(0.0, |p| p.1)
+}
+
+fn legend<DB: DrawingBackend>(
+    strip: &DrawingArea<DB, plotters::coord::Shift>,
+    plan: &Plan,
+) -> Result<(), Failure<DB>> {
+    let font = ("sans-serif", 13).into_font().color(&INK);
+    let mut x = 70;
+    for (text, color) in JOBS.iter().map(|&(job, c)| (job.to_owned(), c)).chain([
+        ("session store".to_owned(), SESSION_STORE),
+        ("gateway endpoint".to_owned(), ENDPOINT),
+    ]) {
+        strip.draw(&PathElement::new(
+            [(x, 14), (x + 26, 14)],
+            color.stroke_width(3),
+        ))?;
+        strip.draw(&Text::new(text.clone(), (x + 32, 6), font.clone()))?;
+        x += 40 + 8 * i32::try_from(text.len()).unwrap_or(10);
+    }
+    let note = format!(
+        "dashed: thresholds · shaded: while a fault lasts (red: the auth team's own) · p99s read from buckets, as Prometheus reads them · one scrape every {:.0} ms",
+        plan.scrape_every.as_secs_f64() * 1e3
+    );
+    strip.draw(&Text::new(note, (70, 30), font))?;
+    Ok(())
 }

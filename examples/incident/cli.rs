@@ -1,23 +1,28 @@
-//! Command-line flags, parsed by hand: three flags do not need a parser crate.
+//! Command-line flags, parsed by hand: four flags do not need a parser crate.
 
+use super::Choice;
 use std::fmt;
 use std::path::PathBuf;
 
 pub(crate) const USAGE: &str = "\
-usage: cargo run --release --example incident -- [--quick] [--out PATH]
+usage: cargo run --release --example incident -- [--quick] [--out PATH] [--evaluator E]
 
-Replays a dependency incident against an in-process auth service measured
-with selftime, and shows which alerts page: one on total latency, one on
-internal latency (total minus the time spent waiting on dependencies).
+Replays five incidents against a chain of services measured with
+selftime, evaluates the shipped Prometheus rules on what their /metrics
+said, and shows whom each incident paged: with the alert the auth team
+had before selftime (p99 at the gateway's endpoint), and with selftime.
 
 options:
-  --quick       short phases (about 13 s instead of about 55 s)
-  --out PATH    where to write the SVG chart (default: target/incident.svg)
-  -h, --help    print this help
+  --quick          short run (about 20 s instead of about 2 minutes)
+  --out PATH       where to write the SVG chart (default: target/incident.svg);
+                   incident.json and incident.rules.yml go beside it
+  --evaluator E    `promtool` (needs it on the PATH) or `builtin`
+                   (default: promtool when on the PATH, else builtin)
+  -h, --help       print this help
 
-exit status: 0 when the alerts page as expected (total in phases 2-5,
-internal in phase 5 only), 1 when they do not or the run fails, 2 for a
-bad command line.
+exit status: 0 when every incident reached exactly its owner and the
+endpoint alert paged for every incident, 1 when not or the run fails,
+2 for a bad command line.
 
 environment:
   REDIS_URL     use this Redis as the session store instead of the
@@ -36,6 +41,7 @@ pub(crate) struct Options {
     pub(crate) quick: bool,
     /// `None`: the default path, resolved by the caller.
     pub(crate) out: Option<PathBuf>,
+    pub(crate) evaluator: Choice,
 }
 
 /// A command line that cannot be run; printed before the usage, exit code 2.
@@ -46,6 +52,7 @@ pub(crate) enum CliError {
     Empty(&'static str),
     Repeated(&'static str),
     Positional(String),
+    BadValue(&'static str, String),
 }
 
 impl fmt::Display for CliError {
@@ -56,6 +63,12 @@ impl fmt::Display for CliError {
             Self::Empty(flag) => write!(f, "option `{flag}` needs a non-empty value"),
             Self::Repeated(flag) => write!(f, "option `{flag}` given more than once"),
             Self::Positional(arg) => write!(f, "unexpected argument `{arg}`"),
+            Self::BadValue(flag, value) => {
+                write!(
+                    f,
+                    "option `{flag}` takes `promtool` or `builtin`, not `{value}`"
+                )
+            }
         }
     }
 }
@@ -65,7 +78,9 @@ pub(crate) fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, 
     let mut options = Options {
         quick: false,
         out: None,
+        evaluator: Choice::Auto,
     };
+    let mut evaluator_seen = false;
     let mut quick_seen = false;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -104,6 +119,21 @@ pub(crate) fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, 
                     return Err(CliError::Missing("--out"));
                 }
                 options.out = Some(PathBuf::from(value));
+            }
+            "--evaluator" => {
+                if evaluator_seen {
+                    return Err(CliError::Repeated("--evaluator"));
+                }
+                evaluator_seen = true;
+                let value = match inline {
+                    Some(value) => value,
+                    None => args.next().ok_or(CliError::Missing("--evaluator"))?,
+                };
+                options.evaluator = match value.as_str() {
+                    "builtin" => Choice::Builtin,
+                    "promtool" => Choice::Promtool,
+                    _ => return Err(CliError::BadValue("--evaluator", value)),
+                };
             }
             _ if arg.starts_with('-') => return Err(CliError::Unknown(arg)),
             _ => return Err(CliError::Positional(arg)),

@@ -1,69 +1,71 @@
-//! # The incident, replayed
+//! # The incident, replayed: who gets paged
 //!
 //! ```text
-//! cargo run --release --example incident            # about 55 s
-//! cargo run --release --example incident -- --quick # about 13 s
+//! cargo run --release --example incident            # about 2 minutes
+//! cargo run --release --example incident -- --quick # about 20 seconds
 //! ```
 //!
 //! An auth service sits behind an API gateway. Every login reads a session
-//! from a session store and asks a legacy member system, through a reverse
-//! proxy, for the member's tier; then it seals the session (its own CPU
-//! work). The auth team pages on the p99 latency of their login handler.
+//! from a session store (Redis) and asks a legacy member system, through a
+//! reverse proxy, for the member's tier; then it seals the session (its own
+//! CPU work). Gateway, auth, proxy and legacy system are Rust services,
+//! each timed with selftime by its team and scraped as its own Prometheus
+//! job; the session store is Redis, nobody's to instrument.
 //!
-//! Five phases of steady load replay the week that made them stop:
+//! Six phases of steady load: a baseline, then five incidents, each healed
+//! before the next begins (every alert has resolved in between):
 //!
 //! 1. baseline;
-//! 2. the legacy system slows down by 50 ms (the legacy team's incident);
-//! 3. the reverse proxy adds 30 ms (the platform team's);
-//! 4. the session store answers 20 ms later (the session-store team's);
-//! 5. a deploy of the auth service raises its own CPU work by 15 ms: the
-//!    only incident that was the auth team's.
+//! 2. the gateway slows in its own work (the gateway team's incident);
+//! 3. the legacy system slows (the legacy team's);
+//! 4. the reverse proxy slows (the platform team's);
+//! 5. the session store slows (the session-store team's);
+//! 6. a deploy of the auth service raises its own CPU work: the only
+//!    incident that is the auth team's.
 //!
-//! Every part is its own axum server on a loopback port, in this process,
-//! talking real HTTP. The login handler is a `#[selftime::timed_handler]`;
-//! its two outbound calls are `#[selftime::external_call]`s. All figures
-//! come from the six fields selftime records on the handler's span, read by
-//! a small tracing layer: the demo measures nothing itself.
+//! The demo scrapes every service's `/metrics` at a fixed pace, and one
+//! scrape stands for one minute of Prometheus time, so the shipped rules
+//! (`runtime/alerts/selftime.rules.yml`: 5-minute windows, `for:` clauses,
+//! hour-long burn-rate windows) play out in seconds. The rules are
+//! evaluated, unchanged, with the demo's thresholds in a rules file of its
+//! own beside them, by `promtool test rules` when `promtool` is on the PATH
+//! (Prometheus's own engine), else by a built-in evaluator of the same
+//! expressions. Beside them runs the alert the auth team had before
+//! selftime: p99 latency at the gateway's login endpoint.
 //!
-//! Two alert rules, built the same way from the baseline, watch p99 over a
-//! sliding window: one on total latency, one on internal latency (total
-//! minus the time waiting on dependencies). The total alert pages in phases
-//! 2 to 5: three false pages and one true. The internal alert pages in
-//! phase 5 only. The run prints a table per phase, the pages, a verdict,
-//! and writes a chart (SVG); while it runs, it serves selftime's Prometheus
-//! metrics on a loopback port.
+//! The verdict: the endpoint alert pages the auth team for all five
+//! incidents, four of them someone else's; the shipped rules page (or, for
+//! Redis, notify) exactly the incident's owner, once, and nobody else. The
+//! run prints a table per phase, writes a chart (SVG) marking when each
+//! alert fired, and `incident.json` beside it.
 //!
 //! Set `REDIS_URL` to use a real Redis as the session store.
 
-pub(crate) mod analysis;
-pub(crate) mod capture;
 pub(crate) mod chart;
 pub(crate) mod cli;
 pub(crate) mod load;
 pub(crate) mod plan;
+pub(crate) mod scrape;
 pub(crate) mod services;
 pub(crate) mod sessions;
 pub(crate) mod table;
+pub(crate) mod teams;
+pub(crate) mod verdict;
 
-use analysis::Report;
-use capture::Capture;
-use load::Progress;
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use plan::{Plan, PHASES};
+use load::{Load, Sent};
+use plan::Plan;
+use scrape::{Progress, Recording};
+use selftime_alerting::eval::Storage;
 use services::Knobs;
 use sessions::Sessions;
-use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::error::Error;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
-use tracing::dispatcher::{self, DefaultGuard, Dispatch};
-use tracing_subscriber::layer::SubscriberExt as _;
-
-/// The handler whose spans the demo reads.
-const HANDLER: &str = "login";
+use verdict::{Evaluator, PromtoolFiles, Rules, Verdict};
 
 fn main() -> ExitCode {
     let config = match configure(std::env::args().skip(1)) {
@@ -78,20 +80,9 @@ fn main() -> ExitCode {
         }
     };
     match run(&config, &mut io::stdout().lock()) {
-        Ok(outcome) => {
-            if let Some(lines) = &outcome.requests_total {
-                println!("metrics, scraped at the end of the load:");
-                for line in lines {
-                    println!("  {line}");
-                }
-            }
-            // The verdict says what went wrong; the status lets a script know.
-            if outcome.report.as_expected() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
+        // The verdict says what went wrong; the status lets a script know.
+        Ok(outcome) if outcome.verdict.as_expected() => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
         Err(error) => {
             eprintln!("error: {error}");
             ExitCode::FAILURE
@@ -105,6 +96,15 @@ fn main() -> ExitCode {
 pub(crate) struct Exit {
     pub(crate) code: u8,
     pub(crate) message: String,
+}
+
+/// Which evaluator decides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Choice {
+    /// promtool when it is on the PATH, else the built-in one.
+    Auto,
+    Builtin,
+    Promtool,
 }
 
 /// The run the command line asks for.
@@ -126,15 +126,16 @@ pub(crate) fn configure<I: IntoIterator<Item = String>>(args: I) -> Result<Confi
     };
     Ok(Config {
         plan: if options.quick {
-            Plan::QUICK
+            Plan::quick()
         } else {
-            Plan::FULL
+            Plan::full()
         },
         chart: options.out.unwrap_or_else(default_chart),
         progress: Progress::detect(),
         redis_url: std::env::var("REDIS_URL")
             .ok()
             .filter(|url| !url.is_empty()),
+        evaluator: options.evaluator,
     })
 }
 
@@ -148,94 +149,142 @@ fn default_chart() -> PathBuf {
         .join("incident.svg")
 }
 
+/// The shipped rules file.
+pub(crate) fn shipped_rules() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("runtime/alerts/selftime.rules.yml")
+}
+
 /// What to run.
 #[derive(Debug)]
 pub(crate) struct Config {
     pub(crate) plan: Plan,
-    /// Where to write the chart.
+    /// Where to write the chart; `incident.json` and the demo's rules go
+    /// beside it.
     pub(crate) chart: PathBuf,
     pub(crate) progress: Progress,
     /// A real Redis for the session store, if set.
     pub(crate) redis_url: Option<String>,
+    pub(crate) evaluator: Choice,
 }
 
 /// What a run produced besides its printout.
 #[derive(Debug)]
+#[allow(
+    dead_code,
+    reason = "tests/demo.rs, which runs the demo in-process, reads it all"
+)]
 pub(crate) struct Outcome {
-    pub(crate) report: Report,
-    /// The `selftime_requests_total` lines of the metrics page, scraped over
-    /// HTTP at the end of the load; `None` if metrics were not served.
-    pub(crate) requests_total: Option<Vec<String>>,
+    /// The deciding evaluator's verdict.
+    pub(crate) verdict: Verdict,
+    /// The built-in evaluator's verdict (the same as `verdict` when it decided).
+    pub(crate) builtin: Verdict,
+    pub(crate) recording: Recording,
+    /// The samples with the built-in evaluator's recorded series added.
+    pub(crate) evaluated: Storage,
+    pub(crate) sent: Sent,
+    /// After the load: each job's `selftime_requests_total` by outcome.
+    pub(crate) requests: BTreeMap<(String, String), f64>,
+    pub(crate) json: PathBuf,
 }
 
 type BoxError = Box<dyn Error + Send + Sync>;
 
-/// Runs the replay, writes the chart, and prints the summary to `out`.
+/// Runs the replay, evaluates the rules, writes the chart and the report,
+/// and prints the summary to `out`.
 pub(crate) fn run(config: &Config, out: &mut dyn Write) -> Result<Outcome, BoxError> {
+    let dir = config
+        .chart
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    std::fs::create_dir_all(&dir)
+        .map_err(|error| format!("creating {}: {error}", dir.display()))?;
     // Fail now rather than after the replay if the chart cannot be written.
-    if let Some(parent) = config.chart.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .map_err(|error| format!("creating {}: {error}", parent.display()))?;
-    }
     std::fs::File::create(&config.chart)
         .map_err(|error| format!("writing {}: {error}", config.chart.display()))?;
+    let json = dir.join("incident.json");
 
-    let capture = Capture::new(HANDLER);
-    let dispatch = Dispatch::new(tracing_subscriber::registry().with(capture.clone()));
-    let runtime = runtime(&dispatch)?;
-    // `block_on` polls on this thread: it gets the subscriber too.
-    let main_thread = dispatcher::set_default(&dispatch);
-    let result = runtime.block_on(replay(config, &capture, out));
-    runtime.shutdown_timeout(Duration::from_secs(1));
-    drop(main_thread);
-    let (runs, requests_total) = result?;
+    let rules = Rules::new();
+    let promtool = match config.evaluator {
+        Choice::Builtin => None,
+        Choice::Auto => selftime_alerting::promtool::version(),
+        Choice::Promtool => Some(selftime_alerting::promtool::version().ok_or(
+            "--evaluator promtool: promtool is not on the PATH (apt-get install prometheus)",
+        )?),
+    };
 
-    let report = Report::new(config.plan, &PHASES, &runs, &capture.take())
-        .map_err(|_| "the baseline phase produced no measured logins")?;
-    chart::draw(&report, &config.chart)?;
+    let world = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("incident")
+        .build()?;
+    let replayed = world.block_on(replay(config, out));
+    world.shutdown_timeout(Duration::from_secs(1));
+    let (recording, sent, requests) = replayed?;
+
+    let mut evaluated = recording.samples.clone();
+    let builtin = verdict::builtin(&rules, &config.plan, &mut evaluated)?;
+    let verdict = match promtool {
+        Some(version) => {
+            let files = PromtoolFiles {
+                shipped: shipped_rules(),
+                demo: dir.join("incident.rules.yml"),
+                dir: dir.clone(),
+            };
+            if !verdict::shipped_file_matches(&rules, &files.shipped) {
+                writeln!(
+                    out,
+                    "note: {} differs from `cargo run --example rules`: promtool reads the file",
+                    files.shipped.display()
+                )?;
+            }
+            verdict::promtool(&rules, &config.plan, &recording.samples, &files, version)?
+        }
+        None => builtin.clone(),
+    };
+    chart::draw(&config.plan, &verdict, &evaluated, &config.chart)?;
+    std::fs::write(&json, verdict::json(&verdict, &config.plan))
+        .map_err(|error| format!("writing {}: {error}", json.display()))?;
 
     writeln!(out)?;
-    writeln!(out, "{}", table::figures(&report))?;
-    writeln!(out, "{}", table::alerts(&report))?;
-    writeln!(out, "{}", table::verdict(&report))?;
+    writeln!(
+        out,
+        "{}",
+        table::figures(&config.plan, &evaluated, &recording, &sent)
+    )?;
+    writeln!(out, "{}", table::alerts(&config.plan, &verdict))?;
+    writeln!(out, "{}", table::verdict(&verdict))?;
     writeln!(out)?;
+    match &verdict.evaluator {
+        Evaluator::Promtool(version) => writeln!(
+            out,
+            "decided by: promtool test rules ({version}), on the scraped samples, one scrape = one minute"
+        )?,
+        Evaluator::Builtin => writeln!(
+            out,
+            "decided by: the built-in evaluator of the shipped rules (no promtool on the PATH: apt-get install prometheus)"
+        )?,
+    }
     writeln!(out, "chart: {}", config.chart.display())?;
+    writeln!(out, "report:")?;
+    writeln!(out, "{}", json.display())?;
     out.flush()?;
     Ok(Outcome {
-        report,
-        requests_total,
+        verdict,
+        builtin,
+        recording,
+        evaluated,
+        sent,
+        requests,
+        json,
     })
 }
 
-thread_local! {
-    /// Each runtime thread's hold on the demo's subscriber.
-    static SUBSCRIBED: RefCell<Option<DefaultGuard>> = const { RefCell::new(None) };
-}
-
-/// A runtime whose every thread (workers and blocking pool) reports spans
-/// to `dispatch`. No global subscriber is set, so a test can run the demo
-/// in its own process without taking the global slot.
-fn runtime(dispatch: &Dispatch) -> io::Result<tokio::runtime::Runtime> {
-    let dispatch = dispatch.clone();
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("incident")
-        .on_thread_start(move || {
-            let guard = dispatcher::set_default(&dispatch);
-            SUBSCRIBED.with(|slot| *slot.borrow_mut() = Some(guard));
-        })
-        .on_thread_stop(|| {
-            SUBSCRIBED.with(|slot| drop(slot.borrow_mut().take()));
-        })
-        .build()
-}
-
-/// Starts everything, prints the header, runs the phases.
+/// Starts everything, prints the header, runs the load and the scrapes.
 async fn replay(
     config: &Config,
-    capture: &Capture,
     out: &mut dyn Write,
-) -> Result<(Vec<load::PhaseRun>, Option<Vec<String>>), BoxError> {
+) -> Result<(Recording, Sent, BTreeMap<(String, String), f64>), BoxError> {
     let plan = &config.plan;
     let knobs = Arc::new(Knobs::default());
     let sessions = match &config.redis_url {
@@ -246,93 +295,30 @@ async fn replay(
     };
     writeln!(
         out,
-        "selftime incident replay: {} phases ({:.0} s in all) at {} logins/s",
-        PHASES.len(),
-        plan.load_time().as_secs_f64(),
+        "selftime incident replay: {} phases, {} scrapes {:.0} ms apart (one scrape = {} minute of rule time), {} logins/s for {:.0} s",
+        plan::PHASES.len(),
+        plan.last_scrape() + 1,
+        plan.scrape_every.as_secs_f64() * 1e3,
+        plan::RULE_MINUTES_PER_SCRAPE,
         plan.rate,
+        plan.load_time().as_secs_f64(),
     )?;
     writeln!(out, "session store: {}", sessions.describe())?;
-    let system = services::start(sessions, knobs).await?;
-    let metrics = match serve_metrics().await {
-        Ok((url, handle)) => {
-            writeln!(
-                out,
-                "metrics: {url} (Prometheus text format, selftime_* series)"
-            )?;
-            Some((url, handle))
-        }
-        Err(error) => {
-            writeln!(out, "metrics: not served ({error})")?;
-            None
-        }
-    };
+    let system = services::start(sessions, knobs)?;
+    for service in &system.services {
+        writeln!(out, "job {:<8} {}", service.job, service.metrics_url())?;
+    }
     writeln!(out)?;
     out.flush()?;
 
-    let runs = load::run(&system, capture, plan, &PHASES, config.progress).await?;
-
-    let requests_total = match &metrics {
-        Some((url, handle)) => {
-            handle.run_upkeep();
-            Some(scrape(url).await?)
-        }
-        None => None,
+    let load = Load::start(system.gateway.clone(), plan.rate)?;
+    tokio::time::sleep(plan.warmup).await;
+    let recording = scrape::run(&system, &load, plan, config.progress).await;
+    let sent = load.stop().await;
+    let requests = match &recording {
+        Ok(_) => scrape::requests(&system).await,
+        Err(_) => Ok(BTreeMap::new()),
     };
-    Ok((runs, requests_total))
-}
-
-/// The process-wide Prometheus recorder, once installed.
-static RECORDER: OnceLock<PrometheusHandle> = OnceLock::new();
-
-/// Installs the Prometheus recorder (selftime's histograms get buckets), or
-/// reuses the one a previous run in this process installed, and serves its
-/// page on a loopback port.
-async fn serve_metrics() -> Result<(String, PrometheusHandle), BoxError> {
-    let handle = if let Some(handle) = RECORDER.get() {
-        handle.clone()
-    } else {
-        let handle = PrometheusBuilder::new()
-            .set_buckets_for_metric(
-                Matcher::Prefix("selftime_".into()),
-                &selftime::metrics::BUCKETS,
-            )?
-            .install_recorder()?;
-        selftime::metrics::describe();
-        RECORDER.get_or_init(|| handle).clone()
-    };
-    let page = handle.clone();
-    let addr = services::serve(axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(move || {
-            let page = page.clone();
-            async move { page.render() }
-        }),
-    ))
-    .await?;
-    let upkeep = handle.clone();
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(Duration::from_secs(5));
-        loop {
-            every.tick().await;
-            upkeep.run_upkeep();
-        }
-    });
-    Ok((format!("http://{addr}/metrics"), handle))
-}
-
-/// Reads the metrics page over HTTP, as Prometheus would, and keeps the
-/// request counters.
-async fn scrape(url: &str) -> Result<Vec<String>, BoxError> {
-    let page = services::client()?
-        .get(url)
-        .send()
-        .await?
-        .error_for_status()?
-        .text()
-        .await?;
-    Ok(page
-        .lines()
-        .filter(|line| line.starts_with(selftime::metrics::REQUESTS_TOTAL))
-        .map(str::to_owned)
-        .collect())
+    system.shutdown();
+    Ok((recording?, sent, requests?))
 }

@@ -1,42 +1,41 @@
-//! The incident's script: five phases, the load, and the alert rules.
+//! The incident's script: the phases, their faults, the load, and the time
+//! scale that fits the shipped rules' windows into a short run.
 
+use selftime_alerting::shipped::Settings;
 use std::time::Duration;
 
 const fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
-/// What one phase breaks. Each phase starts from a healthy system: the fault
-/// of the phase before is over.
+/// What one phase breaks. Each fault is healed before the next one starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Fault {
     /// Nothing: the baseline.
     None,
-    /// The legacy member system answers `extra` later.
+    /// The API gateway slows in its own work (the talk's incident).
+    Gateway(Duration),
+    /// The legacy member system answers later.
     Legacy(Duration),
-    /// The reverse proxy in front of it adds `extra`.
+    /// The reverse proxy in front of it adds latency.
     Proxy(Duration),
-    /// The session store answers `extra` later.
+    /// The session store (Redis, nobody's selftime) answers later.
     SessionStore(Duration),
-    /// The auth service's own code takes `extra` more CPU per login.
-    Auth(Duration),
+    /// The auth service's own code takes more CPU per login.
+    Own(Duration),
 }
 
 impl Fault {
-    /// Whose fault it is: `None` for the baseline, else the team to page.
-    pub(crate) const fn owner(self) -> Option<&'static str> {
+    /// The `fault` of `incident.json`.
+    pub(crate) const fn key(self) -> &'static str {
         match self {
-            Self::None => None,
-            Self::Legacy(_) => Some("legacy team"),
-            Self::Proxy(_) => Some("platform team (proxy)"),
-            Self::SessionStore(_) => Some("session-store team"),
-            Self::Auth(_) => Some("auth team (us)"),
+            Self::None => "none",
+            Self::Gateway(_) => "gateway",
+            Self::Legacy(_) => "legacy",
+            Self::Proxy(_) => "proxy",
+            Self::SessionStore(_) => "session_store",
+            Self::Own(_) => "own",
         }
-    }
-
-    /// A page for this fault is a true page: it is our own service's.
-    pub(crate) const fn is_ours(self) -> bool {
-        matches!(self, Self::Auth(_))
     }
 }
 
@@ -49,15 +48,20 @@ pub(crate) struct Phase {
     pub(crate) fault: Fault,
 }
 
-/// The five phases, in order.
-pub(crate) const PHASES: [Phase; 5] = [
+/// The six phases, in order: a baseline, then the five incidents.
+pub(crate) const PHASES: [Phase; 6] = [
     Phase {
         title: "baseline",
         label: "baseline",
         fault: Fault::None,
     },
     Phase {
-        title: "legacy system slows (+50 ms)",
+        title: "API gateway slows (+30 ms of its own work)",
+        label: "gateway +30 ms",
+        fault: Fault::Gateway(ms(30)),
+    },
+    Phase {
+        title: "legacy member system slows (+50 ms)",
         label: "legacy +50 ms",
         fault: Fault::Legacy(ms(50)),
     },
@@ -72,83 +76,111 @@ pub(crate) const PHASES: [Phase; 5] = [
         fault: Fault::SessionStore(ms(20)),
     },
     Phase {
-        title: "auth regresses (+15 ms CPU)",
+        title: "auth regresses (+15 ms of CPU per login)",
         label: "auth CPU +15 ms",
-        fault: Fault::Auth(ms(15)),
+        fault: Fault::Own(ms(15)),
     },
 ];
 
-/// The load and the alert rules of a run.
-#[derive(Clone, Copy, Debug)]
+/// How much rule time one scrape stands for: every scrape of the demo is one
+/// minute of Prometheus time, so that the shipped rules' windows and `for:`
+/// durations (minutes to hours) play out in seconds.
+pub(crate) const RULE_MINUTES_PER_SCRAPE: u64 = 1;
+
+/// The load and the pace of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Plan {
     /// Logins per second, sent at a steady pace whatever the latency.
     pub(crate) rate: u32,
-    /// Load before the baseline, not measured: connections are opened and
-    /// first-time costs paid, as on any system that has been up a while.
+    /// Load before the first scrape: connections opened, first-time costs paid.
     pub(crate) warmup: Duration,
-    /// How long the baseline phase sends load. Longer than the others: the
-    /// thresholds come from it, so it needs enough windows for a hiccup not
-    /// to move them.
-    pub(crate) baseline: Duration,
-    /// How long each later phase sends load.
-    pub(crate) phase: Duration,
-    /// The alert rules' window: p99 over the requests that ended in the
-    /// last `window`.
-    pub(crate) window: Duration,
-    /// How often the rules are evaluated.
-    pub(crate) step: Duration,
-    /// How many consecutive breaching evaluations fire an alert.
-    pub(crate) for_evaluations: usize,
-    /// Threshold = the baseline's typical window p99 + `margin`.
-    pub(crate) margin: Duration,
+    /// Real time between two scrapes (one minute of rule time each).
+    pub(crate) scrape_every: Duration,
+    /// Scrapes of the healthy baseline.
+    pub(crate) baseline: u64,
+    /// Scrapes each fault lasts: long enough for the slowest alert to fire
+    /// while it lasts.
+    pub(crate) fault: u64,
+    /// Healthy scrapes after each fault: long enough for every alert to
+    /// resolve before the next incident begins.
+    pub(crate) recovery: u64,
 }
 
 impl Plan {
-    /// The default run: about 53 s.
-    pub(crate) const FULL: Self = Self {
-        warmup: ms(2_000),
-        baseline: ms(10_000),
-        phase: ms(10_000),
-        ..Self::rules(ms(2_000), ms(250))
-    };
+    /// The default run: about 1 minute 50 seconds.
+    pub(crate) fn full() -> Self {
+        Self::paced(40, ms(2_000), ms(500))
+    }
 
-    /// `--quick`: about 13 s.
-    pub(crate) const QUICK: Self = Self {
-        warmup: ms(500),
-        baseline: ms(3_200),
-        phase: ms(2_300),
-        ..Self::rules(ms(1_000), ms(200))
-    };
+    /// `--quick`: about 20 seconds.
+    pub(crate) fn quick() -> Self {
+        Self::paced(50, ms(400), ms(90))
+    }
 
-    /// The load, and alert rules over `window` evaluated every `step`.
-    const fn rules(window: Duration, step: Duration) -> Self {
-        // A slow request stays in the window for window/step evaluations;
-        // asking for one more breach than that means no single slow request
-        // can page on its own, however slow: it takes a sustained shift.
-        let in_window = (window.as_millis() / step.as_millis()) as usize;
+    fn paced(rate: u32, warmup: Duration, scrape_every: Duration) -> Self {
+        let rules = Settings::default();
+        let minutes = |d: selftime_alerting::duration::Dur| {
+            d.as_secs().div_ceil(60 * RULE_MINUTES_PER_SCRAPE)
+        };
+        let slowest_hold = [
+            rules.latency_for,
+            rules.dependency_for,
+            rules.burn_for,
+            rules.error_for,
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(rules.latency_for);
         Self {
-            rate: 40,
-            warmup: Duration::ZERO,
-            baseline: Duration::ZERO,
-            phase: Duration::ZERO,
-            window,
-            step,
-            for_evaluations: in_window + 1,
-            margin: ms(10),
+            rate,
+            warmup,
+            scrape_every,
+            baseline: minutes(rules.window) + 1,
+            // The first scrape after the fault shows it; the alert fires
+            // `for` later; one more for good measure.
+            fault: minutes(slowest_hold) + 2,
+            // Every window that can hold the fault's samples must have let
+            // go of them.
+            recovery: minutes(rules.longest_memory()) + 1,
         }
     }
 
-    /// How long phase `index` (0-based) sends load.
-    pub(crate) const fn length(&self, index: usize) -> Duration {
+    /// The first and last scrape of phase `index` (0-based).
+    pub(crate) fn scrapes(&self, index: usize) -> (u64, u64) {
+        let index = index as u64;
         if index == 0 {
-            self.baseline
-        } else {
-            self.phase
+            return (0, self.baseline - 1);
         }
+        let start = self.baseline + (index - 1) * (self.fault + self.recovery);
+        (start, start + self.fault + self.recovery - 1)
     }
 
-    /// The whole replay's load time, warm-up included.
+    /// The fault in force between scrape `k` and scrape `k + 1`.
+    pub(crate) fn fault_after(&self, k: u64) -> Fault {
+        PHASES
+            .iter()
+            .enumerate()
+            .skip(1)
+            .find(|&(index, _)| {
+                let (start, _) = self.scrapes(index);
+                k >= start && k < start + self.fault
+            })
+            .map_or(Fault::None, |(_, phase)| phase.fault)
+    }
+
+    /// The last scrape of the run.
+    pub(crate) fn last_scrape(&self) -> u64 {
+        self.scrapes(PHASES.len() - 1).1
+    }
+
+    /// Real seconds from the first scrape to scrape `k`.
+    #[allow(clippy::cast_precision_loss, reason = "a few hundred scrapes")]
+    pub(crate) fn seconds(&self, k: u64) -> f64 {
+        self.scrape_every.as_secs_f64() * k as f64
+    }
+
+    /// The whole run's load time, warm-up included.
     pub(crate) fn load_time(&self) -> Duration {
-        self.warmup + self.baseline + self.phase * (PHASES.len() as u32 - 1)
+        self.warmup + self.scrape_every * u32::try_from(self.last_scrape()).unwrap_or(u32::MAX)
     }
 }

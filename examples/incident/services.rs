@@ -1,17 +1,25 @@
-//! The system under incident: five services, each its own axum server on
-//! `127.0.0.1:0`, talking real HTTP over loopback.
+//! The system under incident: four Rust services, each timed with selftime
+//! the way its team would, each its own axum server on a loopback port with
+//! its own `/metrics`, talking real HTTP.
 //!
 //! ```text
-//! load ──▶ gateway ──▶ auth ──▶ session store     (external call `session_store`)
+//! load ──▶ gateway ──▶ auth ──▶ session store           (Redis: nobody's selftime)
 //!                        │
 //!                        └────▶ reverse proxy ──▶ legacy member system
-//!                                                 (external call `legacy_proxy`)
 //! ```
 //!
-//! Only the auth service is instrumented: its `login` handler is a
-//! `#[selftime::timed_handler]`, and the two functions that call out are
-//! `#[selftime::external_call]`s. Every service has a latency knob (an
-//! atomic the load phases turn) on top of its base latency.
+//! - **gateway** (the gateway team): `HandlerLayer::matched_path()` on its
+//!   router, and the reqwest middleware on its client (dependency `auth`);
+//! - **auth** (us): the `login` handler is a `#[selftime::timed_handler]`,
+//!   its two outbound calls `#[selftime::external_call]`s (`session_store`,
+//!   `legacy_proxy`);
+//! - **proxy** (the platform team): like the gateway (dependency `legacy`);
+//! - **legacy** (the legacy team): `HandlerLayer::matched_path()`.
+//!
+//! Each service runs on a tokio runtime of its own, whose threads record
+//! into that service's own Prometheus recorder: four processes' worth of
+//! metrics in one process. Every service has a latency knob (an atomic the
+//! phases turn) on top of its base latency.
 
 use super::plan::Fault;
 use super::sessions::Sessions;
@@ -19,24 +27,38 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
+use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
+use selftime::reqwest::ExternalCallMiddleware;
+use selftime::tower::HandlerLayer;
+use std::cell::RefCell;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::runtime::Runtime;
 use tokio::time::sleep;
 
 /// The session store's own latency on a healthy day.
-pub(crate) const SESSION_STORE_BASE: Duration = Duration::from_millis(2);
+pub(crate) const SESSION_STORE_BASE: Duration = Duration::from_millis(1);
 /// The reverse proxy's own latency on a healthy day.
 const PROXY_BASE: Duration = Duration::from_millis(1);
-/// The legacy member system's latency on a healthy day.
-const LEGACY_BASE: Duration = Duration::from_millis(20);
+/// The legacy member system's own latency on a healthy day.
+const LEGACY_BASE: Duration = Duration::from_millis(5);
 /// The CPU time the auth service spends sealing a session on a healthy day.
 const SEAL_BASE: Duration = Duration::from_millis(1);
 /// How long any hop waits for the next one before giving up.
 pub(crate) const HOP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The handler names, as each service's metrics label them.
+pub(crate) const GATEWAY_HANDLER: &str = "GET /login/{token}";
+pub(crate) const AUTH_HANDLER: &str = "login";
+pub(crate) const PROXY_HANDLER: &str = "GET /legacy/members/{user}";
+pub(crate) const LEGACY_HANDLER: &str = "GET /members/{user}";
 
 /// Extra latency of one service, on top of its base latency.
 #[derive(Debug, Default)]
@@ -55,7 +77,7 @@ impl Knob {
     }
 }
 
-/// The latency knobs of the five services.
+/// The latency knobs of the five parts.
 #[derive(Debug, Default)]
 pub(crate) struct Knobs {
     pub(crate) gateway: Knob,
@@ -79,66 +101,162 @@ impl Knobs {
         }
         match fault {
             Fault::None => {}
+            Fault::Gateway(extra) => self.gateway.set(extra),
             Fault::Legacy(extra) => self.legacy.set(extra),
             Fault::Proxy(extra) => self.proxy.set(extra),
             Fault::SessionStore(extra) => self.session_store.set(extra),
-            Fault::Auth(extra) => self.auth.set(extra),
+            Fault::Own(extra) => self.auth.set(extra),
         }
     }
 }
 
-/// The running system: where to send logins, and its knobs.
+/// One running service: its Prometheus job name, where it listens, and
+/// the runtime it runs on.
+#[derive(Debug)]
+pub(crate) struct Service {
+    pub(crate) job: &'static str,
+    pub(crate) addr: SocketAddr,
+    runtime: Runtime,
+}
+
+impl Service {
+    /// `http://<addr>/metrics`.
+    pub(crate) fn metrics_url(&self) -> String {
+        format!("http://{}/metrics", self.addr)
+    }
+}
+
+/// The running system: where to send logins, the services, their knobs.
 #[derive(Debug)]
 pub(crate) struct System {
     /// Base URL of the gateway, `http://127.0.0.1:<port>`.
     pub(crate) gateway: String,
+    /// gateway, auth, proxy, legacy.
+    pub(crate) services: Vec<Service>,
     pub(crate) knobs: Arc<Knobs>,
 }
 
-/// Starts the five services on the current tokio runtime; they run until
-/// the runtime shuts down.
-pub(crate) async fn start(sessions: Sessions, knobs: Arc<Knobs>) -> io::Result<System> {
-    let http = client()?;
+impl System {
+    /// Stops every service's runtime without waiting for its tasks.
+    pub(crate) fn shutdown(self) {
+        for service in self.services {
+            service.runtime.shutdown_background();
+        }
+    }
+}
 
-    let legacy = serve(
+thread_local! {
+    /// Each service thread's hold on its service's recorder.
+    static RECORDER: RefCell<Option<metrics::LocalRecorderGuard<'static>>> = const { RefCell::new(None) };
+}
+
+/// A runtime of `workers` threads whose every thread records into a new
+/// recorder of selftime's series, with selftime's buckets; and the handle
+/// that renders its page.
+fn service_runtime(job: &'static str, workers: usize) -> io::Result<(Runtime, PrometheusHandle)> {
+    let recorder: PrometheusRecorder = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Prefix("selftime_".into()),
+            &selftime::metrics::BUCKETS,
+        )
+        .map_err(io::Error::other)?
+        .build_recorder();
+    let handle = recorder.handle();
+    // One recorder per service for the life of the process (a test may run
+    // the demo more than once: a few kilobytes each time).
+    let recorder: &'static PrometheusRecorder = Box::leak(Box::new(recorder));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .thread_name(job)
+        .on_thread_start(move || {
+            let guard = metrics::set_default_local_recorder(recorder);
+            RECORDER.with(|slot| *slot.borrow_mut() = Some(guard));
+        })
+        .on_thread_stop(|| RECORDER.with(|slot| drop(slot.borrow_mut().take())))
+        .build()?;
+    metrics::with_local_recorder(recorder, selftime::metrics::describe);
+    Ok((runtime, handle))
+}
+
+/// Starts `router` (plus its `/metrics`) on a runtime of its own.
+fn start_service(job: &'static str, workers: usize, router: Router) -> io::Result<Service> {
+    let (runtime, page) = service_runtime(job, workers)?;
+    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    // Routes added after the handler layer are not handlers: scrapes are
+    // not requests of the service.
+    let app = router.route(
+        "/metrics",
+        get(move || {
+            let page = page.clone();
+            async move { page.render() }
+        }),
+    );
+    runtime.spawn(async move {
+        let Ok(listener) = TcpListener::from_std(listener) else {
+            return;
+        };
+        // axum retries failed accepts itself; this ends with the runtime.
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(Service { job, addr, runtime })
+}
+
+/// Starts the four services; they run until [`System::shutdown`].
+pub(crate) fn start(sessions: Sessions, knobs: Arc<Knobs>) -> io::Result<System> {
+    let legacy = start_service(
+        "legacy",
+        1,
         Router::new()
             .route("/members/{user}", get(legacy_member))
+            .layer(HandlerLayer::matched_path())
             .with_state(Arc::clone(&knobs)),
-    )
-    .await?;
-    let proxy = serve(
+    )?;
+    let proxy_hop = Hop {
+        http: instrumented_client("legacy")?,
+        next: format!("http://{}", legacy.addr),
+        knobs: Arc::clone(&knobs),
+    };
+    let proxy = start_service(
+        "proxy",
+        1,
         Router::new()
             .route("/legacy/members/{user}", get(proxy_member))
-            .with_state(Arc::new(Hop {
-                http: http.clone(),
-                next: format!("http://{legacy}"),
-                knobs: Arc::clone(&knobs),
-            })),
-    )
-    .await?;
-    let auth = serve(
+            .layer(HandlerLayer::matched_path())
+            .with_state(Arc::new(proxy_hop)),
+    )?;
+    let auth_state = Auth {
+        http: client()?,
+        sessions,
+        proxy: format!("http://{}", proxy.addr),
+        knobs: Arc::clone(&knobs),
+    };
+    // Two workers: sealing blocks one of them (`block_in_place`).
+    let auth = start_service(
+        "auth",
+        2,
         Router::new()
             .route("/login/{token}", get(login))
-            .with_state(Arc::new(Auth {
-                http: http.clone(),
-                sessions,
-                proxy: format!("http://{proxy}"),
-                knobs: Arc::clone(&knobs),
-            })),
-    )
-    .await?;
-    let gateway = serve(
+            .with_state(Arc::new(auth_state)),
+    )?;
+    let gateway_hop = Hop {
+        http: instrumented_client("auth")?,
+        next: format!("http://{}", auth.addr),
+        knobs: Arc::clone(&knobs),
+    };
+    let gateway = start_service(
+        "gateway",
+        1,
         Router::new()
             .route("/login/{token}", get(gateway_login))
-            .with_state(Arc::new(Hop {
-                http,
-                next: format!("http://{auth}"),
-                knobs: Arc::clone(&knobs),
-            })),
-    )
-    .await?;
+            .layer(HandlerLayer::matched_path())
+            .with_state(Arc::new(gateway_hop)),
+    )?;
     Ok(System {
-        gateway: format!("http://{gateway}"),
+        gateway: format!("http://{}", gateway.addr),
+        services: vec![gateway, auth, proxy, legacy],
         knobs,
     })
 }
@@ -151,12 +269,20 @@ pub(crate) fn client() -> io::Result<reqwest::Client> {
         .map_err(io::Error::other)
 }
 
-/// Serves `router` on a fresh loopback port.
+/// A client whose every request is an external call to `dependency`, kept
+/// open until the response body is read.
+fn instrumented_client(dependency: &'static str) -> io::Result<ClientWithMiddleware> {
+    Ok(ClientBuilder::new(client()?)
+        .with(ExternalCallMiddleware::named(dependency).through_body())
+        .build())
+}
+
+/// Serves `router` on a fresh loopback port of the current runtime (the
+/// session store stand-in: not a service of the chain).
 pub(crate) async fn serve(router: Router) -> io::Result<SocketAddr> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
-        // axum retries failed accepts itself; the future ends only with the runtime.
         let _ = axum::serve(listener, router).await;
     });
     Ok(addr)
@@ -189,11 +315,8 @@ async fn login(
         .map_err(|_| StatusCode::BAD_GATEWAY)?;
     let cost = SEAL_BASE + auth.knobs.auth.get();
     // CPU-bound work, run where it is: `block_in_place` hands this worker's
-    // other tasks to another thread for the duration, so the runtime keeps
-    // serving. No external call is open, so the time lands in `internal`,
-    // as it should: it is the auth service's own. (On the blocking pool
-    // with `spawn_blocking(..).await` it would land there too, plus two
-    // thread hand-offs' worth of scheduling delay.)
+    // other tasks to another thread for the duration. No external call is
+    // open, so the time is internal, as it should be: it is auth's own.
     let seal = tokio::task::block_in_place(|| seal(format!("{user}/{tier}").as_bytes(), cost));
     Ok(format!("{user} {tier} {seal:016x}"))
 }
@@ -219,7 +342,7 @@ async fn fetch_member(auth: &Auth, user: &str) -> reqwest::Result<String> {
 
 /// Seals a session: a key-stretching hash that runs for `cost` of wall
 /// time, the way such hashes are tuned ("make it take 1 ms here"). The
-/// phase-5 regression is a deploy that raises the cost by 15 ms.
+/// auth regression is a deploy that raises the cost.
 fn seal(seed: &[u8], cost: Duration) -> u64 {
     let start = std::time::Instant::now();
     let mut state = seed.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
@@ -242,7 +365,7 @@ fn seal(seed: &[u8], cost: Duration) -> u64 {
 
 /// A forwarding service's state: the gateway and the reverse proxy.
 struct Hop {
-    http: reqwest::Client,
+    http: ClientWithMiddleware,
     next: String,
     knobs: Arc<Knobs>,
 }
@@ -266,7 +389,12 @@ async fn gateway_login(
     State(hop): State<Arc<Hop>>,
     Path(token): Path<String>,
 ) -> (StatusCode, String) {
-    sleep(hop.knobs.gateway.get()).await;
+    // The gateway's own work (authentication of the client, rate limits):
+    // none to speak of on a healthy day.
+    let own = hop.knobs.gateway.get();
+    if !own.is_zero() {
+        sleep(own).await;
+    }
     hop.forward(&format!("/login/{token}")).await
 }
 

@@ -1,170 +1,208 @@
-//! The run's summary, as text: figures per phase, the alert rules, which
-//! fired where, and the verdict.
+//! The run's summary, as text: figures per phase, the alerts that fired
+//! and whom they reached, and the verdict.
 
-use super::analysis::{Report, Signal};
+use super::chart::points;
+use super::load::Sent;
+use super::plan::{Plan, RULE_MINUTES_PER_SCRAPE};
+use super::scrape::Recording;
+use super::teams::{Reach, JOBS};
+use super::verdict::{seconds, Verdict, ENDPOINT_ALERT};
+use selftime_alerting::eval::Storage;
+use selftime_alerting::shipped::recorded;
 use std::fmt::Write as _;
 
-/// The phase column: `5 auth regresses (+15 ms CPU)` fits.
-const PHASE: usize = 32;
+/// The phase column: `6 auth regresses (+15 ms of CPU per login)` fits.
+const PHASE: usize = 46;
 
-/// Renders the figures table: one row per phase.
-pub(crate) fn figures(report: &Report) -> String {
+/// The peak p99 (ms) of a recorded series over scrapes `from..=to`.
+fn peak(
+    evaluated: &Storage,
+    name: &str,
+    matchers: &[(&str, &str)],
+    (from, to): (u64, u64),
+) -> Option<f64> {
+    #[allow(clippy::cast_precision_loss, reason = "minutes of a short run")]
+    let (from, to) = (
+        (from * RULE_MINUTES_PER_SCRAPE) as f64,
+        (to * RULE_MINUTES_PER_SCRAPE) as f64,
+    );
+    points(evaluated, name, matchers)
+        .into_iter()
+        .filter(|&(x, _)| x >= from && x <= to)
+        .map(|(_, y)| y)
+        .reduce(f64::max)
+}
+
+/// One row per phase: the peak p99 the recording rules saw, per service.
+pub(crate) fn figures(
+    plan: &Plan,
+    evaluated: &Storage,
+    recording: &Recording,
+    sent: &Sent,
+) -> String {
     let mut text = String::new();
-    let deps = &report.dependencies;
-    let dep_width = deps.iter().map(String::len).max().unwrap_or(0).max(8);
     let _ = writeln!(
         text,
-        "{:PHASE$} {:>6}  {:^15}  {:^15}  {:>6}  external p99 per dependency (ms)",
-        "", "", "total (ms)", "internal (ms)", "stall",
+        "{:PHASE$}  {:>8}  {:^35}  {:>8}  {:>6}",
+        "", "endpoint", "internal p99, peak (ms)", "session", "stall"
     );
-    let _ = write!(
+    let _ = writeln!(
         text,
-        "{:PHASE$} {:>6}  {:>7} {:>7}  {:>7} {:>7}  {:>6}",
-        "phase", "logins", "p50", "p99", "p50", "p99", "(ms)",
+        "{:PHASE$}  {:>8}  {:>8} {:>8} {:>8} {:>8}  {:>8}  {:>6}",
+        "phase", "p99 (ms)", "gateway", "auth", "proxy", "legacy", "store", "(ms)"
     );
-    for dep in deps {
-        let _ = write!(text, "  {dep:>dep_width$}");
-    }
-    text.push('\n');
-    for (index, phase) in report.phases.iter().enumerate() {
-        let [total, internal] = phase.figures;
+    let cell = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.1}"));
+    for (index, phase) in super::plan::PHASES.iter().enumerate() {
+        let scrapes = plan.scrapes(index);
         let _ = write!(
             text,
-            "{:PHASE$} {:>6}  {:>7.1} {:>7.1}  {:>7.1} {:>7.1}  {:>6.0}",
-            format!("{} {}", index + 1, phase.phase.title),
-            phase.measured,
-            total.p50,
-            total.p99,
-            internal.p50,
-            internal.p99,
-            phase.stall.as_secs_f64() * 1e3,
+            "{:PHASE$}  {:>8}",
+            format!("{} {}", index + 1, phase.title),
+            cell(peak(
+                evaluated,
+                recorded::TOTAL_P99,
+                &[("job", "gateway")],
+                scrapes
+            ))
         );
-        for p99 in &phase.dependency_p99 {
-            match p99 {
-                Some(p99) => {
-                    let _ = write!(text, "  {p99:>dep_width$.1}");
-                }
-                None => {
-                    let _ = write!(text, "  {:>dep_width$}", "-");
-                }
-            }
+        let _ = write!(text, " ");
+        for (job, _) in JOBS {
+            let _ = write!(
+                text,
+                " {:>8}",
+                cell(peak(
+                    evaluated,
+                    recorded::INTERNAL_P99,
+                    &[("job", job)],
+                    scrapes
+                ))
+            );
         }
-        text.push('\n');
+        let store = peak(
+            evaluated,
+            recorded::DEPENDENCY_P99,
+            &[("job", "auth"), ("dependency", "session_store")],
+            scrapes,
+        );
+        let stall = recording
+            .stalls
+            .get(index)
+            .map_or(0.0, |d| d.as_secs_f64() * 1e3);
+        let _ = writeln!(text, "  {:>8}  {stall:>6.0}", cell(store));
     }
-    let sent: u64 = report.phases.iter().map(|p| p.sent).sum();
-    let failed: u64 = report.phases.iter().map(|p| p.failed).sum();
-    let measured: usize = report.phases.iter().map(|p| p.measured).sum();
-    let not_ok: usize = report.phases.iter().map(|p| p.not_ok).sum();
-    let _ = writeln!(
+    let _ = write!(
         text,
-        "{sent} logins sent, {measured} measured by selftime (after {} warm-up logins, not \
-         counted); {failed} failed at the gateway, {not_ok} handlers ended other than `ok`",
-        report.warmup_measured,
-    );
-    let _ = writeln!(
-        text,
-        "stall: the longest this process waited for a CPU in the phase; past the alerts' {} ms \
-         margin, other work on the machine is moving the p99s",
-        report.plan.margin.as_millis(),
+        "{} logins sent, {} failed; every p99 read off the recording rules; scrapes over HTTP, at most {:.0} ms late",
+        sent.sent,
+        sent.failed,
+        recording.late.as_secs_f64() * 1e3
     );
     text
 }
 
-/// Renders the alert rules, which fired in each phase, and the verdict.
-pub(crate) fn alerts(report: &Report) -> String {
-    let plan = &report.plan;
-    let mut text = String::new();
-    let _ = writeln!(
-        text,
-        "alert rules: p99 over the last {:.1} s, evaluated every {:.2} s, paging after {} breaches \
-         in a row",
-        plan.window.as_secs_f64(),
-        plan.step.as_secs_f64(),
-        plan.for_evaluations,
-    );
-    let _ = writeln!(
-        text,
-        "(threshold = the baseline's typical window p99 + {} ms; one slow request can never page \
-         alone)",
-        plan.margin.as_millis(),
-    );
-    for rule in &report.rules {
-        let _ = writeln!(
-            text,
-            "  {:<8} latency alert: p99 > {:5.1} ms  (baseline {:.1} ms)",
-            rule.signal.name(),
-            rule.threshold,
-            rule.baseline,
-        );
-    }
-    text.push('\n');
-    let _ = writeln!(
-        text,
-        "{:PHASE$} {:<22} {:<22} whose incident",
-        "phase", "total latency alert", "internal latency alert",
-    );
-    for (index, phase) in report.phases.iter().enumerate() {
-        let cell = |signal: Signal| match phase.fired[signal as usize] {
-            None => "-".to_owned(),
-            Some(at) if phase.phase.fault.is_ours() => format!("PAGE {at:5.1} s (true)"),
-            Some(at) => format!("PAGE {at:5.1} s (false)"),
-        };
-        let _ = writeln!(
-            text,
-            "{:PHASE$} {:<22} {:<22} {}",
-            format!("{} {}", index + 1, phase.phase.title),
-            cell(Signal::Total),
-            cell(Signal::Internal),
-            phase.phase.fault.owner().unwrap_or("-"),
-        );
+/// Per phase: the alerts that fired, when, and whom they reached.
+pub(crate) fn alerts(plan: &Plan, verdict: &Verdict) -> String {
+    let mut text = String::from("alerts (first fired, seconds into the run):\n");
+    for (index, phase) in verdict.phases.iter().enumerate() {
+        let _ = writeln!(text, "{} {}", index + 1, phase.phase.title);
+        if let Some(at) = phase.endpoint {
+            let _ = writeln!(
+                text,
+                "    before selftime  {ENDPOINT_ALERT} at {:.1} s -> auth team (page)",
+                seconds(plan, at)
+            );
+        }
+        for fired in &phase.alerts {
+            let (team, reach) = fired.reaches();
+            let labels: Vec<String> = fired
+                .id
+                .labels
+                .iter()
+                .filter(|(k, _)| *k != "severity")
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            let _ = writeln!(
+                text,
+                "    selftime         {}{{{}}} at {:.1} s -> {} ({})",
+                fired.id.alert,
+                labels.join(", "),
+                seconds(plan, fired.first),
+                team.name(),
+                match reach {
+                    Reach::Page => "page",
+                    Reach::Notify => "notify",
+                }
+            );
+        }
+        if phase.endpoint.is_none() && phase.alerts.is_empty() {
+            let _ = writeln!(text, "    nothing fired");
+        }
     }
     text
 }
 
-/// The one-line verdict.
-pub(crate) fn verdict(report: &Report) -> String {
-    let count = |signal: Signal| {
-        format!(
-            "{} false + {} true",
-            report.false_pages(signal),
-            report.true_pages(signal)
-        )
-    };
-    let phases = |list: Vec<usize>| {
-        let numbers: Vec<String> = list.iter().map(|i| (i + 1).to_string()).collect();
-        match numbers.len() {
-            0 => "no phase".to_owned(),
-            1 => format!("phase {}", numbers[0]),
-            _ => format!("phases {}", numbers.join(", ")),
-        }
-    };
-    let summary = format!(
-        "total-latency alert paged in {} ({}); internal-latency alert paged in {} ({})",
-        phases(report.pages(Signal::Total)),
-        count(Signal::Total),
-        phases(report.pages(Signal::Internal)),
-        count(Signal::Internal),
+/// The verdict, in three lines.
+pub(crate) fn verdict(verdict: &Verdict) -> String {
+    let pages = verdict.endpoint_pages();
+    let list: Vec<String> = pages.iter().map(|i| (i + 1).to_string()).collect();
+    let false_pages = verdict.endpoint_false_pages();
+    let mut text = format!(
+        "before selftime: {ENDPOINT_ALERT} paged the auth team in phases {} ({} false + {} true).\n",
+        list.join(", "),
+        false_pages,
+        pages.len() - false_pages
     );
-    if report.as_expected() {
-        format!(
-            "verdict: {summary}. Paging on internal latency woke the auth on-call once, for the one \
-             incident that was theirs."
-        )
+    let reached: Vec<String> = verdict
+        .phases
+        .iter()
+        .filter_map(|p| {
+            let (team, reach) = p.owner()?;
+            let how = match reach {
+                Reach::Page => "paged",
+                Reach::Notify => "notified",
+            };
+            let heard: Vec<String> = p
+                .reached()
+                .iter()
+                .map(|(&(t, r), alerts)| {
+                    let verb = if r == Reach::Page { "page" } else { "notify" };
+                    format!(
+                        "{} ({verb}: {})",
+                        t.name(),
+                        alerts.iter().cloned().collect::<Vec<_>>().join(" + ")
+                    )
+                })
+                .collect();
+            let mark = if p.reached_exactly_its_owner() {
+                ""
+            } else {
+                "  <-- not as expected"
+            };
+            Some(format!(
+                "  {} -> {how} {}: heard by {}{mark}",
+                p.phase.fault.key(),
+                team.name(),
+                if heard.is_empty() {
+                    "nobody".to_owned()
+                } else {
+                    heard.join(", ")
+                }
+            ))
+        })
+        .collect();
+    let _ = writeln!(text, "with selftime:\n{}", reached.join("\n"));
+    if verdict.as_expected() {
+        let _ = write!(
+            text,
+            "verdict: every incident reached exactly its owner, once; {} false pages with selftime, {false_pages} without.",
+            verdict.false_pages()
+        );
     } else {
-        let why = if report.noisy() {
-            format!(
-                "other work on this machine stalled the replay for up to {} ms, more than the \
-                 alerts' {} ms margin; run it again on a quieter machine",
-                report.stall().as_millis(),
-                report.plan.margin.as_millis(),
-            )
-        } else {
-            "the figures above show why".to_owned()
-        };
-        format!(
-            "verdict (NOT the expected split: total in {}, internal in {} only): {summary}; {why}.",
-            phases(report.expected_pages(Signal::Total)),
-            phases(report.expected_pages(Signal::Internal)),
-        )
+        let _ = write!(
+            text,
+            "verdict: NOT as expected (see the marked lines); {} false pages with selftime.",
+            verdict.false_pages()
+        );
     }
+    text
 }
