@@ -150,7 +150,7 @@ fn expansions_match_their_snapshots() {
     assert!(
         failures.is_empty(),
         "{failures}\nIf the change is intended, regenerate the snapshots with \
-         `{BLESS}=1 cargo test -q -p selftime-macros --test expansion` and review them."
+         `{BLESS}=1 cargo test -q --test expansion` and review them."
     );
 }
 

@@ -2,6 +2,10 @@
 //! no nightly needed. `macros/src/imp` is included below as a module, and
 //! both attributes are called on token streams directly.
 //!
+//! These tests belong to the suite rather than to the macros package: a
+//! proc-macro package's dev-dependencies are built for the host, a second
+//! time beside the suite's.
+//!
 //! - `snapshots`: each case under `tests/expansion/cases/` expands to its
 //!   checked-in `*.expanded.rs`, and reaches the runtime only through the
 //!   crate path and `::core`;
@@ -13,15 +17,15 @@
 //! with
 //!
 //! ```text
-//! SELFTIME_BLESS=1 cargo test -q -p selftime-macros --test expansion
+//! SELFTIME_BLESS=1 cargo test -q --test expansion
 //! ```
 //!
 //! and read the diff before committing it.
 
-// The package lints this code as its library; here it is only run, and not
-// every item is reached from a test.
+// The macros' package lints this code as its own; here it is only run, and
+// not every item is reached from a test.
 #[allow(dead_code, unreachable_pub, clippy::pedantic)]
-#[path = "../../src/imp/mod.rs"]
+#[path = "../../macros/src/imp/mod.rs"]
 mod imp;
 
 mod robustness;
