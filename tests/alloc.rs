@@ -12,84 +12,17 @@
 // The trivial async fns are the subject: they await nothing on purpose.
 #![allow(clippy::unused_async)]
 
+mod common;
+
+use common::counting::{counts, Counting, Counts};
+use common::noop::registry_noop;
 use selftime::{external_call, timed_handler};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::future::Future;
 use std::hint::black_box;
 use tracing::field::Empty;
-use tracing::Subscriber;
-use tracing_subscriber::layer::SubscriberExt as _;
-use tracing_subscriber::Layer;
-
-struct Counting;
-
-thread_local! {
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-    static FREES: Cell<u64> = const { Cell::new(0) };
-}
-
-fn bump(counter: &'static std::thread::LocalKey<Cell<u64>>) {
-    // `try_with`: a thread being torn down still allocates, uncounted.
-    let _ = counter.try_with(|c| c.set(c.get() + 1));
-}
-
-// SAFETY: forwards every call to `System` unchanged; counting touches only
-// const-initialised thread-locals, which never allocate.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        bump(&ALLOCS);
-        // SAFETY: the caller's contract, passed on.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        bump(&ALLOCS);
-        // SAFETY: the caller's contract, passed on.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // A reallocation is an allocation event in its own right.
-        bump(&ALLOCS);
-        bump(&FREES);
-        // SAFETY: the caller's contract, passed on.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        bump(&FREES);
-        // SAFETY: the caller's contract, passed on.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
-
-/// Allocations and frees made on this thread.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Counts {
-    allocs: u64,
-    frees: u64,
-}
-
-fn counts() -> Counts {
-    Counts {
-        allocs: ALLOCS.with(Cell::get),
-        frees: FREES.with(Cell::get),
-    }
-}
-
-impl std::ops::Sub for Counts {
-    type Output = Self;
-    fn sub(self, earlier: Self) -> Self {
-        Self {
-            allocs: self.allocs - earlier.allocs,
-            frees: self.frees - earlier.frees,
-        }
-    }
-}
 
 /// What `f` allocates and frees on this thread.
 fn counted<R>(f: impl FnOnce() -> R) -> (R, Counts) {
@@ -111,16 +44,6 @@ fn block_on<F: Future>(fut: F) -> F::Output {
         .build()
         .expect("a current-thread runtime")
         .block_on(fut)
-}
-
-/// The registry with a layer that does nothing (a bare registry leaks every
-/// closed span, tokio-rs/tracing#900), for this thread only.
-struct Noop;
-
-impl<S: Subscriber> Layer<S> for Noop {}
-
-fn registry_noop() -> tracing::subscriber::DefaultGuard {
-    tracing::subscriber::set_default(tracing_subscriber::registry().with(Noop))
 }
 
 // ---------------------------------------------------------------------------

@@ -29,94 +29,20 @@
 //! `SELFTIME_STRESS_HANDLERS` sets the number of handlers (default 100,000),
 //! `SELFTIME_STRESS_SEED` the plans' seed.
 
+mod common;
+
+use common::counting::{self, Counting, SIZES};
+use common::{Capture, Closed};
 use futures::future::{join_all, BoxFuture};
 use futures::FutureExt as _;
 use selftime::{timed_handler, FutureExt as _};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
 use std::sync::atomic::{AtomicIsize, AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, Semaphore};
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Instrument as _, Subscriber};
-use tracing_subscriber::layer::{Context, SubscriberExt as _};
-use tracing_subscriber::registry::LookupSpan;
-use tracing_subscriber::Layer;
-
-// --- a counting allocator ----------------------------------------------------------
-
-struct Counting;
-
-/// Blocks at or above this size share the last slot of [`BY_SIZE`].
-const SIZES: usize = 4096;
-
-static LIVE_BLOCKS: AtomicIsize = AtomicIsize::new(0);
-static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
-/// Live blocks by size, so that one kind of allocation (a ledger) can be
-/// counted on its own.
-static BY_SIZE: [AtomicIsize; SIZES + 1] = [const { AtomicIsize::new(0) }; SIZES + 1];
-
-thread_local! {
-    /// The size of this thread's first allocation since it was last reset.
-    static FIRST: Cell<Option<usize>> = const { Cell::new(None) };
-}
-
-#[allow(clippy::cast_possible_wrap)] // allocation sizes are below isize::MAX by contract
-fn count(size: usize, sign: isize) {
-    LIVE_BLOCKS.fetch_add(sign, Relaxed);
-    LIVE_BYTES.fetch_add(size as isize * sign, Relaxed);
-    BY_SIZE[size.min(SIZES)].fetch_add(sign, Relaxed);
-    if sign > 0 {
-        // `try_with`: a thread being torn down still allocates, unrecorded.
-        let _ = FIRST.try_with(|first| {
-            if first.get().is_none() {
-                first.set(Some(size));
-            }
-        });
-    }
-}
-
-// SAFETY: forwards every call to `System` unchanged; counting touches only
-// atomics and a const-initialised thread-local, which never allocate.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller's contract, passed on.
-        let ptr = unsafe { System.alloc(layout) };
-        if !ptr.is_null() {
-            count(layout.size(), 1);
-        }
-        ptr
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller's contract, passed on.
-        let ptr = unsafe { System.alloc_zeroed(layout) };
-        if !ptr.is_null() {
-            count(layout.size(), 1);
-        }
-        ptr
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: the caller's contract, passed on.
-        let new = unsafe { System.realloc(ptr, layout, new_size) };
-        if !new.is_null() {
-            count(layout.size(), -1);
-            count(new_size, 1);
-        }
-        new
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        count(layout.size(), -1);
-        // SAFETY: the caller's contract, passed on.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use tracing::Instrument as _;
+use tracing_subscriber::layer::SubscriberExt as _;
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
@@ -130,10 +56,11 @@ struct Heap {
 }
 
 fn heap(ledger_size: usize) -> Heap {
+    let live = counting::live(ledger_size);
     Heap {
-        blocks: LIVE_BLOCKS.load(Relaxed),
-        bytes: LIVE_BYTES.load(Relaxed),
-        ledgers: BY_SIZE[ledger_size.min(SIZES)].load(Relaxed),
+        blocks: live.blocks,
+        bytes: live.bytes,
+        ledgers: live.of_size,
     }
 }
 
@@ -148,9 +75,9 @@ fn ledger_size() -> usize {
     // The first call registers the span's callsite.
     probe();
     std::thread::spawn(|| {
-        FIRST.with(|first| first.set(None));
+        counting::forget_first();
         probe();
-        FIRST.with(Cell::get)
+        counting::first()
     })
     .join()
     .unwrap()
@@ -404,111 +331,23 @@ async fn drive(plan: Arc<Plan>) {
 
 // --- what the spans say ---------------------------------------------------------------
 
-/// The fields recorded on one `stress` span, with the id of the `request`
-/// span it was opened in.
-#[derive(Clone, Debug, Default)]
-struct Report {
-    request: Option<u64>,
-    fields: HashMap<&'static str, String>,
-}
-
-impl Report {
-    fn u64(&self, name: &str) -> u64 {
-        self.fields
-            .get(name)
-            .unwrap_or_else(|| panic!("no field `{name}`: {self:?}"))
-            .parse()
-            .unwrap_or_else(|e| panic!("field `{name}` is not a u64 ({e}): {self:?}"))
-    }
-
-    fn str(&self, name: &str) -> &str {
-        self.fields.get(name).map_or("<none>", String::as_str)
-    }
-}
-
-struct Fields<'a> {
-    report: &'a mut Report,
-}
-
-impl Visit for Fields<'_> {
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        if field.name() == "id" {
-            self.report.request = Some(value);
-        }
-        self.report.fields.insert(field.name(), value.to_string());
-    }
-
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.report.fields.insert(field.name(), value.to_owned());
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.report
-            .fields
-            .insert(field.name(), format!("{value:?}"));
-    }
-}
-
-/// Keeps the `stress` spans' fields, by request id, as the spans close.
-///
-/// Open spans are kept in maps of its own rather than in the registry's span
-/// extensions: the registry keeps each slot's extension table for reuse, and
-/// how many slots it ends up with depends on which threads close the spans,
-/// which would blur the heap comparison.
-#[derive(Clone, Default)]
-struct Reports {
-    requests: Arc<Mutex<HashMap<Id, u64>>>,
-    open: Arc<Mutex<HashMap<Id, Report>>>,
-    closed: Arc<Mutex<HashMap<u64, Vec<Report>>>>,
-    stray: Arc<AtomicU64>,
-}
-
-impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Reports {
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        let mut report = Report::default();
-        attrs.record(&mut Fields {
-            report: &mut report,
-        });
-        match attrs.metadata().name() {
-            "request" => {
-                if let Some(request) = report.request {
-                    self.requests.lock().unwrap().insert(id.clone(), request);
-                }
-            }
-            "stress" => {
-                let parent = ctx.span(id).and_then(|span| span.parent().map(|p| p.id()));
-                report.request =
-                    parent.and_then(|parent| self.requests.lock().unwrap().get(&parent).copied());
-                self.open.lock().unwrap().insert(id.clone(), report);
-            }
-            _ => {}
+/// The closed `stress` spans by the id of the `request` span each was opened
+/// in, and how many were opened outside any request.
+fn by_request(closed: Vec<Closed>) -> (HashMap<u64, Vec<Closed>>, usize) {
+    let mut by_request: HashMap<u64, Vec<Closed>> = HashMap::new();
+    let mut stray = 0;
+    for span in closed {
+        let request = span
+            .parent
+            .as_deref()
+            .filter(|parent| parent.name == "request")
+            .and_then(|parent| parent.field("id")?.parse().ok());
+        match request {
+            Some(id) => by_request.entry(id).or_default().push(span),
+            None => stray += 1,
         }
     }
-
-    fn on_record(&self, id: &Id, values: &Record<'_>, _: Context<'_, S>) {
-        if let Some(report) = self.open.lock().unwrap().get_mut(id) {
-            values.record(&mut Fields { report });
-        }
-    }
-
-    fn on_close(&self, id: Id, _: Context<'_, S>) {
-        self.requests.lock().unwrap().remove(&id);
-        let Some(report) = self.open.lock().unwrap().remove(&id) else {
-            return;
-        };
-        match report.request {
-            Some(request) => self
-                .closed
-                .lock()
-                .unwrap()
-                .entry(request)
-                .or_default()
-                .push(report),
-            None => {
-                self.stray.fetch_add(1, Relaxed);
-            }
-        }
-    }
+    (by_request, stray)
 }
 
 // --- checks -----------------------------------------------------------------------------
@@ -533,7 +372,7 @@ fn micros(d: Duration) -> u64 {
 }
 
 /// Checks one handler's report against its plan.
-fn check(plan: &Plan, reports: Option<&Vec<Report>>) -> Result<(), String> {
+fn check(plan: &Plan, reports: Option<&Vec<Closed>>) -> Result<(), String> {
     let reports = reports.map_or(&[][..], Vec::as_slice);
     let [report] = reports else {
         return Err(format!("{} reports", reports.len()));
@@ -544,7 +383,7 @@ fn check(plan: &Plan, reports: Option<&Vec<Report>>) -> Result<(), String> {
         report.u64("internal.duration_us"),
     );
     let fail = |what: String| Err(format!("{what}: {report:?}"));
-    if report.str("outcome") != plan.end.outcome() {
+    if report.outcome() != plan.end.outcome() {
         return fail(format!("outcome, expected {}", plan.end.outcome()));
     }
     if internal + external != total || external > total {
@@ -568,7 +407,7 @@ fn check(plan: &Plan, reports: Option<&Vec<Report>>) -> Result<(), String> {
     if report.u64("external.calls") != calls {
         return fail(format!("external.calls, expected {calls}"));
     }
-    let got = breakdown(report.str("external.breakdown"));
+    let got = breakdown(report.breakdown());
     let counts = |m: &BTreeMap<String, (u64, u64)>| -> Vec<(String, u64)> {
         m.iter().map(|(k, v)| (k.clone(), v.1)).collect()
     };
@@ -626,7 +465,7 @@ fn run(rt: &tokio::runtime::Runtime, ids: std::ops::Range<u64>, seed: u64) -> Ve
         let permits = Arc::new(Semaphore::new(IN_FLIGHT));
         let mut tasks = Vec::with_capacity(plans.len());
         for plan in &plans {
-            PEAK_LEDGERS.fetch_max(BY_SIZE[LEDGER_SIZE.load(Relaxed)].load(Relaxed), Relaxed);
+            PEAK_LEDGERS.fetch_max(counting::live(LEDGER_SIZE.load(Relaxed)).of_size, Relaxed);
             let permit = Arc::clone(&permits).acquire_owned().await.unwrap();
             let plan = Arc::clone(plan);
             tasks.push(tokio::spawn(async move {
@@ -655,7 +494,7 @@ fn run(rt: &tokio::runtime::Runtime, ids: std::ops::Range<u64>, seed: u64) -> Ve
     plans
 }
 
-/// The ledger's size class in [`BY_SIZE`], and the most blocks of it seen
+/// The ledger's size (its class in the counts by size), and the most blocks of it seen
 /// live during a run: proof that it is the size of something per handler.
 static LEDGER_SIZE: AtomicUsize = AtomicUsize::new(SIZES);
 static PEAK_LEDGERS: AtomicIsize = AtomicIsize::new(0);
@@ -682,8 +521,8 @@ fn many_handlers_on_two_workers_with_panics_and_cancellations() {
     let ledger_size = ledger_size();
     LEDGER_SIZE.store(ledger_size.min(SIZES), Relaxed);
     count_unplanned_panics();
-    let reports = Reports::default();
-    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(reports.clone()))
+    let capture = Capture::keeping("stress");
+    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(capture.clone()))
         .expect("the only subscriber of this test binary");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -699,12 +538,12 @@ fn many_handlers_on_two_workers_with_panics_and_cancellations() {
     // the runtime's queues all reach their working size here.
     let warm = 5_000.min(handlers);
     run(&rt, 0..warm, seed);
-    std::mem::take(&mut *reports.closed.lock().unwrap());
+    drop(capture.take());
     let before = heap(ledger_size);
     PEAK_LEDGERS.store(0, Relaxed);
 
     let plans = run(&rt, warm..warm + handlers, seed);
-    let closed = std::mem::take(&mut *reports.closed.lock().unwrap());
+    let (closed, stray) = by_request(capture.take());
     let mut failures = Vec::new();
     for plan in &plans {
         if let Err(e) = check(plan, closed.get(&plan.id)) {
@@ -719,7 +558,7 @@ fn many_handlers_on_two_workers_with_panics_and_cancellations() {
         failures[..failures.len().min(5)].join("\n")
     );
     assert_eq!(reported, plans.len(), "reports for handlers never run");
-    assert_eq!(reports.stray.load(Relaxed), 0, "reports outside a request");
+    assert_eq!(stray, 0, "reports outside a request");
     assert_eq!(UNPLANNED_PANICS.load(Relaxed), 0, "unplanned panics");
 
     drop((plans, closed, failures));

@@ -17,21 +17,24 @@
 
 mod common;
 
-use common::{Suite, Target};
+use common::{Noop, Suite, Target};
 use criterion::Criterion;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
-use tracing::Subscriber;
 use tracing_subscriber::layer::SubscriberExt as _;
-use tracing_subscriber::Layer;
 
 const HANDLERS: usize = 10_000;
 const CALLS: usize = 8;
 
 /// Counts live heap bytes and allocations while `COUNTING` is on; otherwise
 /// one relaxed load of a flag nobody writes, on top of the system allocator.
+///
+/// Not the counting allocator of the repository's `tests/common`: a bench of
+/// this package cannot include files from outside it (the package is
+/// published, and the suite's tests live in another package), and a bench's
+/// allocator must cost nothing while it is not counting.
 struct Counting;
 
 static COUNTING: AtomicBool = AtomicBool::new(false);
@@ -64,10 +67,6 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
-
-struct Noop;
-
-impl<S: Subscriber> Layer<S> for Noop {}
 
 async fn dep_bare() {
     tokio::task::yield_now().await;

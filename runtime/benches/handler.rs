@@ -23,19 +23,12 @@
 
 mod common;
 
-use common::{Suite, Target};
+use common::{Noop, Suite, Target};
 use criterion::Criterion;
 use std::hint::black_box;
 use std::time::Duration;
 use tracing::field::Empty;
-use tracing::Subscriber;
 use tracing_subscriber::layer::SubscriberExt as _;
-use tracing_subscriber::Layer;
-
-/// A layer that does nothing: the registry alone, without tracing#900's leak.
-struct Noop;
-
-impl<S: Subscriber> Layer<S> for Noop {}
 
 async fn none() -> u64 {
     black_box(1)

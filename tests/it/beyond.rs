@@ -3,9 +3,7 @@
 //! nobody counts (orphans), and the helpers that carry a handler into
 //! spawned work.
 
-mod common;
-
-use common::Capture;
+use crate::common::Capture;
 use selftime::{external_call, timed_handler};
 use std::time::{Duration, Instant};
 
@@ -224,7 +222,7 @@ async fn orphan_calls_are_counted_and_reported_once_per_site() {
         let warning = &warnings[0];
         assert_eq!(warning.level, "WARN");
         assert_eq!(warning.fields["function"], "orphan_dep");
-        assert_eq!(warning.fields["module"], "beyond");
+        assert_eq!(warning.fields["module"], "it::beyond");
         assert!(warning.fields["message"].contains("selftime::spawn"));
     }
 }

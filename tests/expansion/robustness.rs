@@ -1,14 +1,14 @@
-//! The macros never panic, whatever they are given, and always answer with
-//! code or with a compile error.
+//! Whatever they are given, the macros never panic, and always answer
+//! with code or with a compile error.
 //!
-//! The macros' logic is included from `macros/src/imp` and run on
-//! `proc_macro2` tokens, as `tests/expand.rs` does, with inputs from three
-//! sources:
+//! Inputs come from three sources:
 //!
 //! - a corpus of real-world function items (handlers, axum extractors,
 //!   `async_trait` output, `impl Future`, generics, raw identifiers, trait
-//!   declarations, things that are not functions at all) and of attribute
-//!   arguments, good and bad;
+//!   declarations, things that are not functions at all, token soup no
+//!   compiler would hand a macro) and of attribute arguments, good and bad,
+//!   each paired with each; and every truncation, deletion and doubling of
+//!   a token in some valid argument lists;
 //! - the same, mutated: tokens dropped, duplicated, swapped, punctuation and
 //!   delimiters exchanged, random identifiers and literals put in;
 //! - token soups: random token trees, brackets nested at random.
@@ -24,21 +24,18 @@
 //!
 //! `PROPTEST_CASES` scales the number of cases of each property.
 
-// The macros' package lints this code as its own; here it is only run, and
-// not every item is reached from a test.
-#[allow(dead_code, unreachable_pub, clippy::pedantic)]
-#[path = "../macros/src/imp/mod.rs"]
-mod imp;
-
 use proc_macro2::{Delimiter, Group, Ident, Literal, Punct, Spacing, Span, TokenStream, TokenTree};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::str::FromStr as _;
 
+use super::{tokens, Which};
+
 // --- the corpus ------------------------------------------------------------------------
 
-/// Items as users write them, or as other attributes hand them on.
+/// Items as users write them, or as other attributes hand them on, and
+/// odd ones.
 const ITEMS: &[&str] = &[
     "async fn checkout(cart: Cart) -> Result<Receipt, Error> { let r = charge(&cart).await?; Ok(r) }",
     "pub async fn get_user(State(db): State<Db>, Path(id): Path<u32>) -> impl IntoResponse { db.get(id).await }",
@@ -83,6 +80,33 @@ const ITEMS: &[&str] = &[
     "extern \"C\" { fn puts(s: *const u8); }",
     "m! { fn hidden() {} }",
     "",
+    // Odd ones: short, malformed, or not a function with a body.
+    "fn f() {}",
+    "async fn f() -> u32 { 1 }",
+    "pub fn r#type(&self) -> Result<(), E> { Ok(()) }",
+    "fn f() -> impl Future<Output = ()> { async {} }",
+    "fn f() -> Pin<Box<dyn Future<Output = u8> + Send>> { Box::pin(async move { 1 }) }",
+    "fn f() -> impl Future { Box::pin(async move {}) }",
+    "fn f() -> Box<dyn Future<Output = ()>> { Box::pin(async move {}, extra) }",
+    "fn f() -> impl Sized { Box::pin() }",
+    "fn f() -> _ { 1 }",
+    "fn f() -> impl Fn() -> impl Future { || async {} }",
+    "const fn f() {}",
+    "const async unsafe extern \"C\" fn f() {}",
+    "fn f();",
+    "fn f(&self) -> u8;",
+    "struct S;",
+    "struct S { a: u8 }",
+    "enum E { A }",
+    "union U { a: u8 }",
+    "const C: u8 = 1;",
+    "mod m;",
+    "trait T { fn f(); }",
+    "impl T for S {}",
+    "extern crate a;",
+    "m!();",
+    "fn",
+    "1 + 1",
 ];
 
 /// Attribute arguments, good and bad, for either macro.
@@ -135,26 +159,89 @@ const ARGS: &[&str] = &[
     "level = \"debug\"; name = \"x\"",
     "wake, wake",
     "bogus = 1, also_bogus",
+    // Odd ones.
+    "name = \"checkout\", level = \"debug\", span = \"current\", crate = \"::selftime\"",
+    "\"redis\", crate = \"crate::facade\"",
+    "name = \"\", level = \"\", span = \"\", crate = \"\"",
+    "crate = \"\", \"\"",
+    "crate = \"::\"",
+    "crate = \"crate\"",
+    "crate = \"a::<b>\"",
+    "crate = \"1\"",
+    "crate = \"/* */\"",
+    "crate = \"selftime // x\"",
+    "crate = \"\u{e9}\"",
+    "level = \"\\u{0130}nfo\"",
+    "name = \"a\" \"b\"",
+    "\"redis\"suffix",
+    "b\"redis\", c\"redis\", 'r', 1.5, true, r#\"raw\"#",
+    "r#type = \"::selftime\"",
+    "r#name = \"x\"",
+    "_ = \"x\"",
+    "_",
+    "'a",
+    "name = \"a\",,",
+    "name = = \"x\"",
+    "name = |a, b| a",
+    "name = (\"a\", \"b\")",
+    "name = [\"a\"]",
+    "name = { \"a\" }",
+    "crate = a::<B, C>",
+    "level = tracing::Level::DEBUG",
+    "span",
+    "crate",
+    "level(\"debug\")",
+    "name = concat!(\"a\", \"b\")",
+    "#[doc] name = \"x\"",
+    "async move {}",
+    "::",
+    "; ; ;",
 ];
 
-fn tokens(source: &str) -> TokenStream {
-    TokenStream::from_str(source).unwrap_or_else(|e| panic!("corpus entry {source:?}: {e}"))
+/// Every pairing of the corpus, and every truncation, deletion and doubling
+/// of a token in some valid argument lists (on a valid item).
+fn written_inputs() -> Vec<(TokenStream, TokenStream)> {
+    let mut inputs = Vec::new();
+    for item in ITEMS {
+        for args in ARGS {
+            inputs.push((tokens(args), tokens(item)));
+        }
+    }
+    for valid in [
+        "name = \"checkout\", level = \"debug\", span = \"current\", crate = \"::selftime\",",
+        "\"redis\", crate = \"crate::facade\",",
+    ] {
+        let trees: Vec<_> = tokens(valid).into_iter().collect();
+        for k in 0..=trees.len() {
+            let truncated = trees[..k].iter().cloned().collect();
+            let without = trees[..k].iter().chain(trees.get(k + 1..).unwrap_or(&[]));
+            let doubled = trees[..k]
+                .iter()
+                .chain(trees.get(k.saturating_sub(1)..).unwrap_or(&[]));
+            for args in [
+                truncated,
+                without.cloned().collect(),
+                doubled.cloned().collect(),
+            ] {
+                inputs.push((args, tokens("async fn f() -> u8 { 1 }")));
+            }
+        }
+    }
+    inputs
 }
 
 // --- running the macros ---------------------------------------------------------------
 
-#[derive(Clone, Copy, Debug)]
-enum Which {
-    TimedHandler,
-    ExternalCall,
+/// How a macro answered an input it handled well.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Answer {
+    Expanded,
+    Rejected,
 }
 
 /// Runs one macro on (args, item) and checks its answer; `Err` says why not.
-fn check(which: Which, args: &TokenStream, item: &TokenStream) -> Result<(), String> {
-    let run = || match which {
-        Which::TimedHandler => imp::timed_handler(args.clone(), item.clone()),
-        Which::ExternalCall => imp::external_call(args.clone(), item.clone()),
-    };
+fn check(which: Which, args: &TokenStream, item: &TokenStream) -> Result<Answer, String> {
+    let run = || which.expand(args.clone(), item.clone());
     let out = catch_unwind(AssertUnwindSafe(run))
         .map_err(|_| format!("{which:?} panicked on args `{args}` item `{item}`"))?;
 
@@ -166,7 +253,7 @@ fn check(which: Which, args: &TokenStream, item: &TokenStream) -> Result<(), Str
         let same_item =
             head.iter().cloned().collect::<TokenStream>().to_string() == item.to_string();
         if same_item && only_compile_errors(tail.iter().cloned().collect()) {
-            return Ok(());
+            return Ok(Answer::Rejected);
         }
     }
 
@@ -197,7 +284,7 @@ fn check(which: Which, args: &TokenStream, item: &TokenStream) -> Result<(), Str
                     quote::quote!(#expanded)
                 ));
             }
-            Ok(())
+            Ok(Answer::Expanded)
         }
         Err(_) => Err(format!(
             "{which:?} accepted `{item}`, which is not a function with a body: `{out}`"
@@ -239,7 +326,7 @@ fn compile_errors(tokens: &TokenStream) -> usize {
 }
 
 fn check_both(args: &TokenStream, item: &TokenStream) -> Result<(), TestCaseError> {
-    for which in [Which::TimedHandler, Which::ExternalCall] {
+    for which in Which::BOTH {
         check(which, args, item).map_err(TestCaseError::fail)?;
     }
     Ok(())
@@ -514,14 +601,25 @@ fn runner(cases: u32) -> TestRunner {
     })
 }
 
-/// Every pairing of the corpus, as written.
+/// Every pairing of the corpus, and the arguments cut and doubled, as
+/// written.
 #[test]
 fn the_corpus_as_written() {
-    for item in ITEMS {
-        for args in ARGS {
-            check_both(&tokens(args), &tokens(item)).unwrap_or_else(|e| panic!("{e}"));
+    let (mut expanded, mut rejected) = (0, 0);
+    for (args, item) in written_inputs() {
+        for which in Which::BOTH {
+            match check(which, &args, &item) {
+                Ok(Answer::Expanded) => expanded += 1,
+                Ok(Answer::Rejected) => rejected += 1,
+                Err(e) => panic!("{e}"),
+            }
         }
     }
+    // The inputs must reach both answers, or the test proves little.
+    assert!(
+        rejected > 100 && expanded > 10,
+        "{expanded} expanded, {rejected} rejected"
+    );
 }
 
 /// The corpus's good inputs do expand (the property above would also pass
@@ -535,16 +633,16 @@ fn the_corpus_has_inputs_that_expand() {
         "name = \"a\", level = \"info\", crate = \"::selftime\", polls",
         "name = \"a\", span = \"current\", crate = \"::selftime\"",
     ] {
-        let out = imp::timed_handler(tokens(args), handler.clone());
+        let out = Which::TimedHandler.expand(tokens(args), handler.clone());
         assert!(expands(out.clone()), "`{args}`: {out}");
     }
     for args in ["", "\"redis\"", "\"redis\", wake", "crate = \"::selftime\""] {
-        let out = imp::external_call(tokens(args), handler.clone());
+        let out = Which::ExternalCall.expand(tokens(args), handler.clone());
         assert!(expands(out.clone()), "`{args}`: {out}");
     }
     let accepted = ITEMS
         .iter()
-        .filter(|item| expands(imp::timed_handler(TokenStream::new(), tokens(item))))
+        .filter(|item| expands(Which::TimedHandler.expand(TokenStream::new(), tokens(item))))
         .count();
     assert!(accepted >= 20, "only {accepted} corpus items expand");
 }

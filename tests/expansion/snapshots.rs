@@ -1,34 +1,19 @@
-//! Expansion snapshots on stable, and the macros' robustness.
-//!
-//! Each `tests/expand/<case>.rs` holds one function with `#[timed_handler]`
-//! or `#[external_call]` written on it. The test runs the macros' own logic
-//! (included below from `macros/src/imp`, so no proc-macro server and no
-//! nightly are needed) on that function, pretty-prints the result with
-//! `prettyplease`, and compares it with `tests/expand/<case>.expanded.rs`.
-//!
-//! After a deliberate change to the expansion, regenerate every snapshot
-//! with
-//!
-//! ```text
-//! SELFTIME_BLESS=1 cargo test -q --test expand
-//! ```
-//!
-//! and read the diff before committing it.
-
-// The macros' package lints this code as its own; here it is only run, and
-// not every item is reached from a test.
-#[allow(dead_code, unreachable_pub, clippy::pedantic)]
-#[path = "../macros/src/imp/mod.rs"]
-mod imp;
+//! Expansion snapshots on stable: each `cases/<case>.rs` holds one function
+//! with `#[timed_handler]` or `#[external_call]` written on it; the macro's
+//! logic runs on that function, `prettyplease` prints the result, and it is
+//! compared with `cases/<case>.expanded.rs` (regenerate with
+//! `SELFTIME_BLESS=1`, see the binary's docs).
 
 use proc_macro2::TokenStream;
 use quote::ToTokens as _;
 use std::fmt::Write as _;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use syn::visit::Visit;
 
+use super::{tokens, Which};
+
 const BLESS: &str = "SELFTIME_BLESS";
+const CASES: &str = "tests/expansion/cases";
 
 /// One input file: the attribute's name and arguments, and the function
 /// without that attribute (as the compiler hands it to the macro).
@@ -36,13 +21,13 @@ struct Case {
     name: String,
     input: PathBuf,
     expanded: PathBuf,
-    attr: String,
+    which: Which,
     args: TokenStream,
     item: TokenStream,
 }
 
 fn cases() -> Vec<Case> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/expand");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(CASES);
     let mut cases: Vec<Case> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
         .map(|entry| entry.expect("a directory entry").path())
@@ -73,7 +58,7 @@ fn read_case(input: &Path) -> Case {
     let position = func
         .attrs
         .iter()
-        .position(|a| attr_name(a).is_some())
+        .position(|a| which(a).is_some())
         .unwrap_or_else(|| {
             panic!(
                 "{} has no #[timed_handler] or #[external_call]",
@@ -95,27 +80,16 @@ fn read_case(input: &Path) -> Case {
         expanded: input.with_file_name(format!("{name}.expanded.rs")),
         input: input.to_owned(),
         name,
-        attr: attr_name(&attr).expect("found above").to_owned(),
+        which: which(&attr).expect("found above"),
         args,
         item: func.into_token_stream(),
     }
 }
 
-/// `timed_handler` or `external_call`, however the attribute's path is
-/// written (`#[timed_handler]`, `#[selftime::timed_handler]`).
-fn attr_name(attr: &syn::Attribute) -> Option<&'static str> {
-    let last = attr.path().segments.last()?;
-    ["timed_handler", "external_call"]
-        .into_iter()
-        .find(|name| last.ident == name)
-}
-
-fn expand(attr: &str, args: TokenStream, item: TokenStream) -> TokenStream {
-    match attr {
-        "timed_handler" => imp::timed_handler(args, item),
-        "external_call" => imp::external_call(args, item),
-        other => unreachable!("attr_name returned {other}"),
-    }
+/// The attribute `attr` is, however its path is written
+/// (`#[timed_handler]`, `#[selftime::timed_handler]`).
+fn which(attr: &syn::Attribute) -> Option<Which> {
+    Which::named(&attr.path().segments.last()?.ident.to_string())
 }
 
 fn pretty(case: &Case, tokens: TokenStream) -> String {
@@ -130,7 +104,7 @@ fn expansions_match_their_snapshots() {
     let mut failures = String::new();
     let cases = cases();
     for case in &cases {
-        let output = expand(&case.attr, case.args.clone(), case.item.clone());
+        let output = case.which.expand(case.args.clone(), case.item.clone());
         let actual = pretty(case, output);
         if bless {
             std::fs::write(&case.expanded, &actual)
@@ -159,8 +133,8 @@ fn expansions_match_their_snapshots() {
         }
     }
     // A snapshot whose input was renamed or removed would rot unnoticed.
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/expand");
-    for entry in std::fs::read_dir(&dir).expect("tests/expand") {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(CASES);
+    for entry in std::fs::read_dir(&dir).expect(CASES) {
         let path = entry.expect("a directory entry").path();
         let name = path.file_name().expect("a file name").to_string_lossy();
         if let Some(stem) = name.strip_suffix(".expanded.rs") {
@@ -176,7 +150,7 @@ fn expansions_match_their_snapshots() {
     assert!(
         failures.is_empty(),
         "{failures}\nIf the change is intended, regenerate the snapshots with \
-         `{BLESS}=1 cargo test -q --test expand` and review them."
+         `{BLESS}=1 cargo test -q --test expansion` and review them."
     );
 }
 
@@ -241,7 +215,7 @@ fn expansions_reach_the_runtime_only_through_the_crate_path() {
     let mut checked = 0;
     for case in cases() {
         let input: syn::File = syn::parse2(case.item.clone()).expect("the input parses");
-        let output: syn::File = syn::parse2(expand(&case.attr, case.args.clone(), case.item))
+        let output: syn::File = syn::parse2(case.which.expand(case.args.clone(), case.item))
             .expect("the expansion parses");
         let krate = crate_path(&case.args);
         let mut added = escapes(&krate, &output);
@@ -395,45 +369,6 @@ fn crate_path(args: &TokenStream) -> syn::Path {
         )
 }
 
-/// Malformed and odd input never makes the macros panic; a rejected input
-/// comes back as the item exactly as written followed by compile errors
-/// (so there are no follow-on errors about a vanished function), and the
-/// result is always syntactically valid Rust.
-#[test]
-fn no_input_makes_the_macros_panic() {
-    let mut tried = 0;
-    let mut rejected = 0;
-    for (attr, args, item) in inputs() {
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            expand(attr, args.clone(), item.clone())
-        }));
-        let Ok(output) = outcome else {
-            panic!("#[{attr}({args})] on `{item}` panicked");
-        };
-        tried += 1;
-        let text = output.to_string();
-        if text.contains("compile_error") {
-            rejected += 1;
-            assert!(
-                text.starts_with(&item.to_string()),
-                "#[{attr}({args})] on `{item}`: the rejected item was not emitted as written: {text}"
-            );
-        }
-        // The compiler hands an attribute macro only items; for those the
-        // output must be items too.
-        if syn::parse2::<syn::Item>(item.clone()).is_ok() {
-            if let Err(e) = syn::parse2::<syn::File>(output) {
-                panic!("#[{attr}({args})] on `{item}`: the output does not parse ({e}): {text}");
-            }
-        }
-    }
-    // The mutations must reach both paths, or the test proves little.
-    assert!(
-        rejected > 100 && tried - rejected > 10,
-        "{tried} inputs, {rejected} rejected"
-    );
-}
-
 /// A `macro_rules!` fragment (`#[timed_handler(name = $name)]` with
 /// `$name:expr`) reaches the attribute wrapped in an invisible group; the
 /// string inside is taken as if written directly.
@@ -446,139 +381,16 @@ fn strings_from_macro_rules_fragments_are_accepted() {
     let item = tokens("async fn f() {}");
     let mut args = tokens("name =");
     args.extend(invisible("\"from a macro\""));
-    let handler = expand("timed_handler", args, item.clone()).to_string();
+    let handler = Which::TimedHandler.expand(args, item.clone()).to_string();
     assert!(!handler.contains("compile_error"), "{handler}");
     assert!(
         handler.contains("Handler :: new (\"from a macro\""),
         "{handler}"
     );
 
-    let external = expand("external_call", invisible("\"queue\""), item).to_string();
+    let external = Which::ExternalCall
+        .expand(invisible("\"queue\""), item)
+        .to_string();
     assert!(!external.contains("compile_error"), "{external}");
     assert!(external.contains("external (\"queue\""), "{external}");
-}
-
-/// Argument lists, valid and not, written by hand.
-const ODD_ARGS: &[&str] = &[
-    "",
-    "name = \"checkout\", level = \"debug\", span = \"current\", crate = \"::selftime\"",
-    "\"redis\", crate = \"crate::facade\"",
-    "name = \"\", level = \"\", span = \"\", crate = \"\"",
-    "crate = \"\", \"\"",
-    "crate = \"::\"",
-    "crate = \"crate\"",
-    "crate = \"a::<b>\"",
-    "crate = \"1\"",
-    "crate = \"/* */\"",
-    "crate = \"selftime // x\"",
-    "crate = \"é\"",
-    "level = \"\\u{0130}nfo\"",
-    "name = \"a\" \"b\"",
-    "name = \"a\"x",
-    "\"redis\"suffix",
-    "b\"redis\", c\"redis\", 'r', 1.5, true, r#\"raw\"#",
-    "r#type = \"::selftime\"",
-    "r#name = \"x\"",
-    "_ = \"x\"",
-    "_",
-    "'a",
-    ",",
-    ",,",
-    "name = \"a\",,",
-    "= \"x\"",
-    "name == \"x\"",
-    "name => \"x\"",
-    "name = = \"x\"",
-    "name = |a, b| a",
-    "name = (\"a\", \"b\")",
-    "name = [\"a\"]",
-    "name = { \"a\" }",
-    "crate = a::<B, C>",
-    "level = tracing::Level::DEBUG",
-    "span",
-    "crate",
-    "level(\"debug\")",
-    "name = concat!(\"a\", \"b\")",
-    "#[doc] name = \"x\"",
-    "async move {}",
-    "::",
-    "; ; ;",
-];
-
-/// Items, functions and not, and token soup no compiler would hand a macro.
-const ODD_ITEMS: &[&str] = &[
-    "fn f() {}",
-    "async fn f() -> u32 { 1 }",
-    "pub fn r#type(&self) -> Result<(), E> { Ok(()) }",
-    "fn f() -> impl Future<Output = ()> { async {} }",
-    "fn f() -> Pin<Box<dyn Future<Output = u8> + Send>> { Box::pin(async move { 1 }) }",
-    "fn f() -> impl Future { Box::pin(async move {}) }",
-    "fn f() -> Box<dyn Future<Output = ()>> { Box::pin(async move {}, extra) }",
-    "fn f() -> impl Sized { Box::pin() }",
-    "fn f() -> _ { 1 }",
-    "fn f() -> impl Fn() -> impl Future { || async {} }",
-    "const fn f() {}",
-    "const async unsafe extern \"C\" fn f() {}",
-    "fn f();",
-    "fn f(&self) -> u8;",
-    "struct S;",
-    "struct S { a: u8 }",
-    "enum E { A }",
-    "union U { a: u8 }",
-    "const C: u8 = 1;",
-    "static S: u8 = 1;",
-    "mod m {}",
-    "mod m;",
-    "trait T { fn f(); }",
-    "impl T for S {}",
-    "type A = u8;",
-    "use a::b;",
-    "extern crate a;",
-    "extern \"C\" { fn f(); }",
-    "m!();",
-    "macro_rules! m { () => {} }",
-    "",
-    "fn",
-    "1 + 1",
-];
-
-/// Argument lists and items, valid and not, for both attributes: a set of
-/// hand-written oddities, and every truncation, deletion and doubling of a
-/// token in some valid argument lists.
-fn inputs() -> Vec<(&'static str, TokenStream, TokenStream)> {
-    let mut inputs = Vec::new();
-    for attr in ["timed_handler", "external_call"] {
-        for a in ODD_ARGS {
-            for i in ODD_ITEMS {
-                inputs.push((attr, tokens(a), tokens(i)));
-            }
-        }
-        for valid in [
-            "name = \"checkout\", level = \"debug\", span = \"current\", crate = \"::selftime\",",
-            "\"redis\", crate = \"crate::facade\",",
-        ] {
-            let trees: Vec<_> = tokens(valid).into_iter().collect();
-            for k in 0..=trees.len() {
-                let truncated = trees[..k].iter().cloned().collect();
-                let without = trees[..k].iter().chain(trees.get(k + 1..).unwrap_or(&[]));
-                let doubled = trees[..k]
-                    .iter()
-                    .chain(trees.get(k.saturating_sub(1)..).unwrap_or(&[]));
-                for args in [
-                    truncated,
-                    without.cloned().collect(),
-                    doubled.cloned().collect(),
-                ] {
-                    inputs.push((attr, args, tokens("async fn f() -> u8 { 1 }")));
-                }
-            }
-        }
-    }
-    inputs
-}
-
-fn tokens(source: &str) -> TokenStream {
-    source
-        .parse()
-        .unwrap_or_else(|e| panic!("`{source}` does not lex: {e}"))
 }

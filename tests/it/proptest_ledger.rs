@@ -27,9 +27,7 @@
 //! `PROPTEST_CASES` sets the number of cases (default 3,000 for the
 //! schedules, 1,000 for the long chains).
 
-mod common;
-
-use common::Capture;
+use crate::common::Capture;
 use futures::future::{join_all, BoxFuture};
 use futures::FutureExt as _;
 use proptest::prelude::*;
@@ -366,7 +364,7 @@ fn paused_runtime() -> tokio::runtime::Runtime {
 }
 
 /// Runs `plan` and returns the one span the handler closed.
-fn replay(plan: &Plan) -> common::Closed {
+fn replay(plan: &Plan) -> crate::common::Closed {
     let (capture, _guard) = Capture::install();
     let plan = Arc::new(plan.clone());
     paused_runtime().block_on(async {

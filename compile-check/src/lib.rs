@@ -1,8 +1,9 @@
 //! Every form of `#[timed_handler]` and `#[external_call]`, compiled under the
 //! strictest lints a user may deny. A lint that fires inside an expansion
-//! fails the workspace's clippy run (`cargo clippy -p selftime-lint-check --
-//! -D warnings`), which is how the expansions are kept clean for users who
-//! write `#![deny(warnings, clippy::pedantic)]`.
+//! fails the workspace's clippy run (`cargo clippy -p selftime-compile-check
+//! -- -D warnings`), which is how the expansions are kept clean for users who
+//! write `#![deny(warnings, clippy::pedantic)]`. The misuses, each a compile
+//! error with its message, are the package's UI tests (`tests/ui.rs`).
 //!
 //! The code around the attributes is itself lint-clean, so that anything
 //! reported here comes from an expansion. The forms: `async fn`, plain `fn`,

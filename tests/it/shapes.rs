@@ -1,9 +1,7 @@
 //! Every function shape a real service has keeps compiling, keeps its
 //! signature, and still records (exact figures on the paused clock).
 
-mod common;
-
-use common::Capture;
+use crate::common::Capture;
 use selftime::{external_call, timed_handler};
 use std::fmt::Display;
 use std::future::Future;

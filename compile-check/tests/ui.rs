@@ -4,7 +4,8 @@
 //! argument form compiles and runs.
 //!
 //! Regenerate the `.stderr` snapshots with
-//! `TRYBUILD=overwrite cargo test -q --test ui`, then read each one.
+//! `TRYBUILD=overwrite cargo test -q -p selftime-compile-check --test ui`, then
+//! read each one.
 
 #[test]
 fn ui() {

@@ -6,15 +6,13 @@
 //! The clock is real here, so figures are checked for their relations
 //! (external within total, internal the rest, one dependency's busy time
 //! equal to the union) and generous bounds, not exact values; the exact
-//! arithmetic is `behaviour.rs`'s job on the paused clock.
+//! arithmetic is the `behaviour` module's job, on the paused clock.
 //!
 //! Ignored by default (it needs the binary); CI runs it with
 //! `--include-ignored`, and then a missing `redis-server` is a failure that
 //! says what to install, never a silent pass.
 
-mod common;
-
-use common::{Capture, Closed};
+use crate::common::{Capture, Closed};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncCommands as _, RedisResult};
 use selftime::{external_call, timed_handler};

@@ -2,12 +2,10 @@
 //! handler calls a second local HTTP service that sleeps, and its span shows
 //! the sleep as external time.
 
-mod common;
-
+use crate::common::Capture;
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::Router;
-use common::Capture;
 use selftime::{external_call, timed_handler};
 use std::collections::HashMap;
 use std::net::SocketAddr;

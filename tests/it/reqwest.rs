@@ -1,12 +1,10 @@
 //! The `reqwest` feature: `ExternalCallMiddleware` against real axum
 //! servers on loopback ports, on the real clock (generous bounds only).
 
-mod common;
-
+use crate::common::{Capture, Closed};
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
-use common::{Capture, Closed};
 use futures::StreamExt as _;
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 use selftime::reqwest::ExternalCallMiddleware;

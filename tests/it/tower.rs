@@ -5,12 +5,10 @@
 //! figures; a real axum server on a loopback port, called with reqwest and
 //! with hyper's client, gets generous bounds on the real clock.
 
-mod common;
-
+use crate::common::{Capture, Closed};
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
-use common::{Capture, Closed};
 use futures::StreamExt as _;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body::Frame;

@@ -1,8 +1,6 @@
 //! Exact figures on tokio's paused clock: every scenario of the contract.
 
-mod common;
-
-use common::Capture;
+use crate::common::Capture;
 use selftime::{external_call, timed_handler, FutureExt as _};
 use std::time::Duration;
 use tokio::time::sleep;
@@ -43,7 +41,7 @@ async fn sequential_calls_add_up_and_gaps_are_internal() {
     assert_eq!(span.u64("external.calls"), 2);
     assert_eq!(span.breakdown(), "a=10000us/1,b=20000us/1");
     assert_eq!(span.outcome(), "ok");
-    assert_eq!(span.target, "behaviour");
+    assert_eq!(span.target, "it::behaviour");
     assert_eq!(span.level, "INFO");
 }
 

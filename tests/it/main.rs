@@ -1,0 +1,31 @@
+//! The integration tests that share a process: one binary, one module per
+//! subject, so that the suite links once.
+//!
+//! Nothing here sets process-wide state that another module could see: the
+//! span captures are each test thread's own subscriber, the metrics
+//! recorders each test's own local recorder, and the only panic hook (in
+//! `proptest_ledger`) silences its own planned panics and passes every other
+//! one on. The tests that need the process to themselves have binaries of
+//! their own: `alloc` and `stress` (a counting global allocator; `stress`
+//! also a global subscriber and a panic hook that counts) and `demo` (the
+//! global metrics recorder); `alerts` (promtool on the alert rules) is one
+//! too.
+//!
+//! Orphan counts are process-wide: each test that reads them calls its own
+//! dependencies, named for it alone.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod behaviour;
+mod beyond;
+mod hygiene;
+mod loopback;
+mod metrics;
+mod otel;
+mod proptest_ledger;
+mod real_clock;
+mod redis;
+mod reqwest;
+mod shapes;
+mod tower;
