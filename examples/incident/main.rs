@@ -199,6 +199,9 @@ pub(crate) fn run(config: &Config, out: &mut dyn Write) -> Result<Outcome, BoxEr
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     std::fs::create_dir_all(&dir)
         .map_err(|error| format!("creating {}: {error}", dir.display()))?;
+    // promtool reads the rule files its test file names relative to that
+    // file: name them absolutely.
+    let dir = std::path::absolute(&dir).map_err(|error| format!("{}: {error}", dir.display()))?;
     // Fail now rather than after the replay if the chart cannot be written.
     std::fs::File::create(&config.chart)
         .map_err(|error| format!("writing {}: {error}", config.chart.display()))?;
