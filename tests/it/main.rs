@@ -16,9 +16,15 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+/// The code tonic-prost-build generates from `tests/proto/shop.proto`,
+/// checked in (see `grpc`'s last test).
+#[path = "../proto/shop.rs"]
+#[allow(unreachable_pub, clippy::pedantic)]
+mod shop;
 
 mod behaviour;
 mod beyond;
+mod grpc;
 mod hygiene;
 mod loopback;
 mod metrics;
