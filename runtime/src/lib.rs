@@ -336,6 +336,8 @@
 
 #[cfg(any(feature = "tower", feature = "reqwest"))]
 mod body;
+#[cfg(any(feature = "metrics", feature = "opentelemetry"))]
+mod buckets;
 mod external;
 mod handler;
 #[cfg(any(feature = "tower", feature = "reqwest"))]
@@ -343,6 +345,8 @@ mod intern;
 mod ledger;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+#[cfg(feature = "opentelemetry")]
+pub mod opentelemetry;
 mod orphan;
 mod propagate;
 mod report;

@@ -135,7 +135,10 @@ async fn server_spans(capture: &Capture, count: usize) -> Vec<Closed> {
 
 /// 3 of its own, then a checkout.
 #[timed_handler]
-async fn place_order(mut cart: ShopClient, name: &'static str) -> Result<String, Status> {
+pub(crate) async fn place_order(
+    mut cart: ShopClient,
+    name: &'static str,
+) -> Result<String, Status> {
     sleep(ms(3)).await;
     let reply = cart
         .checkout(CheckoutRequest {

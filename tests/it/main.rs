@@ -29,6 +29,7 @@ mod hygiene;
 mod loopback;
 mod metrics;
 mod otel;
+mod otel_metrics;
 mod proptest_ledger;
 mod real_clock;
 mod redis;

@@ -67,7 +67,9 @@
 //!
 //! Names built from routes are interned, at most 256 of them; a route beyond
 //! that is named `other`. Never return the raw path: `/users/42` and
-//! `/users/43` would be two handlers.
+//! `/users/43` would be two handlers. With the `opentelemetry` feature, the
+//! route (`http.route`, or `rpc.system.name` and `rpc.method`) is also an
+//! attribute of the request's series.
 //!
 //! ## What is measured
 //!

@@ -3,6 +3,7 @@
 use crate::handler::{Guard, Handler};
 use crate::intern::Interner;
 use crate::ledger::OTHER_DEPENDENCY;
+use crate::report::Route;
 use crate::scope::{self, Scope};
 use crate::snapshot::Outcome;
 use bytes::Buf as _;
@@ -84,7 +85,8 @@ impl HandlerLayer {
     /// `/shop.Cart/Checkout`.
     ///
     /// Request spans carry `rpc.system.name` (`grpc`) and `rpc.method`
-    /// (`shop.Cart/Checkout`) instead of `http.route`. A request whose path
+    /// (`shop.Cart/Checkout`) instead of `http.route`, and so do the
+    /// OpenTelemetry series (feature `opentelemetry`). A request whose path
     /// does not have the shape of a gRPC method (`/package.Service/Method`,
     /// identifiers only) is named `unmatched`.
     ///
@@ -161,7 +163,8 @@ impl<R> HandlerLayer<R> {
     /// (`/users/42`): names become the metrics' `handler` label, and raw
     /// paths would make one series per user. As a safety net, the names are
     /// interned in a table of 256; a route beyond that is named `other`.
-    /// The route is also the span's `http.route` field.
+    /// The route is also the span's `http.route` field and, with the
+    /// `opentelemetry` feature, the series' `http.route` attribute.
     ///
     /// On a [`grpc`](HandlerLayer::grpc) layer, `route` replaces the gRPC
     /// naming with this one.
@@ -233,21 +236,30 @@ impl<S: fmt::Debug, R> fmt::Debug for HandlerService<S, R> {
     }
 }
 
-/// The handler's name for a request whose route function returned `route`.
+/// The handler's name for a request whose route function returned `route`,
+/// and the route as the series' attributes know it: parts of the interned
+/// name, so as bounded as the names.
 fn name_of(
     fallback: &'static str,
     naming: Naming,
     method: &'static str,
     route: Option<&str>,
-) -> &'static str {
+) -> (&'static str, Route) {
     let Some(route) = route else {
-        return fallback;
+        return (fallback, Route::Unknown);
     };
     let interned = match naming {
         Naming::Http => ROUTES.intern(&[method, " ", route]),
         Naming::Grpc => ROUTES.intern(&[route]),
     };
-    interned.unwrap_or(OTHER_DEPENDENCY)
+    let Some(name) = interned else {
+        return (OTHER_DEPENDENCY, Route::Unknown);
+    };
+    let known = match naming {
+        Naming::Http => name.get(method.len() + 1..).map(Route::Http),
+        Naming::Grpc => name.strip_prefix('/').map(Route::Grpc),
+    };
+    (name, known.unwrap_or_default())
 }
 
 /// RFC 9110's methods as themselves, any other as `_OTHER` (OpenTelemetry's
@@ -280,8 +292,10 @@ where
         let (parts, body) = request.into_parts();
         let method = method_label(&parts.method);
         let route = (self.route)(&parts);
-        let name = name_of(self.name, self.naming, method, route);
+        let (name, known) = name_of(self.name, self.naming, method, route);
         let grpc = self.naming == Naming::Grpc;
+        // The span's fields hold the route as the request gave it; the
+        // series' attributes (`known`) only the interned, bounded one.
         let http_route = route.filter(|_| !grpc);
         let rpc_method = route
             .filter(|_| grpc)
@@ -305,7 +319,7 @@ where
         let head = parts.method == Method::HEAD;
         let request = Request::from_parts(parts, body);
 
-        let mut guard = Guard::start(Handler::new(name, span));
+        let mut guard = Guard::start(Handler::new(name, span).with_route(known));
         // `call` may do part of the work (routing, a handler's synchronous
         // prelude): it runs in the handler's scope and span as well, and a
         // panic in it leaves `running` set, so the guard reports `panic`.
