@@ -351,10 +351,20 @@ fn the_counter_sees_allocations() {
 
 #[test]
 fn a_thread_reuses_the_ledgers_of_its_finished_handlers() {
-    // No subscriber: tracing allocates nothing, so every count is selftime's.
-    // Registers the callsite, on this thread, before the counted runs.
+    // No span is enabled: tracing allocates nothing, so every count is
+    // selftime's. Registers the callsites, on this thread, before the
+    // counted runs (a callsite's first use allocates, and run alone, this
+    // test is the first to use `timed_outer`'s two).
     black_box(timed_sync());
+    black_box(timed_outer());
     std::thread::spawn(|| {
+        // A subscriber that enables nothing, rather than none: tracing caches
+        // a callsite's interest for the whole process, and another test's
+        // subscriber may have cached "always" for these handlers, which
+        // would give them live spans (and this thread's breakdown buffer its
+        // first growth) under no subscriber at all. Registering one that
+        // says "never" makes tracing ask it for each span.
+        let _off = tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
         // A new thread's first handler allocates its ledger, and on ending
         // hands it to the thread's pool, which allocates its list once.
         let (_, first) = counted(timed_sync);
