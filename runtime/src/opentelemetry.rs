@@ -14,7 +14,7 @@
 //! `selftime.handler` is the handler's name: the span's name (or its
 //! `otel.name`, behind the `tower` layer) and the `metrics` feature's
 //! `handler` label. `selftime.outcome` is one of `ok`, `error`, `panic`,
-//! `cancelled` (see [`Outcome`](crate::Outcome)). The instruments belong to
+//! `cancelled` (see [`Outcome`]). The instruments belong to
 //! the instrumentation scope `selftime`, versioned as this crate.
 //!
 //! # Route attributes
