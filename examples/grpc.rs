@@ -12,6 +12,7 @@
 
 #[path = "../tests/proto/shop.rs"]
 #[allow(unreachable_pub, clippy::pedantic)]
+#[rustfmt::skip] // as the generator wrote it
 mod shop;
 
 use selftime::tower::{HandlerLayer, HttpExternalLayer, HttpExternalService};

@@ -20,6 +20,7 @@ mod common;
 /// checked in (see `grpc`'s last test).
 #[path = "../proto/shop.rs"]
 #[allow(unreachable_pub, clippy::pedantic)]
+#[rustfmt::skip] // as the generator wrote it, which its test compares
 mod shop;
 
 mod behaviour;

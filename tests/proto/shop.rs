@@ -30,10 +30,10 @@ pub mod cart_client {
         dead_code,
         missing_docs,
         clippy::wildcard_imports,
-        clippy::let_unit_value
+        clippy::let_unit_value,
     )]
-    use tonic::codegen::http::Uri;
     use tonic::codegen::*;
+    use tonic::codegen::http::Uri;
     #[derive(Debug, Clone)]
     pub struct CartClient<T> {
         inner: tonic::client::Grpc<T>,
@@ -64,7 +64,10 @@ pub mod cart_client {
             let inner = tonic::client::Grpc::with_origin(inner, origin);
             Self { inner }
         }
-        pub fn with_interceptor<F>(inner: T, interceptor: F) -> CartClient<InterceptedService<T, F>>
+        pub fn with_interceptor<F>(
+            inner: T,
+            interceptor: F,
+        ) -> CartClient<InterceptedService<T, F>>
         where
             F: tonic::service::Interceptor,
             T::ResponseBody: Default,
@@ -74,8 +77,9 @@ pub mod cart_client {
                     <T as tonic::client::GrpcService<tonic::body::Body>>::ResponseBody,
                 >,
             >,
-            <T as tonic::codegen::Service<http::Request<tonic::body::Body>>>::Error:
-                Into<StdError> + std::marker::Send + std::marker::Sync,
+            <T as tonic::codegen::Service<
+                http::Request<tonic::body::Body>,
+            >>::Error: Into<StdError> + std::marker::Send + std::marker::Sync,
         {
             CartClient::new(InterceptedService::new(inner, interceptor))
         }
@@ -115,14 +119,18 @@ pub mod cart_client {
             &mut self,
             request: impl tonic::IntoRequest<super::CheckoutRequest>,
         ) -> std::result::Result<tonic::Response<super::CheckoutReply>, tonic::Status> {
-            self.inner.ready().await.map_err(|e| {
-                tonic::Status::unknown(format!("Service was not ready: {}", e.into()))
-            })?;
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
             let codec = tonic_prost::ProstCodec::default();
             let path = http::uri::PathAndQuery::from_static("/shop.Cart/Checkout");
             let mut req = request.into_request();
-            req.extensions_mut()
-                .insert(GrpcMethod::new("shop.Cart", "Checkout"));
+            req.extensions_mut().insert(GrpcMethod::new("shop.Cart", "Checkout"));
             self.inner.unary(req, path, codec).await
         }
         /// Streams an order's tracking updates as they happen.
@@ -133,14 +141,18 @@ pub mod cart_client {
             tonic::Response<tonic::codec::Streaming<super::TrackUpdate>>,
             tonic::Status,
         > {
-            self.inner.ready().await.map_err(|e| {
-                tonic::Status::unknown(format!("Service was not ready: {}", e.into()))
-            })?;
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
             let codec = tonic_prost::ProstCodec::default();
             let path = http::uri::PathAndQuery::from_static("/shop.Cart/Track");
             let mut req = request.into_request();
-            req.extensions_mut()
-                .insert(GrpcMethod::new("shop.Cart", "Track"));
+            req.extensions_mut().insert(GrpcMethod::new("shop.Cart", "Track"));
             self.inner.server_streaming(req, path, codec).await
         }
     }
@@ -152,7 +164,7 @@ pub mod cart_server {
         dead_code,
         missing_docs,
         clippy::wildcard_imports,
-        clippy::let_unit_value
+        clippy::let_unit_value,
     )]
     use tonic::codegen::*;
     /// Generated trait containing gRPC methods that should be implemented for use with CartServer.
@@ -166,7 +178,8 @@ pub mod cart_server {
         /// Server streaming response type for the Track method.
         type TrackStream: tonic::codegen::tokio_stream::Stream<
                 Item = std::result::Result<super::TrackUpdate, tonic::Status>,
-            > + std::marker::Send
+            >
+            + std::marker::Send
             + 'static;
         /// Streams an order's tracking updates as they happen.
         async fn track(
@@ -195,7 +208,10 @@ pub mod cart_server {
                 max_encoding_message_size: None,
             }
         }
-        pub fn with_interceptor<F>(inner: T, interceptor: F) -> InterceptedService<Self, F>
+        pub fn with_interceptor<F>(
+            inner: T,
+            interceptor: F,
+        ) -> InterceptedService<Self, F>
         where
             F: tonic::service::Interceptor,
         {
@@ -250,15 +266,21 @@ pub mod cart_server {
                 "/shop.Cart/Checkout" => {
                     #[allow(non_camel_case_types)]
                     struct CheckoutSvc<T: Cart>(pub Arc<T>);
-                    impl<T: Cart> tonic::server::UnaryService<super::CheckoutRequest> for CheckoutSvc<T> {
+                    impl<T: Cart> tonic::server::UnaryService<super::CheckoutRequest>
+                    for CheckoutSvc<T> {
                         type Response = super::CheckoutReply;
-                        type Future = BoxFuture<tonic::Response<Self::Response>, tonic::Status>;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
                         fn call(
                             &mut self,
                             request: tonic::Request<super::CheckoutRequest>,
                         ) -> Self::Future {
                             let inner = Arc::clone(&self.0);
-                            let fut = async move { <T as Cart>::checkout(&inner, request).await };
+                            let fut = async move {
+                                <T as Cart>::checkout(&inner, request).await
+                            };
                             Box::pin(fut)
                         }
                     }
@@ -287,17 +309,24 @@ pub mod cart_server {
                 "/shop.Cart/Track" => {
                     #[allow(non_camel_case_types)]
                     struct TrackSvc<T: Cart>(pub Arc<T>);
-                    impl<T: Cart> tonic::server::ServerStreamingService<super::TrackRequest> for TrackSvc<T> {
+                    impl<
+                        T: Cart,
+                    > tonic::server::ServerStreamingService<super::TrackRequest>
+                    for TrackSvc<T> {
                         type Response = super::TrackUpdate;
                         type ResponseStream = T::TrackStream;
-                        type Future =
-                            BoxFuture<tonic::Response<Self::ResponseStream>, tonic::Status>;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::ResponseStream>,
+                            tonic::Status,
+                        >;
                         fn call(
                             &mut self,
                             request: tonic::Request<super::TrackRequest>,
                         ) -> Self::Future {
                             let inner = Arc::clone(&self.0);
-                            let fut = async move { <T as Cart>::track(&inner, request).await };
+                            let fut = async move {
+                                <T as Cart>::track(&inner, request).await
+                            };
                             Box::pin(fut)
                         }
                     }
@@ -323,19 +352,25 @@ pub mod cart_server {
                     };
                     Box::pin(fut)
                 }
-                _ => Box::pin(async move {
-                    let mut response = http::Response::new(tonic::body::Body::default());
-                    let headers = response.headers_mut();
-                    headers.insert(
-                        tonic::Status::GRPC_STATUS,
-                        (tonic::Code::Unimplemented as i32).into(),
-                    );
-                    headers.insert(
-                        http::header::CONTENT_TYPE,
-                        tonic::metadata::GRPC_CONTENT_TYPE,
-                    );
-                    Ok(response)
-                }),
+                _ => {
+                    Box::pin(async move {
+                        let mut response = http::Response::new(
+                            tonic::body::Body::default(),
+                        );
+                        let headers = response.headers_mut();
+                        headers
+                            .insert(
+                                tonic::Status::GRPC_STATUS,
+                                (tonic::Code::Unimplemented as i32).into(),
+                            );
+                        headers
+                            .insert(
+                                http::header::CONTENT_TYPE,
+                                tonic::metadata::GRPC_CONTENT_TYPE,
+                            );
+                        Ok(response)
+                    })
+                }
             }
         }
     }
