@@ -1,5 +1,6 @@
-//! Handler spans to an OpenTelemetry collector over OTLP, with the figures
-//! as span attributes.
+//! Handler spans and metrics to an OpenTelemetry collector over OTLP: the
+//! figures as span attributes, and as the `opentelemetry` feature's
+//! histograms and counter.
 //!
 //! ```text
 //! # to a collector (OTLP over HTTP with protobuf, e.g. port 4318):
@@ -8,20 +9,24 @@
 //! cargo run --example otlp
 //! ```
 //!
-//! The exporter reads the standard variables itself
-//! (`OTEL_EXPORTER_OTLP_ENDPOINT`, or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`,
-//! `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_EXPORTER_OTLP_TIMEOUT`). Spans are
-//! batched and sent by the SDK's own thread with a blocking HTTP client, so
-//! the provider is shut down (flushing the last batch) after the tokio
-//! runtime is gone, outside any async context. Plain HTTP only: this build
-//! carries no TLS.
+//! The exporters read the standard variables themselves
+//! (`OTEL_EXPORTER_OTLP_ENDPOINT`, or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`
+//! and `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`, `OTEL_EXPORTER_OTLP_HEADERS`,
+//! `OTEL_EXPORTER_OTLP_TIMEOUT`). Spans and metrics are sent by the SDK's own
+//! threads with a blocking HTTP client, so the providers are shut down
+//! (flushing what is left) after the tokio runtime is gone, outside any
+//! async context. Plain HTTP only: this build carries no TLS.
 //!
 //! In the collector, each `checkout` span has the attributes
 //! `total.duration_us`, `external.duration_us`, `internal.duration_us`,
-//! `external.calls`, `external.breakdown` and `outcome`.
+//! `external.calls`, `external.breakdown` and `outcome`, and the metrics
+//! `selftime.internal.duration`, `selftime.total.duration`,
+//! `selftime.external.duration` and `selftime.requests` have a series for
+//! `selftime.handler="checkout"`.
 
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_otlp::SpanExporter;
+use opentelemetry_otlp::{MetricExporter, SpanExporter};
+use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
 use selftime::{external_call, timed_handler};
@@ -55,22 +60,28 @@ async fn checkout(order: u32) -> Result<u32, String> {
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let provider = if std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some()
+    let providers = if std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some()
         || std::env::var_os("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some()
     {
-        let exporter = SpanExporter::builder().with_http().build()?;
-        let provider = SdkTracerProvider::builder()
-            .with_batch_exporter(exporter)
-            .with_resource(
-                Resource::builder()
-                    .with_service_name("selftime-otlp-example")
-                    .build(),
-            )
+        let resource = Resource::builder()
+            .with_service_name("selftime-otlp-example")
             .build();
-        let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("selftime-example"));
+        let exporter = SpanExporter::builder().with_http().build()?;
+        let tracer_provider = SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .with_resource(resource.clone())
+            .build();
+        let layer =
+            tracing_opentelemetry::layer().with_tracer(tracer_provider.tracer("selftime-example"));
         tracing_subscriber::registry().with(layer).init();
-        println!("exporting spans over OTLP");
-        Some(provider)
+        // selftime's histograms and counter, through the same pipeline.
+        let meter_provider = SdkMeterProvider::builder()
+            .with_periodic_exporter(MetricExporter::builder().with_http().build()?)
+            .with_resource(resource)
+            .build();
+        selftime::opentelemetry::set_global_meter_provider(&meter_provider)?;
+        println!("exporting spans and metrics over OTLP");
+        Some((tracer_provider, meter_provider))
     } else {
         tracing_subscriber::fmt()
             .with_span_events(FmtSpan::CLOSE)
@@ -90,8 +101,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     });
     drop(runtime);
 
-    if let Some(provider) = provider {
-        provider.shutdown()?;
+    if let Some((tracer_provider, meter_provider)) = providers {
+        tracer_provider.shutdown()?;
+        meter_provider.shutdown()?;
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Heap allocations, counted exactly by a counting global allocator: none
-//! per external call, and at most one per handler beyond what tracing
-//! itself allocates for the same span under the same subscriber.
+//! per external call, at most one per handler beyond what tracing itself
+//! allocates for the same span under the same subscriber, and none more for
+//! recording to OpenTelemetry once the SDK holds the handler's series.
 //!
 //! The counters are per thread, so that tests running in parallel do not
 //! count each other's allocations; every measured body runs on the test's
@@ -351,10 +352,20 @@ fn the_counter_sees_allocations() {
 
 #[test]
 fn a_thread_reuses_the_ledgers_of_its_finished_handlers() {
-    // No subscriber: tracing allocates nothing, so every count is selftime's.
-    // Registers the callsite, on this thread, before the counted runs.
+    // No span is enabled: tracing allocates nothing, so every count is
+    // selftime's. Registers the callsites, on this thread, before the
+    // counted runs (a callsite's first use allocates, and run alone, this
+    // test is the first to use `timed_outer`'s two).
     black_box(timed_sync());
+    black_box(timed_outer());
     std::thread::spawn(|| {
+        // A subscriber that enables nothing, rather than none: tracing caches
+        // a callsite's interest for the whole process, and another test's
+        // subscriber may have cached "always" for these handlers, which
+        // would give them live spans (and this thread's breakdown buffer its
+        // first growth) under no subscriber at all. Registering one that
+        // says "never" makes tracing ask it for each span.
+        let _off = tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
         // A new thread's first handler allocates its ledger, and on ending
         // hands it to the thread's pool, which allocates its list once.
         let (_, first) = counted(timed_sync);
@@ -383,4 +394,78 @@ fn a_thread_reuses_the_ledgers_of_its_finished_handlers() {
     })
     .join()
     .unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// OpenTelemetry
+
+/// An SDK meter provider exporting to memory. Its reader exports from a
+/// thread of its own, once a minute: the counts here are the recording
+/// thread's, what a handler's report costs.
+fn meter_provider() -> opentelemetry_sdk::metrics::SdkMeterProvider {
+    let exporter = opentelemetry_sdk::metrics::InMemoryMetricExporter::default();
+    opentelemetry_sdk::metrics::SdkMeterProvider::builder()
+        .with_reader(opentelemetry_sdk::metrics::PeriodicReader::builder(exporter).build())
+        .build()
+}
+
+/// `f`'s second run with `provider` as this thread's meter provider: the
+/// first run makes the handler's series in the SDK (which allocates), the
+/// second finds them.
+fn warm_recording<R>(
+    provider: &opentelemetry_sdk::metrics::SdkMeterProvider,
+    f: impl FnMut() -> R,
+) -> Counts {
+    selftime::opentelemetry::with_local_meter_provider(provider, || warm(f))
+}
+
+#[test]
+fn recording_to_opentelemetry_allocates_nothing_once_the_series_exist() {
+    let provider = meter_provider();
+    // No subscriber: every count is selftime's (and the SDK's), once warm.
+    assert_eq!(warm(timed_sync_with_calls), NONE, "without a provider");
+    assert_eq!(
+        warm_recording(&provider, timed_sync_with_calls),
+        NONE,
+        "a handler making two calls: five series"
+    );
+    assert_eq!(
+        warm_recording(&provider, timed_outer),
+        NONE,
+        "two nested handlers"
+    );
+    let with_provider = selftime::opentelemetry::with_local_meter_provider(&provider, || {
+        block_on(warm_async(timed_async))
+    });
+    assert_eq!(with_provider, NONE, "async handler");
+
+    // A handler's first report to a provider does allocate: the SDK's
+    // entries for its new series. Measured against the same handler, warm
+    // without a provider.
+    #[timed_handler]
+    fn first_time() -> u64 {
+        sync_call(3)
+    }
+    assert_eq!(warm(first_time), NONE, "warm, without a provider");
+    let first =
+        selftime::opentelemetry::with_local_meter_provider(&provider, || counted(first_time).1);
+    assert!(first.allocs > 0, "new series in the SDK: {first:?}");
+}
+
+#[test]
+fn recording_to_opentelemetry_adds_nothing_under_a_subscriber() {
+    let _subscriber = registry_noop();
+    let provider = meter_provider();
+    let tracing_alone = warm(timed_sync);
+    assert_eq!(
+        warm_recording(&provider, timed_sync),
+        tracing_alone,
+        "the same as without a provider"
+    );
+    let tracing_alone = warm(timed_outer);
+    assert_eq!(
+        warm_recording(&provider, timed_outer),
+        tracing_alone,
+        "two nested handlers"
+    );
 }

@@ -2,6 +2,7 @@
 //! guard however the body ends.
 
 use crate::ledger::Ticket;
+use crate::report::Route;
 use crate::scope::{self, Scope};
 use crate::snapshot::{Outcome, Reading};
 use pin_project_lite::pin_project;
@@ -22,6 +23,7 @@ use tracing::Span;
 #[derive(Debug)]
 pub struct Handler {
     name: &'static str,
+    route: Route,
     span: Span,
     polls: bool,
 }
@@ -32,9 +34,18 @@ impl Handler {
     pub fn new(name: &'static str, span: Span) -> Self {
         Self {
             name,
+            route: Route::Unknown,
             span,
             polls: false,
         }
+    }
+
+    /// What the `tower` layer knows of the request's route, for the
+    /// OpenTelemetry series' attributes.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn with_route(mut self, route: Route) -> Self {
+        self.route = route;
+        self
     }
 
     /// Also splits internal time into busy, scheduled and waiting, at the
@@ -116,6 +127,7 @@ pub(crate) struct Guard {
     scope: ManuallyDrop<Arc<Scope>>,
     reported: bool,
     name: &'static str,
+    route: Route,
     span: Span,
     /// Set while the body runs. A body that unwinds never clears it, which is
     /// how a panic is told from a cancellation even when the future is
@@ -131,6 +143,7 @@ impl Guard {
             scope: ManuallyDrop::new(Scope::open(Instant::now(), handler.polls)),
             reported: false,
             name: handler.name,
+            route: handler.route,
             span: handler.span,
             running: false,
         }
@@ -153,7 +166,7 @@ impl Guard {
         if !self.reported {
             self.reported = true;
             let reading = Reading::new(&self.scope, self.scope.now());
-            crate::report::report(self.name, &self.span, &reading, outcome);
+            crate::report::report(self.name, self.route, &self.span, &reading, outcome);
         }
     }
 }

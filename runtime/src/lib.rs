@@ -324,18 +324,40 @@
 //! through a tower service (a tonic channel, hyper's client) as an external
 //! call to a named dependency, the latter until the response body ends.
 //!
+//! gRPC with tonic is two lines:
+//! `Server::builder().layer(HandlerLayer::grpc())` makes every RPC a handler
+//! named after its method (`/shop.Cart/Checkout`, with `rpc.method` on its
+//! span), a server-streaming response measured to its end and a `Status`
+//! that means a server fault an `error`; and
+//! `CartClient::new(HttpExternalLayer::new("cart").layer(channel))` makes
+//! every call of a client an external call to `cart`, in flight until its
+//! response (or stream) ends.
+//!
 //! **`reqwest`**: the `selftime::reqwest` module. `ExternalCallMiddleware`,
 //! a `reqwest-middleware` middleware, marks every outbound request as an
 //! external call; the dependency is the URL's host (interned, bounded) or a
 //! name given per client. By default a call ends at the response head, and
 //! a body read after `send()` returns counts as the handler's own time;
 //! `through_body()` keeps it in flight until the body is read.
+//!
+//! **`opentelemetry`**: the `selftime::opentelemetry` module. The figures of
+//! the `metrics` feature (below) through the OpenTelemetry metrics API
+//! instead, or as well: `selftime.internal.duration`,
+//! `selftime.total.duration` and `selftime.external.duration` histograms in
+//! seconds and a `selftime.requests` counter, with `selftime.handler`,
+//! `selftime.dependency` and `selftime.outcome` attributes (and `http.route`
+//! or `rpc.method` behind the `tower` layer), recorded to the provider given
+//! once with `selftime::opentelemetry::set_global_meter_provider`. It
+//! depends on the `opentelemetry` API crate alone; the SDK and exporter are
+//! yours.
 
 #![doc = include_str!("docs/integrations_metrics.md")]
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
 #[cfg(any(feature = "tower", feature = "reqwest"))]
 mod body;
+#[cfg(any(feature = "metrics", feature = "opentelemetry"))]
+mod buckets;
 mod external;
 mod handler;
 #[cfg(any(feature = "tower", feature = "reqwest"))]
@@ -343,6 +365,8 @@ mod intern;
 mod ledger;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+#[cfg(feature = "opentelemetry")]
+pub mod opentelemetry;
 mod orphan;
 mod propagate;
 mod report;

@@ -1,5 +1,6 @@
 //! Where a finished handler's figures go: its span, and (with the `metrics`
-//! feature) the metrics facade.
+//! and `opentelemetry` features) the metrics facade and OpenTelemetry's
+//! instruments.
 
 use crate::snapshot::{Outcome, Reading};
 use std::cell::RefCell;
@@ -26,12 +27,39 @@ pub const SPLIT_FIELDS: [&str; 3] = [
     "internal.waiting_us",
 ];
 
-pub(crate) fn report(name: &'static str, span: &Span, reading: &Reading<'_>, outcome: Outcome) {
+/// What a handler knows of the request it serves beyond its name: the
+/// `tower` layer's route, which the OpenTelemetry series carry as the
+/// semantic conventions' attributes. Every part is borrowed from the
+/// handler's (interned) name, so it is as bounded as the name.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(not(feature = "tower"), allow(dead_code))]
+pub(crate) enum Route {
+    /// Nothing more than the name (`#[timed_handler]`, a layer without a
+    /// route function, a route function that found none).
+    #[default]
+    Unknown,
+    /// An HTTP route template: `/users/{id}`.
+    Http(&'static str),
+    /// A gRPC method, fully qualified: `shop.Cart/Checkout`.
+    Grpc(&'static str),
+}
+
+pub(crate) fn report(
+    name: &'static str,
+    route: Route,
+    span: &Span,
+    reading: &Reading<'_>,
+    outcome: Outcome,
+) {
     record_on_span(span, reading, outcome);
     #[cfg(feature = "metrics")]
     crate::metrics::record(name, reading, outcome);
-    #[cfg(not(feature = "metrics"))]
+    #[cfg(feature = "opentelemetry")]
+    crate::opentelemetry::record(name, route, reading, outcome);
+    #[cfg(not(any(feature = "metrics", feature = "opentelemetry")))]
     let _ = name;
+    #[cfg(not(feature = "opentelemetry"))]
+    let _ = route;
 }
 
 fn record_on_span(span: &Span, reading: &Reading<'_>, outcome: Outcome) {

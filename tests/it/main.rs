@@ -16,13 +16,21 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+/// The code tonic-prost-build generates from `tests/proto/shop.proto`,
+/// checked in (see `grpc`'s last test).
+#[path = "../proto/shop.rs"]
+#[allow(unreachable_pub, clippy::pedantic)]
+#[rustfmt::skip] // as the generator wrote it, which its test compares
+mod shop;
 
 mod behaviour;
 mod beyond;
+mod grpc;
 mod hygiene;
 mod loopback;
 mod metrics;
 mod otel;
+mod otel_metrics;
 mod proptest_ledger;
 mod real_clock;
 mod redis;

@@ -431,6 +431,50 @@ async fn routes_name_handlers_with_bounded_methods() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_grpc_layer_names_rpcs_after_their_method_and_nothing_else() {
+    let (capture, _g) = Capture::install();
+    let service = HandlerLayer::grpc().layer(service_fn(|_: Request<Empty<Bytes>>| async {
+        Ok::<_, Infallible>(Response::new(Empty::<Bytes>::new()))
+    }));
+    let paths = [
+        "/shop.v1.Cart/Checkout",
+        "/Health/Check",
+        "/shop.Cart/",
+        "/shop.Cart/Checkout/more",
+        "/shop..Cart/Checkout",
+        "/shop.Cart/Check-out",
+        "/",
+    ];
+    for path in paths {
+        let request = Request::post(path).body(Empty::new()).unwrap();
+        let response = service.clone().oneshot(request).await.unwrap();
+        read_all(response.into_body()).await;
+    }
+    let spans = capture.named("request");
+    let names: Vec<_> = spans.iter().map(|s| s.field("otel.name")).collect();
+    assert_eq!(
+        names,
+        [
+            Some("/shop.v1.Cart/Checkout"),
+            Some("/Health/Check"),
+            Some("unmatched"),
+            Some("unmatched"),
+            Some("unmatched"),
+            Some("unmatched"),
+            Some("unmatched"),
+        ]
+    );
+    let methods: Vec<_> = spans.iter().map(|s| s.field("rpc.method")).collect();
+    assert_eq!(
+        methods[..2],
+        [Some("shop.v1.Cart/Checkout"), Some("Health/Check")]
+    );
+    assert!(methods[2..].iter().all(Option::is_none), "{methods:?}");
+    assert_eq!(spans[0].field("rpc.system.name"), Some("grpc"));
+    assert!(spans.iter().all(|s| s.field("http.route").is_none()));
+}
+
+#[tokio::test(start_paused = true)]
 async fn axum_routes_name_handlers_by_matched_path() {
     let (capture, _g) = Capture::install();
     let app = Router::new()

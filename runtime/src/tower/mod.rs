@@ -5,7 +5,9 @@
 //!
 //! [`HandlerLayer`] does for a whole axum, tonic or hyper service what
 //! `#[timed_handler]` does for one fn: each request runs in a new handler
-//! scope, and its figures are recorded on a span when it ends.
+//! scope, and its figures are recorded on a span when it ends. On a tonic
+//! server, [`HandlerLayer::grpc()`] makes every RPC a handler named after its
+//! method: `Server::builder().layer(HandlerLayer::grpc())`.
 //!
 //! ```
 //! use axum::{routing::get, Router};
@@ -42,6 +44,7 @@
 //! | `otel.name` | the handler's name (below); OpenTelemetry exporters use it as the span's name |
 //! | `http.request.method` | `GET`, `POST`, …; `_OTHER` for a method outside RFC 9110's nine |
 //! | `http.route` | the route template, when the layer has a route function and it returned one |
+//! | `rpc.system.name`, `rpc.method` | `grpc` and the method, `shop.Cart/Checkout`, under [`HandlerLayer::grpc`] |
 //! | `http.response.status_code` | the response status, once the head is ready |
 //!
 //! and the six fields of `#[timed_handler]` ([`FIELDS`](crate::FIELDS)).
@@ -59,11 +62,14 @@
 //! - [`HandlerLayer::route`]: a function from the request's head to a route
 //!   *template*; the name is `"{METHOD} {route}"`, e.g. `GET /users/{id}`;
 //! - `HandlerLayer::matched_path()` (feature `axum`): that function, reading
-//!   axum's `MatchedPath`.
+//!   axum's `MatchedPath`;
+//! - [`HandlerLayer::grpc()`]: the gRPC method's path, `/shop.Cart/Checkout`.
 //!
 //! Names built from routes are interned, at most 256 of them; a route beyond
 //! that is named `other`. Never return the raw path: `/users/42` and
-//! `/users/43` would be two handlers.
+//! `/users/43` would be two handlers. With the `opentelemetry` feature, the
+//! route (`http.route`, or `rpc.system.name` and `rpc.method`) is also an
+//! attribute of the request's series.
 //!
 //! ## What is measured
 //!
@@ -122,7 +128,9 @@
 //!   dependency; if the caller holds a response and does work of its own
 //!   before reading on, that work counts as external too. A tonic unary
 //!   call reads its message from the body, after the head: use this layer
-//!   for tonic.
+//!   for tonic, one per client, named after the service it calls:
+//!   `CartClient::new(HttpExternalLayer::new("cart").layer(channel))`. A
+//!   server-streaming call is then in flight until its stream ends.
 //!
 //! ```
 //! use selftime::tower::HttpExternalLayer;

@@ -3,6 +3,7 @@
 use crate::handler::{Guard, Handler};
 use crate::intern::Interner;
 use crate::ledger::OTHER_DEPENDENCY;
+use crate::report::Route;
 use crate::scope::{self, Scope};
 use crate::snapshot::Outcome;
 use bytes::Buf as _;
@@ -20,7 +21,7 @@ use tokio::task::futures::TaskLocalFuture;
 use tower_layer::Layer;
 use tower_service::Service;
 
-/// Handler names built from routes: `GET /users/{id}`.
+/// Handler names built from routes: `GET /users/{id}`, `/shop.Cart/Checkout`.
 static ROUTES: Interner = Interner::new();
 
 /// The type of [`HandlerLayer::new`]'s route function, which names no route.
@@ -28,6 +29,27 @@ pub type NoRoute = fn(&Parts) -> Option<&str>;
 
 fn no_route(_: &Parts) -> Option<&str> {
     None
+}
+
+/// The request's path if it has the shape of a gRPC method,
+/// `/package.Service/Method`: a service name of dot-separated identifiers,
+/// a method identifier, nothing else.
+fn grpc_path(parts: &Parts) -> Option<&str> {
+    let path = parts.uri.path();
+    let (service, method) = path.strip_prefix('/')?.split_once('/')?;
+    let identifier =
+        |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    let service_ok = service.split('.').all(identifier);
+    (service_ok && identifier(method)).then_some(path)
+}
+
+/// How a route becomes a handler's name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Naming {
+    /// `GET /users/{id}`: the method, then the route template.
+    Http,
+    /// `/shop.Cart/Checkout`: the gRPC method's path as it is.
+    Grpc,
 }
 
 /// A [`Layer`] that runs every request of the service it wraps as a handler,
@@ -39,6 +61,7 @@ fn no_route(_: &Parts) -> Option<&str> {
 pub struct HandlerLayer<R = NoRoute> {
     name: &'static str,
     route: R,
+    naming: Naming,
 }
 
 impl HandlerLayer {
@@ -53,6 +76,45 @@ impl HandlerLayer {
         Self {
             name,
             route: no_route,
+            naming: Naming::Http,
+        }
+    }
+
+    /// A layer for a tonic server (or any gRPC server built on tower) that
+    /// names each request after the method it calls: its path,
+    /// `/shop.Cart/Checkout`.
+    ///
+    /// Request spans carry `rpc.system.name` (`grpc`) and `rpc.method`
+    /// (`shop.Cart/Checkout`) instead of `http.route`, and so do the
+    /// OpenTelemetry series (feature `opentelemetry`). A request whose path
+    /// does not have the shape of a gRPC method (`/package.Service/Method`,
+    /// identifiers only) is named `unmatched`.
+    ///
+    /// The methods a server implements are a bounded set, but a client may
+    /// call any path of that shape; tonic answers `UNIMPLEMENTED` (an
+    /// `error`), and the name still takes a place in the table of 256 route
+    /// names, beyond which requests are named `other`.
+    ///
+    /// The outcome follows the `grpc-status` of the response's head or
+    /// trailers (see the [module docs](super#what-is-measured)), and a
+    /// streamed response is measured to its end, trailers included.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use selftime::tower::HandlerLayer;
+    ///
+    /// // With tonic:
+    /// // Server::builder().layer(HandlerLayer::grpc()).add_service(CartServer::new(shop))
+    /// let layer = HandlerLayer::grpc();
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn grpc() -> Self {
+        Self {
+            name: "unmatched",
+            route: grpc_path,
+            naming: Naming::Grpc,
         }
     }
 
@@ -86,6 +148,7 @@ impl HandlerLayer {
         Self {
             name: "unmatched",
             route: matched,
+            naming: Naming::Http,
         }
     }
 }
@@ -100,14 +163,25 @@ impl<R> HandlerLayer<R> {
     /// (`/users/42`): names become the metrics' `handler` label, and raw
     /// paths would make one series per user. As a safety net, the names are
     /// interned in a table of 256; a route beyond that is named `other`.
+    /// The route is also the span's `http.route` field and, with the
+    /// `opentelemetry` feature, the series' `http.route` attribute.
+    ///
+    /// On a [`grpc`](HandlerLayer::grpc) layer, `route` replaces the gRPC
+    /// naming with this one.
     ///
     /// # Examples
     ///
     /// ```
     /// use selftime::tower::HandlerLayer;
     ///
-    /// // gRPC: the path is `/package.Service/Method`, a bounded set.
-    /// let layer = HandlerLayer::new("grpc").route(|parts| Some(parts.uri.path()));
+    /// // Everything under `/api/v1/reports/` is one handler.
+    /// let layer = HandlerLayer::new("api").route(|parts| {
+    ///     parts
+    ///         .uri
+    ///         .path()
+    ///         .starts_with("/api/v1/reports/")
+    ///         .then_some("/api/v1/reports/{id}")
+    /// });
     /// # let _ = layer;
     /// ```
     #[must_use]
@@ -118,6 +192,7 @@ impl<R> HandlerLayer<R> {
         HandlerLayer {
             name: self.name,
             route,
+            naming: Naming::Http,
         }
     }
 }
@@ -138,6 +213,7 @@ impl<S, R: Clone> Layer<S> for HandlerLayer<R> {
             inner,
             name: self.name,
             route: self.route.clone(),
+            naming: self.naming,
         }
     }
 }
@@ -148,6 +224,7 @@ pub struct HandlerService<S, R = NoRoute> {
     inner: S,
     name: &'static str,
     route: R,
+    naming: Naming,
 }
 
 impl<S: fmt::Debug, R> fmt::Debug for HandlerService<S, R> {
@@ -157,6 +234,32 @@ impl<S: fmt::Debug, R> fmt::Debug for HandlerService<S, R> {
             .field("name", &self.name)
             .finish_non_exhaustive()
     }
+}
+
+/// The handler's name for a request whose route function returned `route`,
+/// and the route as the series' attributes know it: parts of the interned
+/// name, so as bounded as the names.
+fn name_of(
+    fallback: &'static str,
+    naming: Naming,
+    method: &'static str,
+    route: Option<&str>,
+) -> (&'static str, Route) {
+    let Some(route) = route else {
+        return (fallback, Route::Unknown);
+    };
+    let interned = match naming {
+        Naming::Http => ROUTES.intern(&[method, " ", route]),
+        Naming::Grpc => ROUTES.intern(&[route]),
+    };
+    let Some(name) = interned else {
+        return (OTHER_DEPENDENCY, Route::Unknown);
+    };
+    let known = match naming {
+        Naming::Http => name.get(method.len() + 1..).map(Route::Http),
+        Naming::Grpc => name.strip_prefix('/').map(Route::Grpc),
+    };
+    (name, known.unwrap_or_default())
 }
 
 /// RFC 9110's methods as themselves, any other as `_OTHER` (OpenTelemetry's
@@ -189,18 +292,22 @@ where
         let (parts, body) = request.into_parts();
         let method = method_label(&parts.method);
         let route = (self.route)(&parts);
-        let name = match route {
-            Some(route) => ROUTES
-                .intern(&[method, " ", route])
-                .unwrap_or(OTHER_DEPENDENCY),
-            None => self.name,
-        };
+        let (name, known) = name_of(self.name, self.naming, method, route);
+        let grpc = self.naming == Naming::Grpc;
+        // The span's fields hold the route as the request gave it; the
+        // series' attributes (`known`) only the interned, bounded one.
+        let http_route = route.filter(|_| !grpc);
+        let rpc_method = route
+            .filter(|_| grpc)
+            .map(|path| path.trim_start_matches('/'));
         let span = tracing::info_span!(
             target: "selftime::tower",
             "request",
             otel.name = name,
             http.request.method = method,
-            http.route = route,
+            http.route = http_route,
+            rpc.system.name = rpc_method.map(|_| "grpc"),
+            rpc.method = rpc_method,
             http.response.status_code = tracing::field::Empty,
             total.duration_us = tracing::field::Empty,
             external.duration_us = tracing::field::Empty,
@@ -212,7 +319,7 @@ where
         let head = parts.method == Method::HEAD;
         let request = Request::from_parts(parts, body);
 
-        let mut guard = Guard::start(Handler::new(name, span));
+        let mut guard = Guard::start(Handler::new(name, span).with_route(known));
         // `call` may do part of the work (routing, a handler's synchronous
         // prelude): it runs in the handler's scope and span as well, and a
         // panic in it leaves `running` set, so the guard reports `panic`.
