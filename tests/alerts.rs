@@ -341,10 +341,21 @@ fn the_readme_shows_the_service_ci_compiles_with_the_versions_it_uses() {
     let service =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/service.rs"))
             .expect("examples/service.rs");
-    assert!(
-        readme.contains(&format!("```rust\n{service}```\n")),
-        "README.md does not show examples/service.rs as it is"
+    assert_eq!(
+        readme.matches(&format!("```rust\n{service}```\n")).count(),
+        1,
+        "README.md does not show examples/service.rs once, as it is"
     );
+    assert_eq!(
+        readme.matches(service.as_str()).count(),
+        1,
+        "examples/service.rs appears twice"
+    );
+    let fences = readme
+        .lines()
+        .filter(|line| line.starts_with("```"))
+        .count();
+    assert_eq!(fences % 2, 0, "README.md has an unclosed code fence");
     let manifest =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
             .expect("Cargo.toml");
