@@ -322,7 +322,12 @@ async fn login(
 }
 
 /// Reads the session behind `token`: `None` when there is none.
-#[selftime::external_call("session_store")]
+///
+/// In wake mode: the call ends when the store's answer wakes the login, not
+/// when a busy auth runtime gets round to polling it, so that auth's own
+/// saturation (its CPU regression) is not billed to the session store and
+/// does not notify the session-store team.
+#[selftime::external_call("session_store", wake)]
 async fn load_session(auth: &Auth, token: &str) -> io::Result<Option<String>> {
     auth.sessions.get(token).await
 }

@@ -41,7 +41,13 @@ fn member_of(token: &str) -> Option<String> {
 #[derive(Debug)]
 pub(crate) enum Sessions {
     /// The in-process stand-in, over HTTP.
-    StandIn { http: reqwest::Client, url: String },
+    StandIn {
+        http: reqwest::Client,
+        url: String,
+        /// The runtime the stand-in's client does its I/O on, as a Redis
+        /// client's connection does: not the caller's.
+        io: tokio::runtime::Handle,
+    },
     /// A real Redis, reached through the delay relay.
     Redis {
         connection: redis::aio::MultiplexedConnection,
@@ -60,6 +66,7 @@ impl Sessions {
         Ok(Self::StandIn {
             http: services::client()?,
             url: format!("http://{addr}/sessions/"),
+            io: tokio::runtime::Handle::current(),
         })
     }
 
@@ -110,22 +117,24 @@ impl Sessions {
     /// The member whose session `token` is, `None` if there is no such session.
     pub(crate) async fn get(&self, token: &str) -> io::Result<Option<String>> {
         match self {
-            Self::StandIn { http, url } => {
-                let response = http
-                    .get(format!("{url}{token}"))
-                    .send()
-                    .await
-                    .map_err(io::Error::other)?;
-                if response.status() == StatusCode::NOT_FOUND {
-                    return Ok(None);
-                }
-                let body = response
-                    .error_for_status()
-                    .map_err(io::Error::other)?
-                    .text()
-                    .await
-                    .map_err(io::Error::other)?;
-                Ok(Some(body))
+            Self::StandIn { http, url, io } => {
+                let request = http.get(format!("{url}{token}"));
+                // Sent and read on the stand-in's runtime; this task waits
+                // for the answer, and is woken when it is there.
+                let answer = io.spawn(async move {
+                    let response = request.send().await.map_err(io::Error::other)?;
+                    if response.status() == StatusCode::NOT_FOUND {
+                        return Ok(None);
+                    }
+                    let body = response
+                        .error_for_status()
+                        .map_err(io::Error::other)?
+                        .text()
+                        .await
+                        .map_err(io::Error::other)?;
+                    Ok(Some(body))
+                });
+                answer.await.map_err(io::Error::other)?
             }
             Self::Redis { connection } => redis::cmd("GET")
                 .arg(format!("{KEY_PREFIX}{token}"))
