@@ -1,13 +1,9 @@
 //! Exact figures on tokio's paused clock: every scenario of the contract.
 
-use crate::common::Capture;
+use crate::common::{ms, Capture};
 use selftime::{external_call, timed_handler, FutureExt as _};
 use std::time::Duration;
 use tokio::time::sleep;
-
-const fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 #[external_call("a")]
 async fn call_a(d: Duration) {

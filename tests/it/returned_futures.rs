@@ -11,7 +11,7 @@
 //! function's construction of the future timed instead of the future, a
 //! handler would read 0 µs and a call would add nothing.
 
-use crate::common::{Capture, Closed};
+use crate::common::{assert_send, ms, Capture, Closed};
 use futures::future::{BoxFuture, LocalBoxFuture};
 use futures::FutureExt as _;
 use selftime::{external_call, timed_handler};
@@ -19,14 +19,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 use tokio::time::sleep;
-
-const fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-fn assert_send<T: Send>(t: T) -> T {
-    t
-}
 
 /// The figures of one span: (total, external, internal) µs, calls,
 /// breakdown, outcome.
