@@ -271,12 +271,12 @@
 //!   future)]`) to say its return type is a future. The measured future is
 //!   then boxed to fit it, so the alias must name a
 //!   `Pin<Box<dyn Future<…>>>`; the outcome is read from its `Output`. A
-//!   return type that holds or makes a future without being one
+//!   return type that names a future inside another type
 //!   (`Option<impl Future<…>>`, `Result<BoxFuture<…>, E>`, a closure
 //!   returning futures) is a compile error, as are an unpinned
 //!   `Box<dyn Future<…>>` and a `dyn Future + Unpin`, which the measured
 //!   future cannot be returned as: timing them would time the construction
-//!   of the future, not the wait.
+//!   of the future, not the wait. Return the future itself instead.
 //! - **Attribute order.** Attributes expand from the top. `#[timed_handler]`
 //!   works above or below `#[tracing::instrument]`, `#[tokio::main]` and
 //!   `#[tokio::test]`; with `span = "current"` put it *above*
@@ -416,7 +416,7 @@ pub use report::{FIELDS, SPLIT_FIELDS};
 /// but a function with a body, on a `const fn`, an unknown or duplicated
 /// argument, a bad level or span mode, `future` where it has no effect (an
 /// `async fn`, no return type, a return type already known to be a future),
-/// and a return type that holds or makes a future without being one
+/// and a return type that names a future inside another type
 /// (`Option<impl Future<…>>`, a closure returning futures) or that the timed
 /// future cannot be returned as (`Box<dyn Future<…>>` unpinned,
 /// `dyn Future + Unpin`).

@@ -7,10 +7,11 @@
 //! life, whatever its body: `async fn`; `impl Future<…>`; a boxed future,
 //! `Pin<Box<dyn Future<…> + …>>`, or any path ending in `BoxFuture` or
 //! `LocalBoxFuture`; and a return type the user declares a future with the
-//! `future` argument. A return type that names a future without being one
-//! (`Option<impl Future>`, a closure returning futures, an unpinned
-//! `Box<dyn Future>`) is refused: measuring it would time the construction
-//! of the future, not the wait.
+//! `future` argument. A return type that names a future inside another
+//! type (`Option<impl Future>`, a closure returning futures), or one the
+//! measured future cannot be returned as (an unpinned `Box<dyn Future>`, a
+//! `dyn Future + Unpin`), is refused at the return type: measuring it would
+//! time the construction of the future, not the wait.
 
 use super::parse::Macro;
 use proc_macro2::Span;
@@ -192,8 +193,8 @@ enum Output {
     OfTrait,
 }
 
-const HOLDS_A_FUTURE: &str = "cannot measure this return type: it holds or makes a future \
-    without being one; put it on a function that returns the future itself, as \
+const HOLDS_A_FUTURE: &str = "cannot measure this return type, which names a future inside \
+    another type: put it on a function whose return type is the future itself, as \
     `impl Future<Output = T>`, `Pin<Box<dyn Future<Output = T> + Send>>` or `BoxFuture<'_, T>`";
 
 const UNPINNED_BOX: &str = "cannot return the measured future as `Box<dyn Future<…>>`: \
@@ -202,6 +203,7 @@ const UNPINNED_BOX: &str = "cannot return the measured future as `Box<dyn Future
 const UNPIN_DYN: &str = "cannot return the measured future as `dyn Future + Unpin`: it is not \
     `Unpin`; remove `+ Unpin`, or return `impl Future<Output = T> + Unpin`";
 
+/// What `ty`, a return type, says about the function's value.
 fn classify(ty: &Type) -> Returns {
     match ty {
         Type::Paren(inner) => return classify(&inner.elem),
