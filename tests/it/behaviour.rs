@@ -76,7 +76,7 @@ async fn partially_overlapping_calls() {
 
 #[timed_handler]
 async fn picture() {
-    // DESIGN.md's picture: A 10..30, B 20..40, C 45..55, handler 0..60.
+    // The crate docs' picture: A 10..30, B 20..40, C 45..55, handler 0..60.
     tokio::join!(
         async {
             sleep(ms(10)).await;
