@@ -7,10 +7,12 @@
 //!
 //! The code around the attributes is itself lint-clean, so that anything
 //! reported here comes from an expansion. The forms: `async fn`, plain `fn`,
-//! `impl Future`, a boxed body, `#[async_trait]` methods, native `async fn`
-//! in traits, inherent methods with every receiver; `name`, `level`, `span`,
-//! `polls` and `crate` on handlers; a named and an unnamed dependency, `wake`
-//! and `crate` on calls.
+//! `impl Future` (and `+ Unpin`), a boxed async block, a boxed future the
+//! body builds (`Pin<Box<dyn Future>>`, a `BoxFuture` alias, an alias of the
+//! user's own with `future`), `#[async_trait]` methods, native `async fn` in
+//! traits, inherent methods with every receiver; `name`, `level`, `span`,
+//! `polls`, `future` and `crate` on handlers; a named and an unnamed
+//! dependency, `wake`, `future` and `crate` on calls.
 
 #![deny(warnings, clippy::pedantic, clippy::nursery, unused_qualifications)]
 
@@ -22,6 +24,13 @@ use std::pin::Pin;
 /// A dependency's failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Unavailable;
+
+/// The shape of `futures::future::BoxFuture`, which the attributes know by
+/// its name.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A boxed future under a name of the user's own, which `future` declares.
+pub type Lookup<'a> = Pin<Box<dyn Future<Output = Result<u32, Unavailable>> + Send + 'a>>;
 
 // --- external calls ----------------------------------------------------------
 
@@ -80,6 +89,38 @@ pub fn send(body: u32) -> impl Future<Output = u32> + Send {
 #[must_use]
 pub fn boxed_call(n: u32) -> Pin<Box<dyn Future<Output = u32> + Send>> {
     Box::pin(async move { n })
+}
+
+/// A call returning a boxed future its body builds from another, in wake
+/// mode, returning early from one branch.
+#[external_call("boxed_named", wake)]
+#[must_use]
+pub fn boxed_named<'a>(key: &'a str) -> Pin<Box<dyn Future<Output = usize> + Send + 'a>> {
+    if key.is_empty() {
+        return Box::pin(std::future::ready(0));
+    }
+    let length = search(key);
+    Box::pin(length)
+}
+
+/// A call returning a `BoxFuture`.
+#[external_call("box_future")]
+#[must_use]
+pub fn box_future_call(n: u32) -> BoxFuture<'static, u32> {
+    Box::pin(send(n))
+}
+
+/// A call returning an alias of the user's own, declared with `future`.
+#[external_call("lookup", future, wake, crate = "::selftime")]
+#[must_use]
+pub fn lookup_call(id: u32) -> Lookup<'static> {
+    Box::pin(legacy_lookup(id))
+}
+
+/// A call returning an `Unpin` future.
+#[external_call("ready")]
+pub fn ready_call(n: u32) -> impl Future<Output = u32> + Unpin {
+    std::future::ready(n)
 }
 
 // --- handlers ------------------------------------------------------------------
@@ -152,6 +193,34 @@ pub fn countdown(n: u32) -> Pin<Box<dyn Future<Output = u32> + Send>> {
             countdown(n - 1).await + 1
         }
     })
+}
+
+/// A handler returning a boxed future its body builds from another.
+#[timed_handler]
+#[must_use]
+pub fn boxed_handler(key: &str) -> Pin<Box<dyn Future<Output = usize> + Send + '_>> {
+    let length = boxed_named(key);
+    Box::pin(length)
+}
+
+/// A handler returning a `BoxFuture`, with every other argument.
+#[timed_handler(name = "box_future", level = "warn", polls, crate = "::selftime")]
+#[must_use]
+pub fn box_future_handler(n: u32) -> BoxFuture<'static, u32> {
+    box_future_call(n)
+}
+
+/// A handler returning an alias of the user's own, declared with `future`.
+#[timed_handler(future)]
+#[must_use]
+pub fn lookup_handler(id: u32) -> Lookup<'static> {
+    lookup_call(id)
+}
+
+/// A handler returning an `Unpin` future.
+#[timed_handler]
+pub fn ready_handler(n: u32) -> impl Future<Output = u32> + Unpin {
+    ready_call(n)
 }
 
 /// A generic handler with a where clause and an `impl Trait` argument.
@@ -277,6 +346,11 @@ mod tests {
         assert_eq!(super::generic("a", 1u8).await, "a1");
         assert!(super::read_config(std::path::Path::new("/nonexistent/selftime")).is_err());
         assert_eq!(super::longest("ab", "c").await, "ab");
+        assert_eq!(super::boxed_handler("abc").await, 3);
+        assert_eq!(super::boxed_handler("").await, 0);
+        assert_eq!(super::box_future_handler(1).await, 2);
+        assert_eq!(super::lookup_handler(0).await, Err(super::Unavailable));
+        assert_eq!(super::ready_handler(4).await, 4);
         let mut service = Service::default();
         service.bump().await;
         assert_eq!(service.show().await, 2);

@@ -85,7 +85,8 @@ impl Handler {
     }
 
     /// Runs a synchronous body that returns a future, then that future, in
-    /// one handler scope: the shape of a plain `fn` returning `impl Future`.
+    /// one handler scope: the shape of a plain `fn` whose return type is a
+    /// future (`impl Future`, a boxed future, `future`).
     pub fn run_returned<F: Future>(
         self,
         body: impl FnOnce() -> F,

@@ -260,6 +260,23 @@
 //!   negative, and external time is clamped to total time.
 //! - **Dependency names** are `&'static str`: they label metrics, so they
 //!   must come from a small, fixed set, never from request data.
+//! - **Functions that return a future.** A plain fn whose return type is a
+//!   future is measured over that future, not over the call that builds it
+//!   (a handler from its call, a call from its future's first poll):
+//!   `impl Future<…>`, `Pin<Box<dyn Future<…> + Send + 'a>>`, and any path
+//!   ending in `BoxFuture` or `LocalBoxFuture` (the `futures` crate's
+//!   aliases) are known by their names, whatever the body. A type alias of
+//!   your own is not, and a fn returning one is timed as a plain fn: add
+//!   `future` (`#[timed_handler(future)]`, `#[external_call("redis",
+//!   future)]`) to say its return type is a future. The measured future is
+//!   then boxed to fit it, so the alias must name a
+//!   `Pin<Box<dyn Future<…>>>`; the outcome is read from its `Output`. A
+//!   return type that names a future inside another type
+//!   (`Option<impl Future<…>>`, `Result<BoxFuture<…>, E>`, a closure
+//!   returning futures) is a compile error, as are an unpinned
+//!   `Box<dyn Future<…>>` and a `dyn Future + Unpin`, which the measured
+//!   future cannot be returned as: timing them would time the construction
+//!   of the future, not the wait. Return the future itself instead.
 //! - **Attribute order.** Attributes expand from the top. `#[timed_handler]`
 //!   works above or below `#[tracing::instrument]`, `#[tokio::main]` and
 //!   `#[tokio::test]`; with `span = "current"` put it *above*
@@ -392,12 +409,16 @@ pub use report::{FIELDS, SPLIT_FIELDS};
 /// a per-dependency breakdown and the outcome, recorded on its span.
 ///
 /// Put it on an `async fn` or a plain `fn`: a free fn, an inherent method, a
-/// trait impl method (native `async fn` in traits included), a fn returning
-/// `impl Future` (the returned future is timed too), a fn whose body is
-/// `Box::pin(async move { … })` (`#[async_trait]` methods, boxed recursion).
-/// The function keeps its signature, visibility, attributes, docs, generics
-/// and `Send`-ness: an axum handler stays an axum handler, a `Send` future
-/// stays `Send`, a `!Send` one still compiles.
+/// trait impl method (native `async fn` in traits and `#[async_trait]`
+/// methods included). A plain fn whose return type is a future is timed from
+/// its call to the end of that future, whatever its body: `impl Future<…>`,
+/// `Pin<Box<dyn Future<…> + Send + 'a>>`, `BoxFuture<'a, T>` and
+/// `LocalBoxFuture<'a, T>` (any path ending in those names), and with
+/// `future` a boxed future under a name of your own (see
+/// [Edge cases](crate#edge-cases)). The function keeps its signature,
+/// visibility, attributes, docs, generics and `Send`-ness: an axum handler
+/// stays an axum handler, a `Send` future stays `Send`, a `!Send` one still
+/// compiles.
 ///
 /// It opens a new handler scope around the body (a tokio task-local scope
 /// for async code, `sync_scope` for sync code), nested in the handler
@@ -411,16 +432,25 @@ pub use report::{FIELDS, SPLIT_FIELDS};
 /// | `name = "checkout"` | the span's name and the metrics' `handler` label | the fn's name |
 /// | `level = "debug"` | the span's level: `trace`, `debug`, `info`, `warn` or `error` | `info` |
 /// | `span = "current"` | record onto the span already current instead of opening one (declare the six fields on it: [`FIELDS`]); put the attribute *above* `#[tracing::instrument]` | `"new"` |
+/// | `polls` | split internal time into busy, scheduled and waiting ([Where internal time goes](crate#where-internal-time-goes)) | off |
+/// | `future` | the return type is a boxed future under a name the macro cannot see through (your own alias of `Pin<Box<dyn Future<…>>>`): time that future, not its construction | off |
 /// | `crate = "::my::selftime"` | the path to this crate, when it is re-exported | `::selftime` |
 ///
-/// Misuse is a compile error pointing at the offending token: on anything
+/// Misuse is a compile error pointing at the offending tokens: on anything
 /// but a function with a body, on a `const fn`, an unknown or duplicated
-/// argument, a bad level or span mode.
+/// argument, a bad level or span mode, `future` where it has no effect (an
+/// `async fn`, no return type, a return type already known to be a future),
+/// and a return type that names a future inside another type
+/// (`Option<impl Future<…>>`, a closure returning futures) or that the timed
+/// future cannot be returned as (`Box<dyn Future<…>>` unpinned,
+/// `dyn Future + Unpin`).
 ///
 /// # Examples
 ///
 /// ```
 /// use selftime::{external_call, timed_handler};
+/// use std::future::Future;
+/// use std::pin::Pin;
 ///
 /// #[external_call("billing")]
 /// async fn charge(cents: u64) -> Result<u64, String> {
@@ -439,10 +469,27 @@ pub use report::{FIELDS, SPLIT_FIELDS};
 ///     items.join(",")
 /// }
 ///
+/// // A plain fn returning a future: timed to the end of the future.
+/// #[timed_handler]
+/// fn refund(cents: u64) -> Pin<Box<dyn Future<Output = Result<u64, String>> + Send>> {
+///     let charged = charge(cents);
+///     Box::pin(charged)
+/// }
+///
+/// // A boxed future under a name of your own: `future` says it is one.
+/// type Pending = Pin<Box<dyn Future<Output = u64> + Send>>;
+///
+/// #[timed_handler(future)]
+/// fn pending() -> Pending {
+///     Box::pin(async { 7 })
+/// }
+///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// assert_eq!(checkout(250).await, Ok(250));
 /// assert_eq!(render(&["a", "b"]), "a,b");
+/// assert_eq!(refund(100).await, Ok(100));
+/// assert_eq!(pending().await, 7);
 /// # }
 /// ```
 pub use selftime_macros::timed_handler;
@@ -453,10 +500,12 @@ pub use selftime_macros::timed_handler;
 ///
 /// `#[external_call("redis")]` names the dependency; `#[external_call]`
 /// uses the fn's name. It goes on an `async fn`, a plain `fn` (a blocking
-/// client), a fn returning `impl Future` (the returned future is measured
-/// from its first poll) or a `Box::pin(async move { … })` body. Outside any
-/// handler it is a no-op that still returns the value, at the cost of one
-/// task-local lookup.
+/// client), or a plain fn whose return type is a future, whatever its body
+/// (`impl Future<…>`, `Pin<Box<dyn Future<…>>>`, `BoxFuture`,
+/// `LocalBoxFuture`, or with `future` a boxed future under a name of your
+/// own): the future it returns is measured from its first poll to its end,
+/// and building it is not. Outside any handler it is a no-op that still
+/// returns the value, at the cost of one task-local lookup.
 ///
 /// Nested calls are fine: the union counts their time once, and each call
 /// counts toward its own dependency.
@@ -466,7 +515,13 @@ pub use selftime_macros::timed_handler;
 /// | argument | meaning | default |
 /// |---|---|---|
 /// | `"redis"` | the dependency's name (a string literal: it labels metrics) | the fn's name |
+/// | `wake` | end the call when its dependency wakes the task, not when the task next runs ([wake mode](crate#scheduler-delay-and-wake-mode)); for a call that is a future | off |
+/// | `future` | the return type is a boxed future under a name the macro cannot see through: measure that future, not its construction (as for `#[timed_handler]`) | off |
 /// | `crate = "::my::selftime"` | the path to this crate, when it is re-exported | `::selftime` |
+///
+/// Misuse is a compile error pointing at the offending tokens, as for
+/// [`#[timed_handler]`](macro@timed_handler); also `wake` on a plain fn whose
+/// value is not a future.
 ///
 /// # Examples
 ///

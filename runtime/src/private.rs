@@ -1,7 +1,9 @@
 //! What the attribute macros expand to. Not public API: nothing here is
 //! covered by semver, and each item may change in any release.
 
+use std::future::Future;
 use std::marker::PhantomData;
+use std::pin::Pin;
 
 #[doc(hidden)]
 pub use crate::external::external;
@@ -28,6 +30,25 @@ pub fn call(dep: &'static str, site: &'static Site) -> CallGuard {
     CallGuard {
         _call: crate::external::SyncCall::begin(dep, Some(site)),
     }
+}
+
+/// Not public API. Runs the body of an `#[external_call]` fn that returns a
+/// future, and gives the future to measure. The body is a closure so that a
+/// `return` in it gives the future too, rather than leaving the function
+/// unmeasured.
+#[doc(hidden)]
+#[inline]
+pub fn returned<F: Future>(body: impl FnOnce() -> F) -> F {
+    body()
+}
+
+/// Not public API. The measured future of a fn whose return type is a boxed
+/// future (`Pin<Box<dyn Future<…>>>`, `BoxFuture`, `future`) or an
+/// `impl Future + Unpin`, boxed to fit it.
+#[doc(hidden)]
+#[inline]
+pub fn boxed<F: Future>(measured: F) -> Pin<Box<F>> {
+    Box::pin(measured)
 }
 
 /// Not public API. Picks, by the return type alone, how to tell an `error`

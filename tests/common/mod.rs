@@ -1,6 +1,7 @@
-//! What more than one test binary needs, written once: a layer that keeps
-//! the fields of closed spans, a layer that does nothing, and a counting
-//! global allocator (installed only by the binaries that count).
+//! What more than one test (or test binary) needs, written once: a layer
+//! that keeps the fields of closed spans, a layer that does nothing, a
+//! counting global allocator (installed only by the binaries that count),
+//! and small helpers.
 //!
 //! Each binary includes this module and uses part of it.
 
@@ -11,3 +12,25 @@ pub mod counting;
 pub mod noop;
 
 pub use capture::{Capture, Closed};
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// `n` milliseconds.
+pub const fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// `t`, which must be `Send`: a compile-time check that a future stays one.
+pub fn assert_send<T: Send>(t: T) -> T {
+    t
+}
+
+/// Serves `router` on a free loopback port, in a task of the current
+/// runtime, and gives its address.
+pub async fn serve(router: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    addr
+}

@@ -91,6 +91,17 @@ const ITEMS: &[&str] = &[
     "fn f() -> impl Sized { Box::pin() }",
     "fn f() -> _ { 1 }",
     "fn f() -> impl Fn() -> impl Future { || async {} }",
+    "fn named() -> Pin<Box<dyn Future<Output = u8> + Send>> { let fut = g(); Box::pin(fut) }",
+    "fn aliased(&self) -> BoxFuture<'_, Result<u8, E>> { self.g().boxed() }",
+    "fn local() -> futures::future::LocalBoxFuture<'static, u8> { g().boxed_local() }",
+    "fn own_alias() -> Pending { Box::pin(g()) }",
+    "fn unpin() -> impl Future<Output = u8> + Unpin { ready(1) }",
+    "fn early(x: bool) -> Pin<Box<dyn Future<Output = u8>>> { if x { return Box::pin(ready(1)); } Box::pin(g()) }",
+    "fn optional() -> Option<impl Future<Output = u8>> { None }",
+    "fn unpinned() -> Box<dyn Future<Output = u8> + Unpin> { Box::new(ready(1)) }",
+    "fn pinned_unpin() -> Pin<Box<dyn Future<Output = u8> + Unpin>> { Box::pin(ready(1)) }",
+    "fn borrowed<'a>(f: &'a mut (dyn Future<Output = u8> + Unpin)) -> &'a mut (dyn Future<Output = u8> + Unpin) { f }",
+    "fn maker() -> fn() -> BoxFuture<'static, u8> { make }",
     "const fn f() {}",
     "const async unsafe extern \"C\" fn f() {}",
     "fn f();",
@@ -158,6 +169,11 @@ const ARGS: &[&str] = &[
     "#",
     "level = \"debug\"; name = \"x\"",
     "wake, wake",
+    "future",
+    "future, future",
+    "\"redis\", future, wake",
+    "future = true",
+    "name = \"a\", future, polls",
     "bogus = 1, also_bogus",
     // Odd ones.
     "name = \"checkout\", level = \"debug\", span = \"current\", crate = \"::selftime\"",
@@ -373,6 +389,9 @@ const WORDS: &[&str] = &[
     "new",
     "polls",
     "wake",
+    "future",
+    "BoxFuture",
+    "Unpin",
     "debug",
     "info",
     "x",
@@ -638,6 +657,14 @@ fn the_corpus_has_inputs_that_expand() {
     }
     for args in ["", "\"redis\"", "\"redis\", wake", "crate = \"::selftime\""] {
         let out = Which::ExternalCall.expand(tokens(args), handler.clone());
+        assert!(expands(out.clone()), "`{args}`: {out}");
+    }
+    let aliased = tokens("fn own_alias() -> Pending { Box::pin(g()) }");
+    for (which, args) in [
+        (Which::TimedHandler, "future"),
+        (Which::ExternalCall, "\"redis\", future, wake"),
+    ] {
+        let out = which.expand(tokens(args), aliased.clone());
         assert!(expands(out.clone()), "`{args}`: {out}");
     }
     let accepted = ITEMS

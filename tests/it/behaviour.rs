@@ -1,13 +1,9 @@
 //! Exact figures on tokio's paused clock: every scenario of the contract.
 
-use crate::common::Capture;
+use crate::common::{ms, Capture};
 use selftime::{external_call, timed_handler, FutureExt as _};
 use std::time::Duration;
 use tokio::time::sleep;
-
-const fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 #[external_call("a")]
 async fn call_a(d: Duration) {
@@ -80,7 +76,7 @@ async fn partially_overlapping_calls() {
 
 #[timed_handler]
 async fn picture() {
-    // DESIGN.md's picture: A 10..30, B 20..40, C 45..55, handler 0..60.
+    // The crate docs' picture: A 10..30, B 20..40, C 45..55, handler 0..60.
     tokio::join!(
         async {
             sleep(ms(10)).await;

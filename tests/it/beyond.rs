@@ -3,13 +3,9 @@
 //! nobody counts (orphans), and the helpers that carry a handler into
 //! spawned work.
 
-use crate::common::Capture;
+use crate::common::{ms, Capture};
 use selftime::{external_call, timed_handler};
 use std::time::{Duration, Instant};
-
-const fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 #[external_call("split_dep")]
 async fn split_dep(d: Duration) {

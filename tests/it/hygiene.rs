@@ -59,6 +59,23 @@ mod decoys {
     pub(super) fn returns_future() -> impl ::core::future::Future<Output = u32> {
         async { 4 }
     }
+
+    type Pending = ::core::pin::Pin<
+        ::std::boxed::Box<dyn ::core::future::Future<Output = u32> + ::core::marker::Send>,
+    >;
+
+    #[::selftime::external_call("decoy", future, wake)]
+    pub(super) fn returns_alias() -> Pending {
+        ::std::boxed::Box::pin(call(::std::time::Duration::from_millis(1)))
+    }
+
+    #[::selftime::timed_handler]
+    pub(super) fn returns_boxed() -> ::core::pin::Pin<
+        ::std::boxed::Box<dyn ::core::future::Future<Output = u32> + ::core::marker::Send>,
+    > {
+        let fut = returns_alias();
+        ::std::boxed::Box::pin(fut)
+    }
 }
 
 #[::tokio::test(start_paused = true)]
@@ -66,5 +83,6 @@ async fn expansions_ignore_shadowed_names() {
     assert_eq!(decoys::handler().await, Ok(3));
     assert_eq!(decoys::sync_handler(1), Some(3));
     assert_eq!(decoys::returns_future().await, 4);
+    assert_eq!(decoys::returns_boxed().await, 1);
     assert!(selftime::current().is_none());
 }

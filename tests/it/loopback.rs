@@ -2,7 +2,7 @@
 //! handler calls a second local HTTP service that sleeps, and its span shows
 //! the sleep as external time.
 
-use crate::common::Capture;
+use crate::common::{serve, Capture};
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::Router;
@@ -10,13 +10,6 @@ use selftime::{external_call, timed_handler};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
-
-async fn serve(router: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    addr
-}
 
 /// The dependency: answers after `ms` milliseconds.
 async fn slow_backend(Query(q): Query<HashMap<String, u64>>) -> String {

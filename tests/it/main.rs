@@ -35,5 +35,6 @@ mod proptest_ledger;
 mod real_clock;
 mod redis;
 mod reqwest;
+mod returned_futures;
 mod shapes;
 mod tower;

@@ -7,6 +7,7 @@
 //! around a current-thread runtime (so every handler reports on that thread):
 //! tests do not share a global recorder and can run in parallel.
 
+use crate::common::ms;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use selftime::{external_call, timed_handler};
 use std::collections::BTreeMap;
@@ -14,10 +15,6 @@ use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::time::Duration;
 use tokio::time::sleep;
-
-const fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 #[external_call("redis")]
 async fn redis(d: Duration) {

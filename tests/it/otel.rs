@@ -2,6 +2,7 @@
 //! through `tracing-opentelemetry`, checked in the SDK's in-memory exporter
 //! with exact figures on tokio's paused clock.
 
+use crate::common::ms;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::Value;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
@@ -9,10 +10,6 @@ use selftime::{external_call, timed_handler};
 use std::time::Duration;
 use tokio::time::sleep;
 use tracing_subscriber::layer::SubscriberExt as _;
-
-const fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 #[external_call("redis")]
 async fn redis(d: Duration) {

@@ -27,7 +27,7 @@
 //! `PROPTEST_CASES` sets the number of cases (default 3,000 for the
 //! schedules, 1,000 for the long chains).
 
-use crate::common::Capture;
+use crate::common::{ms, Capture};
 use futures::future::{join_all, BoxFuture};
 use futures::FutureExt as _;
 use proptest::prelude::*;
@@ -36,7 +36,6 @@ use selftime::{external_call, timed_handler, FutureExt as _};
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, Once};
-use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::sleep;
 
@@ -52,10 +51,6 @@ const MANY: [&str; 22] = [
 
 /// The panic message of a planned panic: the hook keeps it off stderr.
 const PLANNED_PANIC: &str = "planned panic (proptest_ledger)";
-
-const fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 // --- schedules -----------------------------------------------------------------
 

@@ -1,14 +1,10 @@
 //! The real clock: sync handlers, blocking calls, several OS threads and a
 //! multi-thread runtime. Bounds are generous: these machines are shared.
 
-use crate::common::Capture;
+use crate::common::{ms, Capture};
 use selftime::{external_call, timed_handler};
 use std::thread::sleep as block;
 use std::time::Duration;
-
-const fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 /// Upper bound for anything that should take about `n` ms here.
 const fn generous(n: u64) -> u64 {

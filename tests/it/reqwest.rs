@@ -1,7 +1,7 @@
 //! The `reqwest` feature: `ExternalCallMiddleware` against real axum
 //! servers on loopback ports, on the real clock (generous bounds only).
 
-use crate::common::{Capture, Closed};
+use crate::common::{ms, serve, Capture, Closed};
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
@@ -11,12 +11,7 @@ use selftime::reqwest::ExternalCallMiddleware;
 use selftime::timed_handler;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::time::Duration;
 use tokio::time::sleep;
-
-const fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 /// A chunk at once, then three more 40ms apart: a body that takes 120ms to
 /// arrive after its head.
@@ -30,7 +25,8 @@ async fn trickle() -> axum::body::Body {
     axum::body::Body::from_stream(frames)
 }
 
-async fn serve() -> SocketAddr {
+/// A server with a slow route and a trickling one.
+async fn backend() -> SocketAddr {
     let app = Router::new()
         .route(
             "/slow",
@@ -40,10 +36,7 @@ async fn serve() -> SocketAddr {
             }),
         )
         .route("/trickle", get(trickle));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
+    serve(app).await
 }
 
 fn client(middleware: ExternalCallMiddleware) -> ClientWithMiddleware {
@@ -80,7 +73,7 @@ async fn fan_out(client: &ClientWithMiddleware, urls: Vec<String>) -> Vec<String
 #[tokio::test]
 async fn by_default_each_request_is_a_call_to_its_host_and_port() {
     let (capture, _g) = Capture::install();
-    let (a, b) = (serve().await, serve().await);
+    let (a, b) = (backend().await, backend().await);
     let client = client(ExternalCallMiddleware::new());
     let urls = vec![
         format!("http://{a}/slow"),
@@ -111,7 +104,7 @@ async fn twice_at_once(client: &ClientWithMiddleware, url: String) {
 #[tokio::test]
 async fn a_named_client_names_the_dependency() {
     let (capture, _g) = Capture::install();
-    let addr = serve().await;
+    let addr = backend().await;
     let client = client(ExternalCallMiddleware::named("billing"));
     twice_at_once(&client, format!("http://{addr}/slow")).await;
     let span = capture.only("twice_at_once");
@@ -133,7 +126,7 @@ async fn read_trickle(client: &ClientWithMiddleware, url: String) -> (String, St
 #[tokio::test]
 async fn by_default_the_body_read_after_send_is_the_handlers_own_time() {
     let (capture, _g) = Capture::install();
-    let addr = serve().await;
+    let addr = backend().await;
     let client = client(ExternalCallMiddleware::new());
     let url = format!("http://{addr}/trickle");
     let (_, text) = read_trickle(&client, url).await;
@@ -148,7 +141,7 @@ async fn by_default_the_body_read_after_send_is_the_handlers_own_time() {
 #[tokio::test]
 async fn through_body_keeps_the_call_until_the_body_is_read() {
     let (capture, _g) = Capture::install();
-    let addr = serve().await;
+    let addr = backend().await;
     let client = client(ExternalCallMiddleware::new().through_body());
     let url = format!("http://{addr}/trickle");
     let (seen_url, text) = read_trickle(&client, url.clone()).await;
@@ -173,7 +166,7 @@ async fn glance(client: &ClientWithMiddleware, url: String) -> u16 {
 #[tokio::test]
 async fn through_body_a_response_dropped_unread_ends_the_call() {
     let (capture, _g) = Capture::install();
-    let addr = serve().await;
+    let addr = backend().await;
     let client = client(ExternalCallMiddleware::new().through_body());
     assert_eq!(glance(&client, format!("http://{addr}/trickle")).await, 200);
     let span = capture.only("glance");
@@ -204,7 +197,7 @@ async fn a_request_that_fails_is_still_a_call() {
 #[tokio::test]
 async fn outside_any_handler_the_middleware_only_sends() {
     let (capture, _g) = Capture::install();
-    let addr = serve().await;
+    let addr = backend().await;
     for middleware in [
         ExternalCallMiddleware::new(),
         ExternalCallMiddleware::named("billing").through_body(),

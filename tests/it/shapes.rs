@@ -1,7 +1,7 @@
 //! Every function shape a real service has keeps compiling, keeps its
 //! signature, and still records (exact figures on the paused clock).
 
-use crate::common::Capture;
+use crate::common::{assert_send, ms, Capture};
 use selftime::{external_call, timed_handler};
 use std::fmt::Display;
 use std::future::Future;
@@ -10,17 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::sleep;
 
-const fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
 #[external_call("dep")]
 async fn dep(d: Duration) {
     sleep(d).await;
-}
-
-fn assert_send<T: Send>(t: T) -> T {
-    t
 }
 
 // ---- generics, where clauses, impl Trait, lifetimes, patterns -------------

@@ -5,7 +5,7 @@
 //! figures; a real axum server on a loopback port, called with reqwest and
 //! with hyper's client, gets generous bounds on the real clock.
 
-use crate::common::{Capture, Closed};
+use crate::common::{ms, serve, Capture, Closed};
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
@@ -17,14 +17,9 @@ use http_body_util::{BodyExt as _, Empty, Full, StreamBody};
 use selftime::tower::{ExternalLayer, HandlerLayer, HttpExternalLayer};
 use selftime::{external_call, timed_handler};
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::time::sleep;
 use tower::{service_fn, Layer as _, ServiceExt as _};
-
-const fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 type TestBody = UnsyncBoxBody<Bytes, Infallible>;
 
@@ -595,13 +590,6 @@ async fn client_layers_outside_any_handler_just_call() {
 // ---------------------------------------------------------------------------
 // A real axum server on a loopback port, real clock: generous bounds only.
 // ---------------------------------------------------------------------------
-
-async fn serve(app: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
-}
 
 /// The server's `request` span for `route`, once it has closed.
 async fn server_span(capture: &Capture, route: &str) -> Closed {

@@ -5,51 +5,28 @@
 //! clause, `async`, visibility, attributes, docs), so the function is still
 //! what callers and trait impls expect; only the body changes.
 
+use super::shape::{Kind, Shape};
 use super::validate::{Config, SpanMode, Valid};
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned as _;
-use syn::visit::Visit;
-use syn::{
-    AttrStyle, Expr, ExprAsync, ExprCall, GenericArgument, Ident, ItemFn, Path, PathArguments,
-    ReturnType, Stmt, Type, TypeParamBound,
-};
-
-/// How the function produces its result, which decides where the handler
-/// or the call wraps it.
-enum Shape<'a> {
-    /// `async fn`.
-    Async,
-    /// A plain fn whose body ends in `Box::pin(async move { … })`: the code
-    /// `#[async_trait]` generates, and hand-written boxed recursion.
-    Boxed {
-        prefix: &'a [Stmt],
-        call: &'a ExprCall,
-        block: &'a ExprAsync,
-    },
-    /// A plain fn returning `impl Future`.
-    ReturnsFuture,
-    /// A plain fn.
-    Sync,
-}
+use syn::{AttrStyle, Ident, ItemFn, Path, Stmt, Type};
 
 pub(crate) fn expand(valid: Valid) -> TokenStream {
     let Valid {
         func,
+        shape,
         krate,
         config,
     } = valid;
-    let shape = shape(&func);
-    let value = value_type(&func, &shape);
-    let value = value.as_ref();
     let body = match &config {
         Config::Handler {
             name,
             level,
             span,
             polls,
-        } => expand_handler(&krate, name, level, span, *polls, &func, &shape, value),
-        Config::External { dep, wake } => expand_external(&krate, dep, *wake, &func, &shape, value),
+        } => expand_handler(&krate, name, level, span, *polls, &func, &shape),
+        Config::External { dep, wake } => expand_external(&krate, dep, *wake, &func, &shape),
     };
     let ItemFn {
         attrs, vis, sig, ..
@@ -81,13 +58,15 @@ pub(crate) fn expand(valid: Valid) -> TokenStream {
 //         .await
 //     }
 //
-// A plain fn runs `.run_sync(move || { body }, …)`; a fn returning
-// `impl Future` runs `.run_returned(move || { body }, …)`; a body ending in
+// A plain fn runs `.run_sync(move || { body }, …)`. A fn returning a future
+// runs `.run_returned(move || -> <return type> { body }, …)`: the body
+// builds the future, then the future runs, all in the handler; for a boxed
+// future (or an `impl Future + Unpin`) that is wrapped in
+// `::selftime::__private::boxed(…)` to fit the return type. A body ending in
 // `Box::pin(async move { … })` keeps its prefix and boxes
 // `….run_async(async move { … }, …)` instead. With `polls`, the span macro
 // declares the three split fields and the handler is built
 // `Handler::new(…).with_polls()`.
-#[allow(clippy::too_many_arguments)] // One per decided argument, all needed here.
 fn expand_handler(
     krate: &Path,
     name: &str,
@@ -95,9 +74,9 @@ fn expand_handler(
     span: &SpanMode,
     polls: bool,
     func: &ItemFn,
-    shape: &Shape<'_>,
-    value: Option<&Type>,
+    shape: &Shape,
 ) -> TokenStream {
+    let value = shape.value.as_ref();
     let polls_arm = polls.then(|| quote!(polls,));
     let span = match span {
         SpanMode::New => quote!(#krate::__private::handler_span!(#polls_arm #level, #name)),
@@ -107,33 +86,32 @@ fn expand_handler(
     let handler = quote!(#krate::__private::Handler::new(#name, #span) #with_polls);
     let classifier = classifier(krate, value);
     let stmts = &func.block.stmts;
-    match shape {
-        Shape::Async => {
+    match &shape.kind {
+        Kind::Async => {
             let fake = fake_return(value);
             quote! {
                 #handler.run_async(async move { #fake #(#stmts)* }, #classifier).await
             }
         }
-        Shape::Sync => {
+        Kind::Sync => {
             let fake = fake_return(value);
             quote! {
                 #handler.run_sync(move || { #fake #(#stmts)* }, #classifier)
             }
         }
-        Shape::ReturnsFuture => quote! {
-            #handler.run_returned(move || { #(#stmts)* }, #classifier)
-        },
-        Shape::Boxed {
-            prefix,
-            call,
-            block,
-        } => {
-            let boxer = &call.func;
-            quote! {
-                #(#prefix)*
-                #boxer(#handler.run_async(#block, #classifier))
-            }
+        Kind::Returns { boxed, ret, span } => {
+            let body = builder(ret.as_ref(), stmts);
+            let run = quote!(#handler.run_returned(#body, #classifier));
+            fitted(krate, *boxed, *span, run)
         }
+        Kind::BoxedBlock {
+            prefix,
+            boxer,
+            block,
+        } => quote! {
+            #(#prefix)*
+            #boxer(#handler.run_async(#block, #classifier))
+        },
     }
 }
 
@@ -157,9 +135,15 @@ fn expand_handler(
 //         let __selftime_call = ::selftime::__private::call("redis", { static …; &… });
 //         body
 //     }
-// A fn returning `impl Future` measures the future its body returns; a body
-// ending in `Box::pin(async move { … })` measures the boxed block; `wake`
-// adds `.until_wake()` to the future. The site names the function in the
+// A fn returning a future measures the future its body returns:
+//     ::selftime::__private::external(
+//         "redis",
+//         ::selftime::__private::returned(move || -> <return type> { body }),
+//     )
+//     .at({ static …; &… })
+// in `::selftime::__private::boxed(…)` for a boxed future; a body ending in
+// `Box::pin(async move { … })` measures the boxed block; `wake` adds
+// `.until_wake()` to the future. The site names the function in the
 // warning about calls made outside any handler; it is a `static` in a block
 // of its own, so its name cannot meet the user's items.
 fn expand_external(
@@ -167,9 +151,9 @@ fn expand_external(
     dep: &str,
     wake: bool,
     func: &ItemFn,
-    shape: &Shape<'_>,
-    value: Option<&Type>,
+    shape: &Shape,
 ) -> TokenStream {
+    let value = shape.value.as_ref();
     let site_name = Ident::new("__SELFTIME_SITE", Span::mixed_site());
     let function = func.sig.ident.to_string();
     let function = function.strip_prefix("r#").unwrap_or(&function);
@@ -180,8 +164,8 @@ fn expand_external(
     }};
     let until_wake = wake.then(|| quote!(.until_wake()));
     let stmts = &func.block.stmts;
-    match shape {
-        Shape::Async => {
+    match &shape.kind {
+        Kind::Async => {
             let fake = fake_return(value);
             quote! {
                 #krate::__private::external(#dep, async move { #fake #(#stmts)* })
@@ -190,134 +174,61 @@ fn expand_external(
                     .await
             }
         }
-        Shape::Sync => {
+        Kind::Sync => {
             let guard = Ident::new("__selftime_call", Span::mixed_site());
             quote! {
                 let #guard = #krate::__private::call(#dep, #site);
                 #(#stmts)*
             }
         }
-        Shape::ReturnsFuture => quote! {
-            #krate::__private::external(#dep, { #(#stmts)* }).at(#site) #until_wake
-        },
-        Shape::Boxed {
+        Kind::Returns { boxed, ret, span } => {
+            let body = builder(ret.as_ref(), stmts);
+            let call = quote! {
+                #krate::__private::external(#dep, #krate::__private::returned(#body))
+                    .at(#site)
+                    #until_wake
+            };
+            fitted(krate, *boxed, *span, call)
+        }
+        Kind::BoxedBlock {
             prefix,
-            call,
+            boxer,
             block,
-        } => {
-            let boxer = &call.func;
-            quote! {
-                #(#prefix)*
-                #boxer(#krate::__private::external(#dep, #block).at(#site) #until_wake)
-            }
-        }
+        } => quote! {
+            #(#prefix)*
+            #boxer(#krate::__private::external(#dep, #block).at(#site) #until_wake)
+        },
     }
 }
 
-fn shape(func: &ItemFn) -> Shape<'_> {
-    if func.sig.asyncness.is_some() {
-        return Shape::Async;
-    }
-    if let Some((Stmt::Expr(Expr::Call(call), None), prefix)) = func.block.stmts.split_last() {
-        if let (Expr::Path(path), Some(Expr::Async(block))) = (&*call.func, call.args.first()) {
-            let mut segments = path.path.segments.iter().rev();
-            let pin = segments.next().is_some_and(|s| s.ident == "pin");
-            let boxed = segments.next().is_some_and(|s| s.ident == "Box");
-            if pin && boxed && call.args.len() == 1 {
-                return Shape::Boxed {
-                    prefix,
-                    call,
-                    block,
-                };
-            }
-        }
-    }
-    if let ReturnType::Type(_, ty) = &func.sig.output {
-        if let Type::ImplTrait(imp) = &**ty {
-            if imp.bounds.iter().any(|b| is_future_bound(b).is_some()) {
-                return Shape::ReturnsFuture;
-            }
-        }
-    }
-    Shape::Sync
-}
-
-/// The type of the value the handler or call produces: the return type, or
-/// the future's `Output` for the shapes that return a future. `None` when it
-/// cannot be named.
-fn value_type(func: &ItemFn, shape: &Shape<'_>) -> Option<Type> {
-    let value = match (&func.sig.output, shape) {
-        (ReturnType::Default, Shape::Async | Shape::Sync) => unit(),
-        (ReturnType::Type(_, ty), Shape::Async | Shape::Sync) => (**ty).clone(),
-        (ReturnType::Default, Shape::Boxed { .. } | Shape::ReturnsFuture) => return None,
-        (ReturnType::Type(_, ty), Shape::Boxed { .. } | Shape::ReturnsFuture) => future_output(ty)?,
-    };
-    Some(value).filter(nameable)
-}
-
-/// `()`, the value of functions without a return type.
-fn unit() -> Type {
-    Type::Tuple(syn::TypeTuple {
-        paren_token: syn::token::Paren::default(),
-        elems: syn::punctuated::Punctuated::new(),
-    })
-}
-
-/// `Output = T` of the first `Future` bound found in `ty` (through `Pin`,
-/// `Box`, `dyn` and `impl`).
-fn future_output(ty: &Type) -> Option<Type> {
-    match ty {
-        Type::ImplTrait(t) => t.bounds.iter().find_map(is_future_bound),
-        Type::TraitObject(t) => t.bounds.iter().find_map(is_future_bound),
-        Type::Paren(t) => future_output(&t.elem),
-        Type::Group(t) => future_output(&t.elem),
-        Type::Path(p) => p.path.segments.iter().find_map(|seg| match &seg.arguments {
-            PathArguments::AngleBracketed(args) => args.args.iter().find_map(|arg| match arg {
-                GenericArgument::Type(inner) => future_output(inner),
-                _ => None,
-            }),
-            _ => None,
-        }),
-        _ => None,
+/// The closure that runs the body of a fn returning a future, and returns
+/// it: `move || -> <return type> { body }`, so that the declared type still
+/// drives inference (and a `return` in the body returns the future to be
+/// measured, not from the function).
+fn builder(ret: Option<&Type>, stmts: &[Stmt]) -> TokenStream {
+    if let Some(ret) = ret {
+        quote!(move || -> #ret { #(#stmts)* })
+    } else {
+        quote!(move || { #(#stmts)* })
     }
 }
 
-/// For a `Future<Output = T>` bound, `T`.
-fn is_future_bound(bound: &TypeParamBound) -> Option<Type> {
-    let TypeParamBound::Trait(t) = bound else {
-        return None;
-    };
-    let last = t.path.segments.last()?;
-    if last.ident != "Future" {
-        return None;
+/// The measured future, boxed when the return type is a boxed future. The
+/// call is located at the return type, so that a type that cannot hold it
+/// (`future` on a future that is not boxed) is the error's place.
+fn fitted(krate: &Path, boxed: bool, span: Span, measured: TokenStream) -> TokenStream {
+    if !boxed {
+        return measured;
     }
-    match &last.arguments {
-        PathArguments::AngleBracketed(args) => args.args.iter().find_map(|arg| match arg {
-            GenericArgument::AssocType(assoc) if assoc.ident == "Output" => Some(assoc.ty.clone()),
-            _ => None,
-        }),
-        _ => Some(unit()),
-    }
-}
-
-/// Whether `ty` can be written inside a function body: not if it holds an
-/// `impl Trait` (or a macro, whose expansion we cannot see).
-fn nameable(ty: &Type) -> bool {
-    struct Finder(bool);
-    impl Visit<'_> for Finder {
-        fn visit_type_impl_trait(&mut self, _: &syn::TypeImplTrait) {
-            self.0 = true;
-        }
-        fn visit_type_macro(&mut self, _: &syn::TypeMacro) {
-            self.0 = true;
-        }
-        fn visit_type_infer(&mut self, _: &syn::TypeInfer) {
-            self.0 = true;
-        }
-    }
-    let mut finder = Finder(false);
-    finder.visit_type(ty);
-    !finder.0
+    let krate: TokenStream = krate
+        .to_token_stream()
+        .into_iter()
+        .map(|mut token| {
+            token.set_span(token.span().located_at(span));
+            token
+        })
+        .collect();
+    quote_spanned!(span=> #krate::__private::boxed(#measured))
 }
 
 /// The function telling an `error` outcome from an `ok` one, chosen by type.

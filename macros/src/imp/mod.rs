@@ -1,8 +1,10 @@
 //! The macros' logic on `proc_macro2` tokens, so that tests can call it
-//! directly (expansion snapshots, robustness): parse, validate, expand.
+//! directly (expansion snapshots, robustness): parse, validate (which asks
+//! `shape` what the function is), expand.
 
 mod expand;
 mod parse;
+mod shape;
 mod validate;
 
 use proc_macro2::TokenStream;

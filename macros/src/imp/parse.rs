@@ -30,10 +30,11 @@ impl Macro {
     pub(crate) fn expected(self) -> &'static str {
         match self {
             Self::TimedHandler => {
-                "`name = \"…\"`, `level = \"…\"`, `span = \"…\"`, `polls` or `crate = \"…\"`"
+                "`name = \"…\"`, `level = \"…\"`, `span = \"…\"`, `polls`, `future` or \
+                 `crate = \"…\"`"
             }
             Self::ExternalCall => {
-                "a dependency name such as `\"redis\"`, `wake` or `crate = \"…\"`"
+                "a dependency name such as `\"redis\"`, `wake`, `future` or `crate = \"…\"`"
             }
         }
     }

@@ -6,15 +6,18 @@
 //! quote what the user can write instead.
 
 use super::parse::{Arg, Input, Macro, Target};
+use super::shape::{self, Shape};
 use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
 use syn::ext::IdentExt as _;
 use syn::spanned::Spanned as _;
 use syn::{Expr, ExprLit, Ident, Item, ItemFn, Lit, LitStr, Path};
 
-/// Input known to be good, with every argument decided.
+/// Input known to be good, with every argument and the function's shape
+/// decided.
 pub(crate) struct Valid {
     pub(crate) func: ItemFn,
+    pub(crate) shape: Shape,
     pub(crate) krate: Path,
     pub(crate) config: Config,
 }
@@ -91,6 +94,8 @@ struct Args {
     dep: Option<LitStr>,
     polls: bool,
     wake: Option<Ident>,
+    /// `future`: the return type is a future under a name of the user's own.
+    future: Option<Ident>,
 }
 
 pub(crate) fn validate(input: Input) -> syn::Result<Valid> {
@@ -109,8 +114,13 @@ pub(crate) fn validate(input: Input) -> syn::Result<Valid> {
     }
     decided.check(&mut errors);
     let func = check_target(which, target, &mut errors);
-    if let (Some(wake), Some(func)) = (&decided.wake, &func) {
-        if !returns_a_future(func) {
+    let shape = func.as_ref().and_then(|func| {
+        shape::decide(which, func, decided.future.as_ref())
+            .map_err(|error| errors.push(error))
+            .ok()
+    });
+    if let (Some(wake), Some(shape)) = (&decided.wake, &shape) {
+        if !shape.is_future() {
             errors.at(
                 wake,
                 format!(
@@ -121,11 +131,11 @@ pub(crate) fn validate(input: Input) -> syn::Result<Valid> {
             );
         }
     }
-    match (func, errors.0) {
-        (Some(func), None) => Ok(decided.finish(which, func)),
-        (_, Some(error)) => Err(error),
-        // `check_target` reports every `None` it returns.
-        (None, None) => Err(syn::Error::new(
+    match (func, shape, errors.0) {
+        (Some(func), Some(shape), None) => Ok(decided.finish(which, func, shape)),
+        (_, _, Some(error)) => Err(error),
+        // `check_target` and `shape::decide` report every `None` they give.
+        (_, _, None) => Err(syn::Error::new(
             Span::call_site(),
             format!("{} can only be applied to a function", which.attr()),
         )),
@@ -183,6 +193,11 @@ impl Args {
             (Macro::ExternalCall, Arg::Flag(word)) if word == "wake" => {
                 if self.once(which, &word, errors) {
                     self.wake = Some(word);
+                }
+            }
+            (_, Arg::Flag(word)) if word == "future" => {
+                if self.once(which, &word, errors) {
+                    self.future = Some(word);
                 }
             }
             (_, Arg::Flag(word)) => match (which, example(which, &word)) {
@@ -423,7 +438,7 @@ impl Args {
         Some(lit.clone())
     }
 
-    fn finish(self, which: Macro, func: ItemFn) -> Valid {
+    fn finish(self, which: Macro, func: ItemFn, shape: Shape) -> Valid {
         let fn_name = func.sig.ident.unraw().to_string();
         let config = match which {
             Macro::TimedHandler => Config::Handler {
@@ -441,23 +456,11 @@ impl Args {
         };
         Valid {
             func,
+            shape,
             krate: self.krate.unwrap_or_else(|| syn::parse_quote!(::selftime)),
             config,
         }
     }
-}
-
-/// Whether `func` produces a future: an `async fn`, a fn returning one
-/// (`impl Future`, a boxed `dyn Future`), or a body ending in `Box::pin(…)`.
-fn returns_a_future(func: &ItemFn) -> bool {
-    let mentions_future = match &func.sig.output {
-        syn::ReturnType::Default => false,
-        syn::ReturnType::Type(_, ty) => ty
-            .to_token_stream()
-            .into_iter()
-            .any(|t| matches!(t, proc_macro2::TokenTree::Ident(i) if i == "Future")),
-    };
-    func.sig.asyncness.is_some() || mentions_future
 }
 
 /// The string literal `expr` is, if it is one. A `macro_rules!` fragment

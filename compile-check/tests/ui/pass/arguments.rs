@@ -102,6 +102,29 @@ fn wake_mode_returning_a_future() -> impl std::future::Future<Output = ()> {
     async {}
 }
 
+/// A boxed future under a name of the user's own, which `future` declares.
+type Boxed = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+#[timed_handler(future)]
+fn future_alias() -> Boxed {
+    Box::pin(async {})
+}
+
+#[timed_handler(future, name = "future_and_more", polls, crate = "crate::facade")]
+fn future_with_others() -> Boxed {
+    Box::pin(async {})
+}
+
+#[external_call("alias", future)]
+fn future_call() -> Boxed {
+    Box::pin(async {})
+}
+
+#[external_call(future, wake, crate = "::selftime")]
+fn future_call_wake() -> Boxed {
+    Box::pin(async {})
+}
+
 /// Strings passed through `macro_rules!` as `expr` fragments, which reach
 /// the attributes inside invisible groups.
 macro_rules! generated {
@@ -128,6 +151,8 @@ async fn calls() -> Vec<&'static str> {
     async_raw_name().await;
     wake_mode().await;
     wake_mode_returning_a_future().await;
+    future_call().await;
+    future_call_wake().await;
     generated_call();
     selftime::current()
         .map(|now| now.dependencies().map(|dep| dep.name()).collect())
@@ -159,6 +184,8 @@ fn main() {
         .enable_time()
         .build()
         .expect("a current-thread runtime");
+    runtime.block_on(future_alias());
+    runtime.block_on(future_with_others());
     assert_eq!(
         runtime.block_on(calls()),
         [
@@ -172,6 +199,8 @@ fn main() {
             "raw",
             "db",
             "wake_mode_returning_a_future",
+            "alias",
+            "future_call_wake",
             "generated-dep",
         ],
     );

@@ -1,0 +1,6 @@
+#[selftime::external_call("redis", future)]
+fn set() {}
+
+fn main() {
+    set();
+}

@@ -1,0 +1,6 @@
+#[selftime::timed_handler(future)]
+fn login() {}
+
+fn main() {
+    login();
+}
