@@ -1,11 +1,12 @@
 //! Model checks of `selftime`'s per-request ledger under [loom].
 //!
-//! The ledger (`runtime/src/ledger.rs`) and the atomics it is built from
-//! (`runtime/src/sync.rs`) are plain data: no tokio, no tracing. This package
-//! compiles those two files as they are, and under `--cfg loom` the shim hands
-//! them loom's atomics and `UnsafeCell`, so that loom can run each test once
-//! per interleaving of its threads (up to a preemption bound) and under every
-//! value the memory model lets a load return:
+//! The ledger (`runtime/src/ledger.rs`), what it is built from
+//! (`runtime/src/sync.rs`) and its table of dependency names
+//! (`runtime/src/table.rs`) are plain data: no tokio, no tracing. This
+//! package compiles those files as they are, and under `--cfg loom` they get
+//! loom's atomics and a `OnceLock` loom can see into, so that loom can run
+//! each test once per interleaving of its threads (up to a preemption bound)
+//! and under every value the memory model lets a load return:
 //!
 //! ```text
 //! RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 \
@@ -17,7 +18,7 @@
 //! Without `--cfg loom` this package is an empty library: it is a workspace
 //! member, and a normal build must neither fetch loom nor build the ledger a
 //! second time. `selftime` itself is never built with `--cfg loom`, because
-//! tokio has `cfg(loom)` code paths of its own; that is why the two files are
+//! tokio has `cfg(loom)` code paths of its own; that is why the files are
 //! included here by path instead of through a dependency on `selftime`.
 //!
 //! [loom]: https://docs.rs/loom
@@ -32,6 +33,10 @@ mod ledger;
 #[allow(dead_code)]
 #[path = "../../runtime/src/sync.rs"]
 mod sync;
+#[cfg(loom)]
+#[allow(dead_code)]
+#[path = "../../runtime/src/table.rs"]
+mod table;
 
 #[cfg(all(test, loom))]
 mod model;

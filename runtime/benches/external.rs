@@ -175,7 +175,7 @@ fn sync_in_handler(iters: u64) -> Duration {
 #[selftime::timed_handler]
 fn handle_in_handler(iters: u64) -> Duration {
     common::time(iters, |_| {
-        black_box(selftime::Handle::current());
+        black_box(selftime::Handler::current());
     })
 }
 
@@ -243,7 +243,7 @@ fn calls(c: &mut Criterion) {
         |r| r.ns("clock/design_floor") / r.ns(pair),
     );
     r.figure(
-        "Handle::current() in a handler (lookup + Arc clone + drop)",
+        "Handler::current() in a handler (lookup + Arc clone + drop)",
         "ns",
         |r| r.ns("lookup/handle_current_in_handler"),
     );

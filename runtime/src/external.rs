@@ -1,7 +1,8 @@
 //! External calls: the time a handler spends waiting on its dependencies.
 
+use crate::handler::{Handler, State, Tickets};
 use crate::orphan::{self, Site};
-use crate::scope::{self, Scope, Tickets};
+use crate::scope;
 use crate::wake::WakeCall;
 use pin_project_lite::pin_project;
 use std::future::Future;
@@ -17,7 +18,7 @@ use std::task::{Context, Poll, Waker};
 pub(crate) struct Call {
     // Held so the ledger outlives the call even when the call outlives the
     // handler (a spawned task still running when its handler reported).
-    scope: Arc<Scope>,
+    handler: Handler,
     dep: &'static str,
     tickets: Tickets,
     /// When the call began: its end is never read as earlier, so that a
@@ -34,48 +35,22 @@ impl Call {
     }
 
     /// [`Call::begin`], attributing an orphan call to an `#[external_call]` site.
-    // Measured (the `beyond` bench): left to the inliner, the call came back
-    // through the stack and was copied twice, at 2.5x the cost.
-    #[allow(clippy::inline_always)]
-    #[inline(always)]
+    #[inline]
     pub(crate) fn begin_at(dep: &'static str, site: Option<&'static Site>) -> Option<Self> {
-        begin_in_scope(dep, site, |scope, tickets, start| Self {
-            // SAFETY: `scope` is the address of the `Arc` the task-local holds
-            // (`begin_in_scope`), alive now; this takes a count of our own.
-            scope: unsafe {
-                Arc::increment_strong_count(scope);
-                Arc::from_raw(scope)
-            },
+        let Some(handler) = scope::current() else {
+            orphan::record(dep, site);
+            return None;
+        };
+        let state = handler.state();
+        let start = state.now();
+        let tickets = state.begin(dep, start);
+        Some(Self {
+            handler,
             dep,
             tickets,
             start,
         })
     }
-}
-
-/// Starts a call to `dep` in the handler in scope and wraps it with `wrap`;
-/// outside any handler, counts an orphan call instead (reading no clock).
-///
-/// The task-local is only asked for the handler's address, so that the path
-/// outside any handler stays a lookup and a counter. Always inlined, so that
-/// the call is built where it is kept rather than returned through the stack
-/// and copied.
-#[allow(clippy::inline_always)]
-#[inline(always)]
-fn begin_in_scope<T>(
-    dep: &'static str,
-    site: Option<&'static Site>,
-    wrap: impl FnOnce(*const Scope, Tickets, u64) -> T,
-) -> Option<T> {
-    let Some(scope) = scope::current_ptr() else {
-        orphan::record(dep, site);
-        return None;
-    };
-    // SAFETY: the task-local still holds the handler's `Arc`: nothing has
-    // run since the lookup.
-    let handler = unsafe { &*scope };
-    let now = handler.now();
-    Some(wrap(scope, handler.begin(dep, now), now))
 }
 
 impl Drop for Call {
@@ -83,54 +58,63 @@ impl Drop for Call {
     // any handler, finished) then needs no registers saved.
     #[inline(never)]
     fn drop(&mut self) {
-        self.scope
-            .end(self.dep, self.tickets, self.scope.now().max(self.start));
+        let state = self.handler.state();
+        state.end(self.dep, self.tickets, state.now().max(self.start));
     }
 }
 
 /// One synchronous external call in flight: ends (and is counted) when
-/// dropped, which must happen before the code that found the handler in
-/// scope returns.
+/// dropped, at the end of [`run_sync`], which alone makes one.
 ///
-/// Unlike [`Call`] it borrows the handler rather than holding it: the
-/// handler in scope is held by the task-local for as long as its scope is
-/// entered, and a synchronous call starts and ends inside one stretch of
-/// that (a sync `#[external_call]` fn's body, `external_sync`'s closure).
-/// A scope nested inside the call moves the handle aside and back, never
-/// dropping it. That saves the reference count's two atomic operations.
+/// It borrows the handler's state from the task-local rather than holding a
+/// reference count of its own (two atomic operations a call fewer): a
+/// synchronous call starts and ends inside one stretch of its handler's
+/// scope, in which the task-local holds the handler.
 #[derive(Debug)]
-pub(crate) struct SyncCall {
-    scope: *const Scope,
+struct SyncCall<'a> {
+    state: &'a State,
     dep: &'static str,
     tickets: Tickets,
-    /// When the call began: its end is never read as earlier, so that a
-    /// clock that looked backwards counts the call as no time rather than
-    /// taking time back from the union it closes.
+    /// When the call began: see [`Call`].
     start: u64,
 }
 
-impl SyncCall {
-    /// Starts a call to `dep`, or counts an orphan call and returns `None`.
+impl Drop for SyncCall<'_> {
     #[inline]
-    pub(crate) fn begin(dep: &'static str, site: Option<&'static Site>) -> Option<Self> {
-        begin_in_scope(dep, site, |scope, tickets, start| Self {
-            scope,
-            dep,
-            tickets,
-            start,
-        })
+    fn drop(&mut self) {
+        let state = self.state;
+        state.end(self.dep, self.tickets, state.now().max(self.start));
     }
 }
 
-impl Drop for SyncCall {
-    #[inline]
-    fn drop(&mut self) {
-        // SAFETY: the task-local that handed out this pointer still holds its
-        // `Arc` (see the type's docs): the call ends inside the same stretch
-        // of the scope it began in.
-        let scope = unsafe { &*self.scope };
-        scope.end(self.dep, self.tickets, scope.now().max(self.start));
-    }
+/// Runs `f` as a synchronous external call to `dep`; outside any handler,
+/// counts an orphan call (reading no clock) and just runs it. The call ends
+/// however `f` ends, a panic included.
+#[inline]
+pub(crate) fn run_sync<R>(
+    dep: &'static str,
+    site: Option<&'static Site>,
+    f: impl FnOnce() -> R,
+) -> R {
+    let Some(state) = scope::current_state() else {
+        orphan::record(dep, site);
+        return f();
+    };
+    // SAFETY: the task-local holds the handler whose state this is, and it
+    // keeps holding it until the code that looked it up returns to the scope
+    // that set it: a scope entered inside `f` keeps the handler it replaces
+    // until that scope ends, and no scope can end while `f` runs inside it.
+    // The borrow ends when this function returns, after `f`: it never
+    // outlives the stretch of scope it was taken in.
+    let state = unsafe { &*state };
+    let start = state.now();
+    let _call = SyncCall {
+        state,
+        dep,
+        tickets: state.begin(dep, start),
+        start,
+    };
+    f()
 }
 
 /// Measures `fut` as an external call to `dep` of the handler in scope.
@@ -155,7 +139,7 @@ pub fn external<F: Future>(dep: &'static str, fut: F) -> External<F> {
         dep,
         site: None,
         until_wake: false,
-        state: State::NotStarted,
+        state: Step::NotStarted,
     }
 }
 
@@ -172,12 +156,12 @@ pub fn external<F: Future>(dep: &'static str, fut: F) -> External<F> {
 /// # assert_eq!(rows, 1);
 /// ```
 pub fn external_sync<R>(dep: &'static str, f: impl FnOnce() -> R) -> R {
-    let _call = SyncCall::begin(dep, None);
-    f()
+    run_sync(dep, None, f)
 }
 
+/// Where an [`External`] future is in its call.
 #[derive(Debug)]
-enum State {
+enum Step {
     NotStarted,
     // Held for its `Drop`, which ends the call.
     Running { _call: Option<Call> },
@@ -186,7 +170,7 @@ enum State {
     Done,
 }
 
-impl State {
+impl Step {
     #[inline]
     fn holds_a_call(&self) -> bool {
         matches!(self, Self::Running { _call: Some(_) } | Self::Waking(_))
@@ -194,7 +178,7 @@ impl State {
 }
 
 /// A wake-mode call in flight: ends when dropped. (Its own type, so that
-/// `State` needs no `Drop` of its own and dropping the other states costs
+/// `Step` needs no `Drop` of its own and dropping the other states costs
 /// nothing.)
 #[derive(Debug)]
 struct Waking {
@@ -220,7 +204,7 @@ pin_project! {
         dep: &'static str,
         site: Option<&'static Site>,
         until_wake: bool,
-        state: State,
+        state: Step,
     }
 }
 
@@ -257,7 +241,7 @@ impl<F: Future> Future for External<F> {
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        if let State::NotStarted = this.state {
+        if let Step::NotStarted = this.state {
             // `NotStarted` holds nothing: skip its drop glue.
             std::mem::forget(std::mem::replace(
                 this.state,
@@ -265,7 +249,7 @@ impl<F: Future> Future for External<F> {
             ));
         }
         let out = match &*this.state {
-            State::Waking(Waking { call, waker }) => {
+            Step::Waking(Waking { call, waker }) => {
                 call.before_poll(cx.waker());
                 this.inner.poll(&mut Context::from_waker(waker))
             }
@@ -273,20 +257,20 @@ impl<F: Future> Future for External<F> {
         };
         if out.is_ready() && this.state.holds_a_call() {
             // Dropping the call ends it now rather than when the future is dropped.
-            *this.state = State::Done;
+            *this.state = Step::Done;
         }
         out
     }
 }
 
 #[inline]
-fn start(dep: &'static str, site: Option<&'static Site>, until_wake: bool) -> State {
+fn start(dep: &'static str, site: Option<&'static Site>, until_wake: bool) -> Step {
     if until_wake {
         if let Some(waking) = start_waking(dep) {
             return waking;
         }
     }
-    State::Running {
+    Step::Running {
         _call: Call::begin_at(dep, site),
     }
 }
@@ -294,7 +278,7 @@ fn start(dep: &'static str, site: Option<&'static Site>, until_wake: bool) -> St
 /// Wake mode's start, out of line: it allocates anyway, and kept apart it
 /// costs the default mode's poll nothing.
 #[inline(never)]
-fn start_waking(dep: &'static str) -> Option<State> {
+fn start_waking(dep: &'static str) -> Option<Step> {
     let (call, waker) = WakeCall::begin(scope::current()?, dep);
-    Some(State::Waking(Waking { call, waker }))
+    Some(Step::Waking(Waking { call, waker }))
 }

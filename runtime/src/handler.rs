@@ -1,13 +1,20 @@
-//! Handlers: open a ledger, run the body in its scope, report from a drop
-//! guard however the body ends.
+//! Handlers, in three parts:
+//!
+//! - [`Handler`]: a running handler, the one thing every part of this crate
+//!   talks about: its ledger, where it started, the handler around it. It is
+//!   shared (the task-local holds it, calls in flight hold it, users carry
+//!   it into other tasks), so it is a reference-counted pointer;
+//! - [`Run`]: one handler's run from its start to its report, which it makes
+//!   exactly once, however the run ends;
+//! - [`Spec`] and [`HandlerFuture`]: what `#[timed_handler]` expands to.
 
-use crate::ledger::Ticket;
+use crate::ledger::{Ledger, Ticket, TICKET_BITS};
 use crate::report::Route;
-use crate::scope::{self, Scope};
+use crate::scope;
 use crate::snapshot::{Outcome, Reading};
 use pin_project_lite::pin_project;
+use std::fmt;
 use std::future::Future;
-use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -15,20 +22,229 @@ use tokio::task::futures::TaskLocalFuture;
 use tokio::time::Instant;
 use tracing::Span;
 
-/// A handler about to run: its name and the span its figures go to.
+/// How many enclosing handlers a call counts toward. A call made deeper than
+/// this (a handler recursing 32 levels into itself) counts toward the 32
+/// innermost handlers only.
+pub(crate) const MAX_DEPTH: usize = 32;
+
+/// A running handler, captured where it is in scope so that work elsewhere
+/// counts toward it.
 ///
-/// Not public API: `#[timed_handler]` builds one. Users who want a handler
-/// scope without the attribute use the `tower` layer or this crate's
-/// functions.
-#[derive(Debug)]
+/// `tokio::spawn`, `spawn_blocking` and `std::thread::spawn` start without
+/// the spawning task's task-locals, so external calls made there belong to
+/// no handler. Capture the handler with [`Handler::current`] where it is in
+/// scope and enter it where the work runs ([`Handler::scope`] for a future,
+/// [`Handler::sync_scope`] for a closure); [`FutureExt::in_current_handler`],
+/// [`bind`], [`spawn`] and [`spawn_blocking`] do both at once.
+///
+/// A `Handler` keeps the handler's ledger alive, not its run: calls made
+/// after the handler has reported are accepted and ignored. Cloning one is
+/// cheap (a reference count).
+///
+/// [`FutureExt::in_current_handler`]: crate::FutureExt::in_current_handler
+/// [`bind`]: crate::bind
+/// [`spawn`]: crate::spawn
+/// [`spawn_blocking`]: crate::spawn_blocking
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// #[selftime::external_call("legacy")]
+/// fn blocking_lookup() -> u32 { 7 }
+///
+/// #[selftime::timed_handler]
+/// async fn handler() -> u64 {
+///     let handler = selftime::Handler::current().expect("inside a handler");
+///     let n = tokio::task::spawn_blocking(move || handler.sync_scope(blocking_lookup))
+///         .await
+///         .unwrap();
+///     assert_eq!(n, 7);
+///     selftime::current().unwrap().calls()
+/// }
+///
+/// assert_eq!(handler().await, 1);
+/// # }
+/// ```
+#[derive(Clone)]
 pub struct Handler {
+    state: Arc<State>,
+}
+
+/// What a running handler holds. This is the one allocation a handler
+/// makes, when its thread has no finished one to reuse.
+#[derive(Debug)]
+pub(crate) struct State {
+    /// The clock's origin, shared by the whole chain so that one clock
+    /// reading serves every ledger a call updates.
+    base: Instant,
+    /// This handler's start, in nanoseconds from `base`.
+    start: u64,
+    ledger: Ledger,
+    parent: Option<Handler>,
+}
+
+impl fmt::Debug for Handler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handler")
+            .field("depth", &self.state.chain().count())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a call opened in each ledger of the chain: a [`Ticket`] a level,
+/// two to a byte (no wider alignment than a byte).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Tickets([u8; MAX_DEPTH / 2]);
+
+impl Tickets {
+    fn set(&mut self, level: usize, ticket: Ticket) {
+        let shift = (level % 2) * TICKET_BITS as usize;
+        self.0[level / 2] |= ticket.bits() << shift;
+    }
+
+    fn at(self, level: usize) -> Ticket {
+        let shift = (level % 2) * TICKET_BITS as usize;
+        Ticket::from_bits((self.0[level / 2] >> shift) & ((1 << TICKET_BITS) - 1))
+    }
+}
+
+impl Handler {
+    /// Opens a handler at `now`, nested in the handler in scope, if any.
+    ///
+    /// Its state comes from this thread's pool of finished ones when it has
+    /// one (see [`scope::recycle`]), so that a steady stream of handlers
+    /// allocates nothing; otherwise it is allocated.
+    pub(crate) fn open(now: Instant, activity: bool) -> Self {
+        let parent = scope::current();
+        let base = parent.as_ref().map_or(now, |p| p.state.base);
+        let start = offset(base, now);
+        if let Some(mut pooled) = scope::pop_pooled() {
+            if let Some(state) = Arc::get_mut(&mut pooled) {
+                state.base = base;
+                state.start = start;
+                state.ledger.reset(activity);
+                state.parent = parent;
+                return Self { state: pooled };
+            }
+        }
+        let ledger = if activity {
+            Ledger::with_activity()
+        } else {
+            Ledger::new()
+        };
+        Self {
+            state: Arc::new(State {
+                base,
+                start,
+                ledger,
+                parent,
+            }),
+        }
+    }
+
+    /// What it holds, borrowed.
+    pub(crate) fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// The state, for the pool, when nothing else holds it any more.
+    pub(crate) fn into_unique(self) -> Option<Arc<State>> {
+        let mut state = self.state;
+        let unique = Arc::get_mut(&mut state)?;
+        // Its parent is let go at once, not when it is reused.
+        unique.parent = None;
+        Some(state)
+    }
+}
+
+impl State {
+    /// This handler's own ledger (not the enclosing ones').
+    pub(crate) fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// The clock, read as nanoseconds from this chain's origin.
+    #[inline]
+    pub(crate) fn now(&self) -> u64 {
+        offset(self.base, Instant::now())
+    }
+
+    /// This handler's start, in the chain's nanoseconds.
+    pub(crate) fn start(&self) -> u64 {
+        self.start
+    }
+
+    /// This handler, then each one around it, innermost first.
+    fn chain(&self) -> impl Iterator<Item = &Self> {
+        std::iter::successors(Some(self), |s| s.parent.as_ref().map(Handler::state)).take(MAX_DEPTH)
+    }
+
+    /// Records the start of a call to `dep` in this ledger and every
+    /// enclosing one.
+    pub(crate) fn begin(&self, dep: &'static str, now: u64) -> Tickets {
+        self.each_level(|ledger| ledger.begin(dep, now))
+    }
+
+    /// Reopens a call in flight again without counting a new call (wake
+    /// mode), in this ledger and every enclosing one.
+    pub(crate) fn resume(&self, dep: &'static str, now: u64) -> Tickets {
+        self.each_level(|ledger| ledger.resume(dep, now))
+    }
+
+    /// A dependency woke a call at `now`: in every ledger that splits
+    /// internal time, the wait for the next poll starts.
+    pub(crate) fn wait_begin(&self, now: u64) -> Tickets {
+        self.each_level(|ledger| ledger.wait_begin(now))
+    }
+
+    /// Records the end of the call that `begin` returned `tickets` for.
+    pub(crate) fn end(&self, dep: &'static str, tickets: Tickets, now: u64) {
+        for (level, state) in self.chain().enumerate() {
+            state.ledger.end(dep, tickets.at(level), now);
+        }
+    }
+
+    /// Ends the waits `wait_begin` returned `tickets` for.
+    pub(crate) fn wait_end(&self, tickets: Tickets, now: u64) {
+        for (level, state) in self.chain().enumerate() {
+            state.ledger.wait_end(tickets.at(level), now);
+        }
+    }
+
+    fn each_level(&self, mut f: impl FnMut(&Ledger) -> Ticket) -> Tickets {
+        let mut tickets = Tickets::default();
+        for (level, state) in self.chain().enumerate() {
+            tickets.set(level, f(&state.ledger));
+        }
+        tickets
+    }
+}
+
+/// Nanoseconds from `base` to `t`; an instant before `base` (a clock that
+/// looked backwards) reads as `base`, and the sum saturates rather than wraps.
+#[inline]
+fn offset(base: Instant, t: Instant) -> u64 {
+    let d = t.saturating_duration_since(base);
+    d.as_secs()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::from(d.subsec_nanos()))
+}
+
+/// A handler about to run: its name, the span its figures go to, and what
+/// else it records. `#[timed_handler]` builds one; the `tower` layer too.
+///
+/// Not public API.
+#[derive(Debug)]
+pub struct Spec {
     name: &'static str,
     route: Route,
     span: Span,
     polls: bool,
 }
 
-impl Handler {
+impl Spec {
     /// A handler named `name` (the metrics' `handler` label) recording on `span`.
     #[must_use]
     pub fn new(name: &'static str, span: Span) -> Self {
@@ -56,53 +272,41 @@ impl Handler {
         self
     }
 
-    /// Runs a synchronous body in a new handler scope that starts now.
+    /// Runs a synchronous body in a new handler that starts now.
     pub fn run_sync<R>(self, body: impl FnOnce() -> R, classify: fn(&R) -> bool) -> R {
-        let mut guard = Guard::start(self);
-        guard.running = true;
-        let out = {
-            let _entered = guard.span.enter();
-            let _polled = Polled::begin(&guard.scope);
-            scope::sync_scope(guard.scope(), body)
-        };
-        guard.running = false;
-        guard.finish(outcome_of(classify(&out)));
+        let (mut run, handler) = Run::start(self);
+        let out = run.step(|| scope::sync_scope(handler, body));
+        run.finish(outcome_of(classify(&out)));
         out
     }
 
-    /// Runs a future in a new handler scope that starts now.
+    /// Runs a future in a new handler that starts now.
     pub fn run_async<F: Future>(
         self,
         fut: F,
         classify: fn(&F::Output) -> bool,
     ) -> HandlerFuture<F> {
-        let guard = Guard::start(self);
+        let (run, handler) = Run::start(self);
         HandlerFuture {
-            inner: scope::scope(guard.scope(), fut),
-            guard,
+            inner: scope::scope(handler, fut),
+            run,
             classify,
         }
     }
 
     /// Runs a synchronous body that returns a future, then that future, in
-    /// one handler scope: the shape of a plain `fn` whose return type is a
-    /// future (`impl Future`, a boxed future, `future`).
+    /// one handler: the shape of a plain `fn` whose return type is a future
+    /// (`impl Future`, a boxed future, `future`).
     pub fn run_returned<F: Future>(
         self,
         body: impl FnOnce() -> F,
         classify: fn(&F::Output) -> bool,
     ) -> HandlerFuture<F> {
-        let mut guard = Guard::start(self);
-        guard.running = true;
-        let fut = {
-            let _entered = guard.span.enter();
-            let _polled = Polled::begin(&guard.scope);
-            scope::sync_scope(guard.scope(), body)
-        };
-        guard.running = false;
+        let (mut run, handler) = Run::start(self);
+        let fut = run.step(|| scope::sync_scope(handler.clone(), body));
         HandlerFuture {
-            inner: scope::scope(guard.scope(), fut),
-            guard,
+            inner: scope::scope(handler, fut),
+            run,
             classify,
         }
     }
@@ -116,63 +320,91 @@ fn outcome_of(is_err: bool) -> Outcome {
     }
 }
 
-/// Reports a handler's figures exactly once: on completion through
-/// [`Guard::finish`], or from `Drop` when the body panicked or was cancelled.
+/// One handler's run: reports its figures exactly once, on completion
+/// through [`Run::finish`], or from `Drop` when the body panicked or was
+/// cancelled.
 ///
-/// The building block of every handler scope in this crate: the attribute's
-/// futures and closures above, and the `tower` layer, which finishes it only
-/// when the response body ends.
+/// Every handler runs through one: the attribute's futures and closures,
+/// and the `tower` layer, which finishes it only when the response body
+/// ends.
 #[derive(Debug)]
-pub(crate) struct Guard {
-    // Taken out only by `drop`, to hand the scope back for reuse.
-    scope: ManuallyDrop<Arc<Scope>>,
+pub(crate) struct Run {
+    /// `None` only once `drop` has handed it to the pool.
+    handler: Option<Handler>,
     reported: bool,
     name: &'static str,
     route: Route,
     span: Span,
-    /// Set while the body runs. A body that unwinds never clears it, which is
-    /// how a panic is told from a cancellation even when the future is
-    /// dropped only after unwinding has finished (tokio's task harness,
-    /// `catch_unwind`), where `std::thread::panicking()` is already false.
-    pub(crate) running: bool,
+    /// Set while a step of the body runs (see [`Run::step`]). A body that
+    /// unwinds never clears it, which is how a panic is told from a
+    /// cancellation even when the future is dropped only after unwinding has
+    /// finished (tokio's task harness, `catch_unwind`), where
+    /// `std::thread::panicking()` is already false.
+    running: bool,
 }
 
-impl Guard {
-    /// Opens the handler's scope now, nested in the handler in scope if any.
-    pub(crate) fn start(handler: Handler) -> Self {
-        Self {
-            scope: ManuallyDrop::new(Scope::open(Instant::now(), handler.polls)),
+impl Run {
+    /// Opens the handler now, nested in the handler in scope if any; the
+    /// run, and the handler to run the body's steps in.
+    pub(crate) fn start(spec: Spec) -> (Self, Handler) {
+        let handler = Handler::open(Instant::now(), spec.polls);
+        let run = Self {
+            handler: Some(handler.clone()),
             reported: false,
-            name: handler.name,
-            route: handler.route,
-            span: handler.span,
+            name: spec.name,
+            route: spec.route,
+            span: spec.span,
             running: false,
-        }
+        };
+        (run, handler)
     }
 
-    /// The handler's scope, to run work in with `scope::scope`/`sync_scope`.
-    pub(crate) fn scope(&self) -> Arc<Scope> {
-        Arc::clone(&self.scope)
-    }
-
-    /// The span the figures are recorded on (the `tower` layer enters it
-    /// around each frame of a response body).
+    /// The span the figures are recorded on.
     #[cfg_attr(not(feature = "tower"), allow(dead_code))]
     pub(crate) fn span(&self) -> &Span {
         &self.span
     }
 
+    /// Runs one step of the body (its call, a poll, a body frame): inside
+    /// the span, timed as a poll when the ledger splits internal time, and
+    /// marked running, so that a step that unwinds reads `panic`.
+    pub(crate) fn step<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        self.running = true;
+        let out = {
+            let _entered = self.span.enter();
+            let _polled = self.handler.as_ref().and_then(|h| Polled::begin(h.state()));
+            f()
+        };
+        self.running = false;
+        out
+    }
+
+    /// [`Run::step`] with the handler in scope, for a step that is not
+    /// polled inside a task-local future of its own.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn step_in_scope<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        let handler = self.handler.clone();
+        self.step(|| match handler {
+            Some(handler) => scope::sync_scope(handler, f),
+            None => f(),
+        })
+    }
+
     /// Reports now with `outcome`; later calls (and the drop) do nothing.
     pub(crate) fn finish(&mut self, outcome: Outcome) {
-        if !self.reported {
-            self.reported = true;
-            let reading = Reading::new(&self.scope, self.scope.now());
+        if self.reported {
+            return;
+        }
+        self.reported = true;
+        if let Some(handler) = &self.handler {
+            let state = handler.state();
+            let reading = Reading::new(state, state.now());
             crate::report::report(self.name, self.route, &self.span, &reading, outcome);
         }
     }
 }
 
-impl Drop for Guard {
+impl Drop for Run {
     fn drop(&mut self) {
         let outcome = if self.running {
             Outcome::Panic
@@ -180,8 +412,9 @@ impl Drop for Guard {
             Outcome::Cancelled
         };
         self.finish(outcome);
-        // SAFETY: `scope` is not used again: this is the guard's drop.
-        scope::recycle(unsafe { ManuallyDrop::take(&mut self.scope) });
+        if let Some(handler) = self.handler.take() {
+            scope::recycle(handler);
+        }
     }
 }
 
@@ -190,11 +423,11 @@ pin_project! {
     #[derive(Debug)]
     #[must_use = "futures do nothing unless polled"]
     pub struct HandlerFuture<F: Future> {
-        // Declared before the guard so that it is dropped first, inside the
+        // Declared before the run so that it is dropped first, inside the
         // handler's scope: calls cancelled with it close before the report.
         #[pin]
-        inner: TaskLocalFuture<Arc<Scope>, F>,
-        guard: Guard,
+        inner: TaskLocalFuture<Handler, F>,
+        run: Run,
         classify: fn(&F::Output) -> bool,
     }
 }
@@ -204,16 +437,10 @@ impl<F: Future> Future for HandlerFuture<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let guard: &mut Guard = this.guard;
-        let entered = guard.span.enter();
-        let polled = Polled::begin(&guard.scope);
-        guard.running = true;
-        let out = this.inner.poll(cx);
-        guard.running = false;
-        drop(polled);
-        drop(entered);
+        let mut inner = this.inner;
+        let out = this.run.step(|| inner.as_mut().poll(cx));
         if let Poll::Ready(value) = &out {
-            guard.finish(outcome_of((this.classify)(value)));
+            this.run.finish(outcome_of((this.classify)(value)));
         }
         out
     }
@@ -222,7 +449,7 @@ impl<F: Future> Future for HandlerFuture<F> {
 /// One poll of a handler's body, for ledgers that split internal time: the
 /// interval ends when this drops, so a poll that unwinds still closes it.
 struct Polled<'a> {
-    scope: &'a Scope,
+    state: &'a State,
     ticket: Ticket,
     /// When the poll began: its end is never read as earlier (see `Call`).
     start: u64,
@@ -230,12 +457,12 @@ struct Polled<'a> {
 
 impl<'a> Polled<'a> {
     #[inline]
-    fn begin(scope: &'a Scope) -> Option<Self> {
-        let ledger = scope.ledger();
+    fn begin(state: &'a State) -> Option<Self> {
+        let ledger = state.ledger();
         ledger.tracks_activity().then(|| {
-            let start = scope.now();
+            let start = state.now();
             Self {
-                scope,
+                state,
                 ticket: ledger.poll_begin(start),
                 start,
             }
@@ -245,7 +472,7 @@ impl<'a> Polled<'a> {
 
 impl Drop for Polled<'_> {
     fn drop(&mut self) {
-        let now = self.scope.now().max(self.start);
-        self.scope.ledger().poll_end(self.ticket, now);
+        let now = self.state.now().max(self.start);
+        self.state.ledger().poll_end(self.ticket, now);
     }
 }

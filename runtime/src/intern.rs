@@ -8,11 +8,11 @@
 //! `CAPACITY * MAX_LEN` bytes a table for the life of the process, which is
 //! what makes interning safe to run on every request.
 //!
-//! Lookups take no lock: each slot is a `OnceLock` that is written once and
-//! then only read, so once the names in use are in the table, concurrent
-//! requests on many threads share read-only cache lines and do not contend.
+//! The table is an append-only [`Table`], hashed: once the names in use are
+//! in it, a lookup is a hash, a load and a comparison, and concurrent
+//! requests share read-only cache lines.
 
-use std::sync::OnceLock;
+use crate::table::Table;
 
 /// How many names one table holds.
 pub(crate) const CAPACITY: usize = 256;
@@ -20,21 +20,21 @@ pub(crate) const CAPACITY: usize = 256;
 /// The longest name a table accepts, in bytes.
 pub(crate) const MAX_LEN: usize = 200;
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 struct Entry {
     hash: u64,
     name: &'static str,
 }
 
-/// An append-only open-addressing table of leaked names.
+/// A table of leaked names, found by hash.
 pub(crate) struct Interner {
-    slots: [OnceLock<Entry>; CAPACITY],
+    names: Table<Entry, CAPACITY>,
 }
 
 impl Interner {
     pub(crate) const fn new() -> Self {
         Self {
-            slots: [const { OnceLock::new() }; CAPACITY],
+            names: Table::new(),
         }
     }
 
@@ -43,7 +43,9 @@ impl Interner {
     ///
     /// Taking the name in parts lets callers intern `GET /users/{id}` or
     /// `host:8080` without building the string first: a name already in the
-    /// table costs a hash and a comparison, never an allocation.
+    /// table costs a hash and a comparison, never an allocation. Two threads
+    /// interning the same new name meet at the same slot, and only one of
+    /// them leaks it.
     pub(crate) fn intern(&self, parts: &[&str]) -> Option<&'static str> {
         let len = parts.iter().map(|p| p.len()).sum::<usize>();
         if len > MAX_LEN {
@@ -52,21 +54,16 @@ impl Interner {
         let hash = fnv1a(parts);
         // Cannot truncate anything that matters: only the low bits pick the slot.
         let start = hash as usize % CAPACITY;
-        for probe in 0..CAPACITY {
-            let slot = &self.slots[(start + probe) % CAPACITY];
-            // Slots only ever go from empty to full, and every lookup of a
-            // name walks the same probe sequence, so two threads interning
-            // the same new name meet at the same first empty slot and only
-            // one of them leaks it.
-            let entry = slot.get_or_init(|| Entry {
-                hash,
-                name: leak(parts, len),
-            });
-            if entry.hash == hash && equals(entry.name, parts) {
-                return Some(entry.name);
-            }
-        }
-        None
+        self.names
+            .find_or_insert(
+                start,
+                |entry| entry.hash == hash && equals(entry.name, parts),
+                || Entry {
+                    hash,
+                    name: leak(parts, len),
+                },
+            )
+            .map(|(_, entry)| entry.name)
     }
 }
 
@@ -149,7 +146,6 @@ mod tests {
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
         assert!(found.iter().all(|name| std::ptr::eq(*name, found[0])));
-        let filled = table.slots.iter().filter(|s| s.get().is_some()).count();
-        assert_eq!(filled, 1);
+        assert_eq!(table.names.filled(), 1);
     }
 }

@@ -45,8 +45,9 @@
 //!   that and the load) comes out short by `s - now`, the time between the
 //!   two: a few nanoseconds unless the reader was descheduled in between.
 
-use crate::sync::{pause, AtomicU64, AtomicU8, Cell};
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use crate::sync::AtomicU64;
+use crate::table::Table;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 
 /// How many distinct dependencies a ledger names; further ones share
 /// [`OTHER`]. Sixteen keeps a ledger under one kilobyte.
@@ -168,148 +169,6 @@ impl Interval {
     }
 }
 
-const EMPTY: u8 = 0;
-const WRITING: u8 = 1;
-const READY: u8 = 2;
-
-/// One entry of a [`Names`] table.
-#[derive(Debug)]
-struct NameSlot {
-    state: AtomicU8,
-    /// Written once, by the thread that moved `state` from `EMPTY` to
-    /// `WRITING`; read only after `state` is seen `READY`.
-    name: Cell<&'static str>,
-}
-
-impl NameSlot {
-    #[cfg(not(loom))]
-    const fn empty() -> Self {
-        Self {
-            state: AtomicU8::new(EMPTY),
-            name: Cell::new(""),
-        }
-    }
-
-    #[cfg(loom)]
-    fn empty() -> Self {
-        Self {
-            state: AtomicU8::new(EMPTY),
-            name: Cell::new(""),
-        }
-    }
-
-    fn name_if_ready(&self) -> Option<&'static str> {
-        if self.state.load(Acquire) == READY {
-            // SAFETY: the name is written before `READY` is stored (Release)
-            // and never again; the Acquire load above orders this read after it.
-            Some(unsafe { self.name.get() })
-        } else {
-            None
-        }
-    }
-}
-
-/// A fixed table of names, filled in order of first use by any number of
-/// threads at once, without a lock and without allocating. A ledger keeps its
-/// dependencies in one; the process keeps the dependencies of calls made
-/// outside any handler in another.
-#[derive(Debug)]
-pub(crate) struct Names<const N: usize> {
-    slots: [NameSlot; N],
-}
-
-// SAFETY: the only non-atomic state is each slot's name, which is written by
-// exactly one thread (the winner of the `EMPTY -> WRITING` exchange) before it
-// publishes `READY`, and read by others only after observing `READY`.
-unsafe impl<const N: usize> Sync for Names<N> {}
-// SAFETY: `&'static str` and the atomics are all `Send`.
-unsafe impl<const N: usize> Send for Names<N> {}
-
-impl<const N: usize> Names<N> {
-    pub(crate) fn new() -> Self {
-        Self {
-            slots: std::array::from_fn(|_| NameSlot::empty()),
-        }
-    }
-
-    /// An empty table, for a `static`.
-    #[cfg(not(loom))]
-    pub(crate) const fn new_static() -> Self {
-        Self {
-            slots: [const { NameSlot::empty() }; N],
-        }
-    }
-
-    /// The index of `name`, claiming the first free slot on its first use;
-    /// `None` when the table is full of other names. Names compare by
-    /// content (two literals `"redis"` need not share an address), the
-    /// address first because it is the usual match.
-    pub(crate) fn index_of(&self, name: &'static str) -> Option<usize> {
-        // The usual caller passes the very literal it passed before: find it
-        // by address alone first, so that a table of many names costs a
-        // pointer comparison per slot rather than a string comparison.
-        for (index, slot) in self.slots.iter().enumerate() {
-            match slot.name_if_ready() {
-                Some(held) if std::ptr::eq(held, name) => return Some(index),
-                Some(_) => {}
-                None => break,
-            }
-        }
-        for (index, slot) in self.slots.iter().enumerate() {
-            let mut state = slot.state.load(Acquire);
-            loop {
-                match state {
-                    READY => {
-                        // SAFETY: `READY` was observed with Acquire (see `name_if_ready`).
-                        let held = unsafe { slot.name.get() };
-                        if std::ptr::eq(held, name) || held == name {
-                            return Some(index);
-                        }
-                        break;
-                    }
-                    EMPTY => match slot
-                        .state
-                        .compare_exchange(EMPTY, WRITING, Acquire, Acquire)
-                    {
-                        Ok(_) => {
-                            // SAFETY: winning `EMPTY -> WRITING` makes us the only writer,
-                            // and nobody reads the name before `READY` is published.
-                            unsafe { slot.name.set(name) };
-                            slot.state.store(READY, Release);
-                            return Some(index);
-                        }
-                        Err(actual) => state = actual,
-                    },
-                    _ => {
-                        // Another thread is naming this slot: perhaps `name` itself.
-                        pause();
-                        state = slot.state.load(Acquire);
-                    }
-                }
-            }
-        }
-        None
-    }
-
-    /// Forgets every name (the caller owns the table).
-    fn reset(&mut self) {
-        for slot in &self.slots {
-            if slot.state.load(Relaxed) == EMPTY {
-                break;
-            }
-            slot.state.store(EMPTY, Relaxed);
-        }
-    }
-
-    /// The names given so far, with their indices, in order of first use.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, &'static str)> + '_ {
-        self.slots
-            .iter()
-            .map_while(NameSlot::name_if_ready)
-            .enumerate()
-    }
-}
-
 /// One dependency's share of a ledger: its own union and call count.
 #[derive(Debug)]
 struct DepCounters {
@@ -424,7 +283,9 @@ struct Activity {
 #[derive(Debug)]
 pub(crate) struct Ledger {
     union: Interval,
-    names: Names<DEP_SLOTS>,
+    /// The dependencies' names, in order of first call: slot `i` names
+    /// `deps[i]`.
+    names: Table<&'static str, DEP_SLOTS>,
     deps: [DepCounters; DEP_SLOTS],
     other: DepCounters,
     activity: Option<Activity>,
@@ -434,7 +295,7 @@ impl Ledger {
     pub(crate) fn new() -> Self {
         Self {
             union: Interval::new(),
-            names: Names::new(),
+            names: Table::new(),
             deps: std::array::from_fn(|_| DepCounters::new()),
             other: DepCounters::new(),
             activity: None,
@@ -596,7 +457,7 @@ impl Ledger {
 
     /// The named slots, then `other` if any call went there.
     fn used_slots(&self) -> impl Iterator<Item = (&'static str, &DepCounters)> + '_ {
-        let named = self.names.iter().map(|(i, name)| (name, &self.deps[i]));
+        let named = self.names.iter().map(|(i, &name)| (name, &self.deps[i]));
         let other =
             Some((OTHER_DEPENDENCY, &self.other)).filter(|(_, slot)| slot.calls.load(Acquire) > 0);
         named.chain(other)
@@ -609,7 +470,7 @@ impl Ledger {
         for (index, _) in self.names.iter() {
             self.deps[index].reset();
         }
-        self.names.reset();
+        self.names.clear();
         self.other.reset();
         self.activity = activity.then(|| Activity {
             polled: Interval::new(),
@@ -618,11 +479,14 @@ impl Ledger {
     }
 
     /// `dep`'s counters: slots fill in order of first call, which is the
-    /// breakdown's order; past the last slot, calls share `other`.
+    /// breakdown's order; past the last slot, calls share `other`. Names
+    /// compare by content (two literals `"redis"` need not share an
+    /// address), the address first because it is the usual match.
+    #[inline]
     fn slot(&self, dep: &'static str) -> &DepCounters {
         self.names
-            .index_of(dep)
-            .map_or(&self.other, |index| &self.deps[index])
+            .find_or_insert(0, |&held| std::ptr::eq(held, dep) || held == dep, || dep)
+            .map_or(&self.other, |(index, _)| &self.deps[index])
     }
 }
 
@@ -652,7 +516,6 @@ mod tests {
     #[test]
     fn the_design_picture() {
         // A 10..30 and B 20..40 overlap into 10..40 (30), C 45..55 adds 10.
-        // (DESIGN.md's caption says "20 + 10 = 30"; the intervals it draws make 40.)
         assert_eq!(union_of(&[(10, 30), (20, 40), (45, 55)], 60), 40);
     }
 

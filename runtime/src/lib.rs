@@ -180,7 +180,7 @@
 //!   `tokio::spawn(fut.in_current_handler())` ([`FutureExt`]);
 //! - [`selftime::spawn_blocking(f)`](spawn_blocking), which is
 //!   `spawn_blocking(selftime::bind(f))` ([`bind`]); for a thread of your
-//!   own, capture a [`Handle`] and run the work in [`Handle::sync_scope`];
+//!   own, capture the [`Handler`] and run the work in [`Handler::sync_scope`];
 //! - a call made where no handler is in scope runs normally and counts toward
 //!   nothing, except [the orphan counts](#orphan-calls).
 //!
@@ -303,22 +303,29 @@
 //!
 //! # Cost
 //!
-//! An external call costs two clock reads and, in each handler it counts
-//! toward, five uncontended atomic operations (its dependency's call count,
-//! and one compare-and-swap for each open and close of the handler's union
-//! and of its dependency's); an async call also holds a reference to the
-//! ledger while in flight. It allocates nothing and takes no lock. Outside
-//! any handler it costs one task-local lookup, reads no clock, and adds one
-//! to an orphan counter (its call site's own, for an `#[external_call]` fn;
-//! each counter is split in 8 cache lines, one per thread, so that threads
-//! making orphan calls through one call site do not contend: a `static` of
-//! 640 bytes per `#[external_call]` fn). A handler needs one ledger (about
-//! 740 bytes): each thread keeps up to 16 finished ones for reuse, so a
-//! steady stream of handlers allocates nothing, and only a thread's first
-//! handlers (or a burst beyond what its pool holds) allocate one each. No
-//! global state is touched on the hot path, so concurrent handlers on any
-//! number of threads do not contend. Measured figures, as ratios against
-//! baselines taken in the same run, are in `BENCHMARKS.md`.
+//! What this crate guarantees, whatever the machine:
+//!
+//! - **An external call** reads the clock twice and, in each handler it
+//!   counts toward, makes a fixed number of uncontended atomic operations
+//!   (the dependency's call count, and one compare-and-swap for each open
+//!   and close of the handler's union and of the dependency's). It
+//!   allocates nothing and takes no lock; its cost does not grow with the
+//!   number of calls already made. Finding its dependency in the ledger
+//!   compares the names called before it, at most 16. A call in wake mode
+//!   allocates once and takes an uncontended lock per poll.
+//! - **Outside any handler** a call reads no clock: one task-local lookup,
+//!   and one atomic add to its call site's orphan counter.
+//! - **A handler** allocates at most once: its state (the ledger) is taken
+//!   from its thread's pool of finished ones (up to 16 a thread) when there
+//!   is one, so a steady stream of handlers allocates nothing. Its report
+//!   records six span fields, formats the breakdown into a per-thread buffer,
+//!   and with `metrics` borrows label sets built on first use.
+//! - **No global state on the hot path**: concurrent handlers on any number
+//!   of threads share nothing but the tables of names, which are read-only
+//!   once the names in use are in them.
+//!
+//! Measured figures, as ratios against baselines taken in the same run, are
+//! in `BENCHMARKS.md`.
 //!
 //! # Failure model
 //!
@@ -392,6 +399,7 @@ pub mod reqwest;
 mod scope;
 mod snapshot;
 mod sync;
+mod table;
 #[cfg(feature = "tower")]
 pub mod tower;
 mod wake;
@@ -401,9 +409,10 @@ mod wake;
 pub mod __private;
 
 pub use external::{external, external_sync, External};
+pub use handler::Handler;
 pub use ledger::OTHER_DEPENDENCY;
 pub use orphan::{orphan_calls, OrphanCalls};
-pub use propagate::{bind, spawn, spawn_blocking, FutureExt, Handle, InCurrentHandler};
+pub use propagate::{bind, spawn, spawn_blocking, FutureExt, InCurrentHandler};
 pub use report::{FIELDS, SPLIT_FIELDS};
 /// Times a request handler: total, external and internal time, call counts,
 /// a per-dependency breakdown and the outcome, recorded on its span.

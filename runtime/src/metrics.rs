@@ -108,11 +108,8 @@
 //! [`Key`]: metrics::Key
 
 use crate::snapshot::{Outcome, Reading};
+use crate::table::Table;
 use metrics::{Key, KeyName, Label, Level, Metadata, Unit};
-use std::sync::atomic::{
-    AtomicPtr,
-    Ordering::{AcqRel, Acquire},
-};
 
 /// `selftime_total_seconds{handler}`: histogram of handlers' wall time.
 pub const TOTAL_SECONDS: &str = "selftime_total_seconds";
@@ -246,7 +243,7 @@ fn secs(ns: u64) -> f64 {
 /// that table is full (more than 1,024 distinct label sets, which bounded
 /// names never reach) is a key's label list allocated each time.
 fn key(name: &'static str, handler: &'static str, second: Option<Pair>) -> Key {
-    let Some(labels) = LABEL_SETS.get(handler, second) else {
+    let Some(labels) = label_set(handler, second) else {
         return Key::from_parts(KeyName::from_const_str(name), label_list(handler, second));
     };
     Key::from_static_parts(name, labels)
@@ -266,75 +263,38 @@ struct LabelSet {
 const LABEL_SLOTS: usize = 1024;
 
 /// Label sets by the identity (address and length) of their `&'static str`
-/// parts: an open-addressed table that only grows, filled without a lock
-/// (a slot is claimed by exchanging its null pointer for a set made and
-/// leaked beforehand). Two literals with the same text at different
-/// addresses get two sets with the same labels, which is harmless: the names
-/// come from code, so the sets are few.
-struct LabelSets {
-    slots: [AtomicPtr<LabelSet>; LABEL_SLOTS],
-}
-
-static LABEL_SETS: LabelSets = LabelSets {
-    slots: [const { AtomicPtr::new(std::ptr::null_mut()) }; LABEL_SLOTS],
-};
+/// parts, in an append-only [`Table`] found by hash. Two literals with the
+/// same text at different addresses get two sets with the same labels,
+/// which is harmless: the names come from code, so the sets are few.
+static LABEL_SETS: Table<LabelSet, LABEL_SLOTS> = Table::new();
 
 fn same(a: &'static str, b: &'static str) -> bool {
     std::ptr::eq(a, b)
 }
 
-impl LabelSets {
-    fn get(&self, handler: &'static str, second: Option<Pair>) -> Option<&'static [Label]> {
-        let matches = |set: &LabelSet| {
-            same(set.handler, handler)
-                && match (set.second, second) {
-                    (None, None) => true,
-                    (Some((k1, v1)), Some((k2, v2))) => same(k1, k2) && same(v1, v2),
-                    _ => false,
-                }
-        };
-        let mut hash = (handler.as_ptr() as usize).wrapping_mul(0x9E37_79B9);
-        if let Some((k, v)) = second {
-            hash ^= (k.as_ptr() as usize).rotate_left(17) ^ (v.as_ptr() as usize).rotate_left(31);
-            hash = hash.wrapping_mul(0x85EB_CA6B);
-        }
-        let mut made: Option<*mut LabelSet> = None;
-        for probe in 0..LABEL_SLOTS {
-            let slot = &self.slots[(hash.wrapping_add(probe)) % LABEL_SLOTS];
-            let mut current = slot.load(Acquire);
-            if current.is_null() {
-                let new = *made.get_or_insert_with(|| make(handler, second));
-                match slot.compare_exchange(std::ptr::null_mut(), new, AcqRel, Acquire) {
-                    // SAFETY: `new` was leaked by `make` and, published, is never freed.
-                    Ok(_) => return Some(&unsafe { &*new }.labels),
-                    Err(actual) => current = actual,
-                }
-            }
-            // SAFETY: a non-null slot holds a set leaked by `make`, never freed.
-            let set = unsafe { &*current };
-            if matches(set) {
-                if let Some(unused) = made {
-                    // SAFETY: ours was never published: no other reference exists.
-                    drop(unsafe { Box::from_raw(unused) });
-                }
-                return Some(&set.labels);
-            }
-        }
-        if let Some(unused) = made {
-            // SAFETY: as above, never published.
-            drop(unsafe { Box::from_raw(unused) });
-        }
-        None
+/// The labels of `handler` and `second`, built on first use.
+fn label_set(handler: &'static str, second: Option<Pair>) -> Option<&'static [Label]> {
+    let mut hash = (handler.as_ptr() as usize).wrapping_mul(0x9E37_79B9);
+    if let Some((k, v)) = second {
+        hash ^= (k.as_ptr() as usize).rotate_left(17) ^ (v.as_ptr() as usize).rotate_left(31);
+        hash = hash.wrapping_mul(0x85EB_CA6B);
     }
-}
-
-/// A label set, leaked: it lives as long as the process, like the names in it.
-fn make(handler: &'static str, second: Option<Pair>) -> *mut LabelSet {
-    Box::into_raw(Box::new(LabelSet {
+    let is = |set: &LabelSet| {
+        same(set.handler, handler)
+            && match (set.second, second) {
+                (None, None) => true,
+                (Some((k1, v1)), Some((k2, v2))) => same(k1, k2) && same(v1, v2),
+                _ => false,
+            }
+    };
+    let make = || LabelSet {
         handler,
         second,
         labels: label_list(handler, second).into_boxed_slice(),
-    }))
+    };
+    LABEL_SETS
+        .find_or_insert(hash % LABEL_SLOTS, is, make)
+        .map(|(_, set)| &*set.labels)
 }
 
 fn label_list(handler: &'static str, second: Option<Pair>) -> Vec<Label> {

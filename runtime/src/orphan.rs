@@ -4,86 +4,39 @@
 //! `tokio::spawn` without `in_current_handler()`, a `spawn_blocking` without
 //! `bind`). They are counted per dependency, and in debug builds the first
 //! one of each call site is reported through `tracing`.
-//!
-//! Every counter is split in [`SHARDS`] cache lines, one per thread (threads
-//! take them in turn): threads making orphan calls through one call site, or
-//! to one dependency, each add to a line of their own instead of passing one
-//! line back and forth. A count is the sum of its shards.
 
-use crate::ledger::{Names, OTHER_DEPENDENCY};
-use std::cell::Cell;
+use crate::ledger::OTHER_DEPENDENCY;
+use crate::table::Table;
 use std::fmt;
-use std::ptr;
-use std::sync::atomic::{
-    AtomicBool, AtomicPtr, AtomicU64, AtomicUsize,
-    Ordering::{Acquire, Relaxed, Release},
-};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 /// How many dependencies the orphan counts name; further ones share `other`.
 const SLOTS: usize = 64;
 
-/// How many shards each counter has: threads beyond the first eight share.
-const SHARDS: usize = 8;
-
-thread_local! {
-    /// This thread's shard, taken on its first orphan call (`usize::MAX`
-    /// until then).
-    static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
-}
-
-static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
-
-/// This thread's shard of every orphan counter.
-#[inline]
-fn shard() -> usize {
-    let shard = SHARD
-        .try_with(|shard| match shard.get() {
-            usize::MAX => {
-                let taken = NEXT_SHARD.fetch_add(1, Relaxed) % SHARDS;
-                shard.set(taken);
-                taken
-            }
-            taken => taken,
-        })
-        // A thread being torn down (its locals gone) uses the first shard.
-        .unwrap_or(0);
-    // Always so; said again so that indexing needs no bounds check.
-    shard % SHARDS
-}
-
-/// A counter alone on its cache line.
-#[derive(Debug)]
-#[repr(align(64))]
-struct Line<T>(T);
-
-static NAMES: Names<SLOTS> = Names::new_static();
-/// Per shard, a counter per named dependency and one for `other`.
-static COUNTS: [Line<[AtomicU64; SLOTS + 1]>; SHARDS] =
-    [const { Line([const { AtomicU64::new(0) }; SLOTS + 1]) }; SHARDS];
+static NAMES: Table<&'static str, SLOTS> = Table::new();
+/// A counter per named dependency, and one for `other`.
+static COUNTS: [AtomicU64; SLOTS + 1] = [const { AtomicU64::new(0) }; SLOTS + 1];
 /// Warned-once flags for calls made through the functions, which have no
 /// call site of their own: once per dependency.
 static WARNED: [AtomicBool; SLOTS + 1] = [const { AtomicBool::new(false) }; SLOTS + 1];
+/// The call sites that have counted an orphan call, in order of first one.
+/// A site joins once, on its first orphan call, and the list is read only by
+/// [`orphan_calls`]: the lock is off every hot path.
+static REGISTERED: Mutex<Vec<&'static Site>> = Mutex::new(Vec::new());
 
 /// Not public API: a call site of `#[external_call]`, which counts its own
-/// orphan calls (one `fetch_add` on this thread's part of the site's own
-/// counter, no name lookup)
-/// and names the function in the warning. The macro emits one `static` per
-/// annotated fn: 640 bytes on x86-64, 512 of them its counter's shards.
+/// orphan calls (one `fetch_add`, no name lookup) and names the function in
+/// the warning. The macro emits one `static` per annotated fn.
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct Site {
     function: &'static str,
     module: &'static str,
     warned: AtomicBool,
-    /// Set by the first orphan call to reach [`register`], which publishes
-    /// the site in [`SITES`].
-    registered: AtomicBool,
-    /// The dependency, set before the site is published.
+    /// The dependency, set by the site's first orphan call.
     dep: OnceLock<&'static str>,
-    /// The next site of the list [`SITES`] heads.
-    next: AtomicPtr<Site>,
-    calls: [Line<AtomicU64>; SHARDS],
+    calls: AtomicU64,
 }
 
 impl Site {
@@ -95,33 +48,20 @@ impl Site {
             function,
             module,
             warned: AtomicBool::new(false),
-            registered: AtomicBool::new(false),
             dep: OnceLock::new(),
-            next: AtomicPtr::new(ptr::null_mut()),
-            calls: [const { Line(AtomicU64::new(0)) }; SHARDS],
+            calls: AtomicU64::new(0),
         }
     }
 }
 
-/// The call sites that have counted an orphan call, newest first: a list
-/// that only grows, through the sites' own `next` links (they are statics).
-static SITES: AtomicPtr<Site> = AtomicPtr::new(ptr::null_mut());
-
-/// Publishes `site` in [`SITES`], unless another call got there first.
+/// Makes `site`'s counts part of [`orphan_calls`].
 #[cold]
 fn register(site: &'static Site, dep: &'static str) {
-    if site.registered.swap(true, Relaxed) {
-        return;
-    }
     let _ = site.dep.set(dep);
-    let mut head = SITES.load(Relaxed);
-    loop {
-        site.next.store(head, Relaxed);
-        match SITES.compare_exchange_weak(head, ptr::from_ref(site).cast_mut(), Release, Relaxed) {
-            Ok(_) => return,
-            Err(actual) => head = actual,
-        }
-    }
+    REGISTERED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(site);
 }
 
 /// Counts an orphan call to `dep`: a call site's own counter when the call
@@ -130,9 +70,7 @@ fn register(site: &'static Site, dep: &'static str) {
 pub(crate) fn record(dep: &'static str, site: Option<&'static Site>) {
     match site {
         Some(site) => {
-            // The first call on each shard offers to publish the site; the
-            // first of those does.
-            if site.calls[shard()].0.fetch_add(1, Relaxed) == 0 {
+            if site.calls.fetch_add(1, Relaxed) == 0 {
                 register(site, dep);
             }
             if cfg!(debug_assertions) && !site.warned.load(Relaxed) {
@@ -147,8 +85,10 @@ pub(crate) fn record(dep: &'static str, site: Option<&'static Site>) {
 #[cold]
 #[inline(never)]
 fn record_by_name(dep: &'static str) {
-    let index = NAMES.index_of(dep).unwrap_or(SLOTS);
-    COUNTS[shard()].0[index].fetch_add(1, Relaxed);
+    let index = NAMES
+        .find_or_insert(0, |&held| std::ptr::eq(held, dep) || held == dep, || dep)
+        .map_or(SLOTS, |(index, _)| index);
+    COUNTS[index].fetch_add(1, Relaxed);
     if cfg!(debug_assertions) {
         warn_once(&WARNED[index], dep, None);
     }
@@ -203,26 +143,19 @@ pub fn orphan_calls() -> OrphanCalls {
         len: 0,
     };
     // Calls through the functions, counted per name...
-    let named = NAMES.iter();
+    let named = NAMES.iter().map(|(index, &name)| (index, name));
     let other = std::iter::once((SLOTS, OTHER_DEPENDENCY));
     for (index, name) in named.chain(other) {
-        calls.add(name, sum(COUNTS.iter().map(|shard| &shard.0[index])));
+        calls.add(name, COUNTS[index].load(Relaxed));
     }
     // ...and calls from `#[external_call]` fns, counted per call site.
-    let mut site = SITES.load(Acquire);
-    // SAFETY: every pointer in the list is a `&'static Site`.
-    while let Some(s) = unsafe { site.as_ref() } {
-        if let Some(&dep) = s.dep.get() {
-            calls.add(dep, sum(s.calls.iter().map(|line| &line.0)));
+    let sites = REGISTERED.lock().unwrap_or_else(PoisonError::into_inner);
+    for site in sites.iter() {
+        if let Some(&dep) = site.dep.get() {
+            calls.add(dep, site.calls.load(Relaxed));
         }
-        site = s.next.load(Acquire);
     }
     calls
-}
-
-/// The sum of a counter's shards.
-fn sum<'a>(shards: impl Iterator<Item = &'a AtomicU64>) -> u64 {
-    shards.fold(0, |total, shard| total.saturating_add(shard.load(Relaxed)))
 }
 
 /// The orphan call counts at one moment: see [`orphan_calls`].

@@ -8,28 +8,18 @@ use std::pin::Pin;
 #[doc(hidden)]
 pub use crate::external::external;
 #[doc(hidden)]
-pub use crate::handler::{Handler, HandlerFuture};
+pub use crate::handler::{HandlerFuture, Spec};
 #[doc(hidden)]
 pub use crate::orphan::Site;
 #[doc(hidden)]
 pub use tracing;
 
-/// Not public API. The guard a synchronous `#[external_call]` fn holds: the
-/// call ends when it drops, however the body ends.
-#[doc(hidden)]
-#[derive(Debug)]
-#[must_use]
-pub struct CallGuard {
-    _call: Option<crate::external::SyncCall>,
-}
-
-/// Not public API.
+/// Not public API. Runs the body of a synchronous `#[external_call]` fn as
+/// a call to `dep`, however it ends.
 #[doc(hidden)]
 #[inline]
-pub fn call(dep: &'static str, site: &'static Site) -> CallGuard {
-    CallGuard {
-        _call: crate::external::SyncCall::begin(dep, Some(site)),
-    }
+pub fn external_sync<R>(dep: &'static str, site: &'static Site, body: impl FnOnce() -> R) -> R {
+    crate::external::run_sync(dep, Some(site), body)
 }
 
 /// Not public API. Runs the body of an `#[external_call]` fn that returns a
@@ -106,32 +96,47 @@ pub fn never_error<T>(_: &T) -> bool {
 }
 
 /// Not public API. The span `#[timed_handler]` opens: the fn's name, the
-/// caller's module as target, the six figure fields declared `Empty`.
+/// caller's module as target, the figure fields declared `Empty`.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __selftime_handler_span {
     (polls, $level:ident, $name:expr) => {
-        $crate::__selftime_handler_span!(@span $level, $name,
-            internal.busy_us = $crate::__private::tracing::field::Empty,
-            internal.scheduled_us = $crate::__private::tracing::field::Empty,
-            internal.waiting_us = $crate::__private::tracing::field::Empty,
+        $crate::__selftime_span!(
+            ::core::module_path!(),
+            $level,
+            $name,
+            [],
+            [
+                internal.busy_us = $crate::__private::tracing::field::Empty,
+                internal.scheduled_us = $crate::__private::tracing::field::Empty,
+                internal.waiting_us = $crate::__private::tracing::field::Empty,
+            ]
         )
     };
     ($level:ident, $name:expr) => {
-        $crate::__selftime_handler_span!(@span $level, $name,)
+        $crate::__selftime_span!(::core::module_path!(), $level, $name, [], [])
     };
-    (@span $level:ident, $name:expr, $($split:tt)*) => {
+}
+
+/// Not public API. Every span selftime records its figures on is made here,
+/// where the figure fields ([`FIELDS`](crate::FIELDS)) are declared: after
+/// the fields in the first brackets, before those in the second.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __selftime_span {
+    ($target:expr, $level:ident, $name:expr, [$($before:tt)*], [$($after:tt)*]) => {
         $crate::__private::tracing::span!(
-            target: ::core::module_path!(),
+            target: $target,
             $crate::__private::tracing::Level::$level,
             $name,
+            $($before)*
             total.duration_us = $crate::__private::tracing::field::Empty,
             external.duration_us = $crate::__private::tracing::field::Empty,
             internal.duration_us = $crate::__private::tracing::field::Empty,
             external.calls = $crate::__private::tracing::field::Empty,
             external.breakdown = $crate::__private::tracing::field::Empty,
             outcome = $crate::__private::tracing::field::Empty,
-            $($split)*
+            $($after)*
         )
     };
 }

@@ -1,69 +1,33 @@
 //! Carrying the handler in scope into spawned tasks, blocking tasks and
 //! threads, which do not inherit tokio task-locals.
 
-use crate::scope::{self, Scope};
+use crate::handler::Handler;
+use crate::scope;
 use pin_project_lite::pin_project;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::task::futures::TaskLocalFuture;
 
-/// The handler in scope, captured so that work elsewhere can count toward it.
-///
-/// `tokio::spawn`, `spawn_blocking` and `std::thread::spawn` start without
-/// the spawning task's task-locals, so external calls made there belong to
-/// no handler. Capture a `Handle` where the handler is in scope and enter it
-/// where the work runs.
-///
-/// A handle keeps the handler's ledger alive, not the handler: calls made
-/// after the handler has reported are accepted and ignored.
-///
-/// # Examples
-///
-/// ```
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
-/// #[selftime::external_call("legacy")]
-/// fn blocking_lookup() -> u32 { 7 }
-///
-/// #[selftime::timed_handler]
-/// async fn handler() -> u64 {
-///     let handle = selftime::Handle::current().expect("inside a handler");
-///     let n = tokio::task::spawn_blocking(move || handle.sync_scope(blocking_lookup))
-///         .await
-///         .unwrap();
-///     assert_eq!(n, 7);
-///     selftime::current().unwrap().calls()
-/// }
-///
-/// assert_eq!(handler().await, 1);
-/// # }
-/// ```
-#[derive(Clone, Debug)]
-pub struct Handle {
-    scope: Arc<Scope>,
-}
-
-impl Handle {
+impl Handler {
     /// The handler in scope, or `None` outside any handler.
     #[must_use]
     pub fn current() -> Option<Self> {
-        scope::current().map(|scope| Self { scope })
+        scope::current()
     }
 
     /// Runs `fut` with this handler in scope (on every poll).
     pub fn scope<F: Future>(&self, fut: F) -> InCurrentHandler<F> {
         InCurrentHandler {
             inner: Carried::Scoped {
-                inner: scope::scope(Arc::clone(&self.scope), fut),
+                inner: scope::scope(self.clone(), fut),
             },
         }
     }
 
     /// Runs `f` with this handler in scope: for `spawn_blocking` and threads.
     pub fn sync_scope<R>(&self, f: impl FnOnce() -> R) -> R {
-        scope::sync_scope(Arc::clone(&self.scope), f)
+        scope::sync_scope(self.clone(), f)
     }
 }
 
@@ -86,16 +50,16 @@ impl Handle {
 /// # }
 /// ```
 pub fn bind<R>(f: impl FnOnce() -> R) -> impl FnOnce() -> R {
-    let handle = Handle::current();
-    move || match handle {
-        Some(handle) => handle.sync_scope(f),
+    let handler = Handler::current();
+    move || match handler {
+        Some(handler) => handler.sync_scope(f),
         None => f(),
     }
 }
 
 pin_project! {
     /// A future that runs with a captured handler in scope: see
-    /// [`FutureExt::in_current_handler`] and [`Handle::scope`].
+    /// [`FutureExt::in_current_handler`] and [`Handler::scope`].
     #[derive(Debug)]
     #[must_use = "futures do nothing unless polled"]
     pub struct InCurrentHandler<F: Future> {
@@ -109,7 +73,7 @@ pin_project! {
     #[derive(Debug)]
     enum Carried<F: Future> {
         // A handler was in scope when the future was wrapped.
-        Scoped { #[pin] inner: TaskLocalFuture<Arc<Scope>, F> },
+        Scoped { #[pin] inner: TaskLocalFuture<Handler, F> },
         // No handler was in scope: the future runs as it is.
         Plain { #[pin] inner: F },
     }
@@ -152,8 +116,8 @@ pub trait FutureExt: Future + Sized {
     ///
     /// Outside any handler the future is returned unchanged in behaviour.
     fn in_current_handler(self) -> InCurrentHandler<Self> {
-        match Handle::current() {
-            Some(handle) => handle.scope(self),
+        match Handler::current() {
+            Some(handler) => handler.scope(self),
             None => InCurrentHandler {
                 inner: Carried::Plain { inner: self },
             },

@@ -69,26 +69,26 @@ fn record_on_span(span: &Span, reading: &Reading<'_>, outcome: Outcome) {
     // Microseconds are floored once each for total and external, and internal
     // is their difference, so the three recorded figures always add up.
     // Cannot underflow: external is clamped to total before flooring.
+    let [total_field, external_field, internal_field, calls_field, breakdown_field, outcome_field] =
+        FIELDS;
     let total = reading.total_ns() / 1_000;
     let external = reading.external_ns() / 1_000;
-    span.record("total.duration_us", total);
-    span.record("external.duration_us", external);
-    span.record("internal.duration_us", total - external);
-    span.record("external.calls", reading.calls());
-    record_breakdown(span, reading);
-    span.record("outcome", outcome.as_str());
+    span.record(total_field, total);
+    span.record(external_field, external);
+    span.record(internal_field, total - external);
+    span.record(calls_field, reading.calls());
+    record_breakdown(span, breakdown_field, reading);
+    span.record(outcome_field, outcome.as_str());
     if let Some((busy, scheduled)) = reading.split_ns() {
         let (busy, scheduled) = (busy / 1_000, scheduled / 1_000);
         // Floors of parts never exceed the floor of their sum, which is at
         // most `internal` here, so `waiting` cannot underflow; the three
         // recorded parts add up to the recorded internal time.
         let internal = total - external;
-        span.record("internal.busy_us", busy);
-        span.record("internal.scheduled_us", scheduled);
-        span.record(
-            "internal.waiting_us",
-            internal.saturating_sub(busy + scheduled),
-        );
+        let [busy_field, scheduled_field, waiting_field] = SPLIT_FIELDS;
+        span.record(busy_field, busy);
+        span.record(scheduled_field, scheduled);
+        span.record(waiting_field, internal.saturating_sub(busy + scheduled));
     }
 }
 
@@ -101,12 +101,12 @@ thread_local! {
 /// Records `external.breakdown` as a string field, so that subscribers see
 /// a string (and a logfmt printer quotes it: `external.breakdown=""` for a
 /// handler that made no call, `external.breakdown="redis=812us/3"`).
-fn record_breakdown(span: &Span, reading: &Reading<'_>) {
+fn record_breakdown(span: &Span, field: &str, reading: &Reading<'_>) {
     let record = |text: &mut String| {
         text.clear();
         // Writing to a `String` cannot fail.
         let _ = write!(text, "{}", reading.breakdown());
-        span.record("external.breakdown", text.as_str());
+        span.record(field, text.as_str());
     };
     // A subscriber that reports a handler from inside `record` would find
     // the buffer taken: it gets one of its own.
@@ -120,5 +120,41 @@ fn record_breakdown(span: &Span, reading: &Reading<'_>) {
         .unwrap_or(false);
     if !recorded {
         record(&mut String::new());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{FIELDS, SPLIT_FIELDS};
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    struct Noop;
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Noop {}
+
+    /// The fields the span macro declares are the fields recorded: the two
+    /// places the names are written agree.
+    #[test]
+    fn the_span_macro_declares_the_figure_fields() {
+        let subscriber = tracing_subscriber::registry().with(Noop);
+        tracing::subscriber::with_default(subscriber, || {
+            let plain = crate::__private::handler_span!(INFO, "plain");
+            let fields: Vec<&str> = plain
+                .metadata()
+                .unwrap()
+                .fields()
+                .iter()
+                .map(|f| f.name())
+                .collect();
+            assert_eq!(fields, FIELDS);
+            let polls = crate::__private::handler_span!(polls, INFO, "polls");
+            let fields: Vec<&str> = polls
+                .metadata()
+                .unwrap()
+                .fields()
+                .iter()
+                .map(|f| f.name())
+                .collect();
+            assert_eq!(fields, [&FIELDS[..], &SPLIT_FIELDS[..]].concat());
+        });
     }
 }

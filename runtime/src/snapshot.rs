@@ -1,7 +1,8 @@
 //! Figures read off a handler's ledger: [`Snapshot`], [`Dependency`], [`Outcome`].
 
+use crate::handler::State;
 use crate::ledger::{DepFigure, Figures, Ledger, Totals};
-use crate::scope::{self, Scope};
+use crate::scope;
 use std::fmt;
 use std::time::Duration;
 
@@ -53,8 +54,8 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    pub(crate) fn read(scope: &Scope, now: u64) -> Self {
-        let reading = Reading::new(scope, now);
+    pub(crate) fn read(state: &State, now: u64) -> Self {
+        let reading = Reading::new(state, now);
         let mut figures = Figures {
             external: reading.totals.external,
             calls: reading.totals.calls,
@@ -165,9 +166,9 @@ pub(crate) struct Reading<'a> {
 }
 
 impl<'a> Reading<'a> {
-    pub(crate) fn new(scope: &'a Scope, now: u64) -> Self {
-        let total = now.saturating_sub(scope.start());
-        let mut totals = scope.ledger().totals(now);
+    pub(crate) fn new(state: &'a State, now: u64) -> Self {
+        let total = now.saturating_sub(state.start());
+        let mut totals = state.ledger().totals(now);
         // External time is clamped to the total (it could exceed it only
         // through clock readings that raced each other), and so are the
         // activity unions: |E| <= |P∪E| <= |P∪S∪E| <= total by construction.
@@ -177,7 +178,7 @@ impl<'a> Reading<'a> {
             (polled, scheduled.clamp(polled, total))
         });
         Self {
-            ledger: scope.ledger(),
+            ledger: state.ledger(),
             now,
             total,
             totals,
@@ -314,5 +315,8 @@ impl fmt::Debug for Breakdown<'_> {
 /// ```
 #[must_use]
 pub fn current() -> Option<Snapshot> {
-    scope::with_current(|scope| Snapshot::read(scope, scope.now()))
+    scope::with_current(|handler| {
+        let state = handler.state();
+        Snapshot::read(state, state.now())
+    })
 }

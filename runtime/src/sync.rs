@@ -1,62 +1,47 @@
-//! The atomics the ledger is built from: `std`'s in a normal build, `loom`'s
-//! under `--cfg loom` so that the model checker can explore every
-//! interleaving of the ledger's operations.
+//! What the ledger is built from: `std`'s atomics and `OnceLock` in a normal
+//! build, `loom`'s under `--cfg loom`, so that the model checker can explore
+//! every interleaving of the ledger's unions and of the naming of its
+//! dependencies.
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicU64, AtomicU8};
+pub(crate) use loom::sync::atomic::AtomicU64;
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic::{AtomicU64, AtomicU8};
+pub(crate) use std::sync::atomic::AtomicU64;
 
-/// Waits a moment for another thread to finish a step of a few instructions.
-#[inline]
-pub(crate) fn pause() {
-    #[cfg(loom)]
-    loom::thread::yield_now();
-    #[cfg(not(loom))]
-    std::hint::spin_loop();
-}
+#[cfg(loom)]
+pub(crate) use self::model::OnceLock;
+#[cfg(not(loom))]
+pub(crate) use std::sync::OnceLock;
 
-/// An `UnsafeCell` with the small API both `std` and `loom` can offer.
-#[derive(Debug)]
-pub(crate) struct Cell<T>(
-    #[cfg(loom)] loom::cell::UnsafeCell<T>,
-    #[cfg(not(loom))] std::cell::UnsafeCell<T>,
-);
-
-impl<T: Copy> Cell<T> {
-    #[cfg(loom)]
-    pub(crate) fn new(value: T) -> Self {
-        Self(loom::cell::UnsafeCell::new(value))
+/// A `OnceLock` loom can see into: a slot behind loom's `Mutex`, so that
+/// every read and every fill of a ledger's name is a point where loom
+/// switches threads. Written values are leaked (the checks are short), which
+/// is what lets a reference to them outlive the lock.
+#[cfg(loom)]
+mod model {
+    #[derive(Debug)]
+    pub(crate) struct OnceLock<T: Copy + 'static> {
+        slot: loom::sync::Mutex<Option<&'static T>>,
     }
 
-    #[cfg(not(loom))]
-    pub(crate) const fn new(value: T) -> Self {
-        Self(std::cell::UnsafeCell::new(value))
-    }
-
-    /// # Safety
-    /// No write may run concurrently with this read.
-    pub(crate) unsafe fn get(&self) -> T {
-        #[cfg(loom)]
-        // SAFETY: forwarded to the caller.
-        return self.0.with(|p| unsafe { *p });
-        #[cfg(not(loom))]
-        // SAFETY: forwarded to the caller.
-        unsafe {
-            *self.0.get()
+    impl<T: Copy + 'static> OnceLock<T> {
+        pub(crate) fn new() -> Self {
+            Self {
+                slot: loom::sync::Mutex::new(None),
+            }
         }
-    }
 
-    /// # Safety
-    /// The caller must be the only one touching the cell while it writes.
-    pub(crate) unsafe fn set(&self, value: T) {
-        #[cfg(loom)]
-        // SAFETY: forwarded to the caller.
-        return self.0.with_mut(|p| unsafe { *p = value });
-        #[cfg(not(loom))]
-        // SAFETY: forwarded to the caller.
-        unsafe {
-            *self.0.get() = value;
+        pub(crate) fn get(&self) -> Option<&T> {
+            *self.slot.lock().unwrap()
+        }
+
+        pub(crate) fn get_or_init(&self, f: impl FnOnce() -> T) -> &T {
+            let mut slot = self.slot.lock().unwrap();
+            *slot.get_or_insert_with(|| Box::leak(Box::new(f())))
+        }
+
+        pub(crate) fn take(&mut self) -> Option<T> {
+            self.slot.lock().unwrap().take().copied()
         }
     }
 }

@@ -9,132 +9,107 @@
 //! next poll closes (reopening the call if it is not finished). The wait is
 //! internal time; handlers with `polls` report it as `internal.scheduled_us`.
 //!
-//! The price: one allocation per call (the waker's shared state) and a clock
-//! read per wake and per poll after one.
+//! The call's steps (begin, wake, poll after a wake, finish) may come from
+//! different threads (a waker is called wherever the dependency's I/O
+//! completes), so they take turns under one lock: each is a few ledger
+//! updates, and nothing outside this module runs while it is held.
+//!
+//! The price: one allocation per call (the waker's shared state), a lock per
+//! poll, and a clock read per wake and per poll after one.
 
-use crate::scope::{Scope, Tickets};
-use crate::sync::pause;
-use std::sync::atomic::{
-    AtomicU64, AtomicU8, Ordering::AcqRel, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
-};
-use std::sync::{Arc, Mutex, PoisonError};
+use crate::handler::{Handler, Tickets};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Wake, Waker};
-
-/// The call is in flight; `tickets` are the call's.
-const RUNNING: u8 = 0;
-/// A wake is closing the call: `tickets` are being replaced.
-const WAKING: u8 = 1;
-/// The dependency woke the task; `tickets` are the scheduled wait's.
-const WOKEN: u8 = 2;
-/// The call is over; wakes are only forwarded.
-const DONE: u8 = 3;
 
 /// A call in wake mode: the state its waker shares with its future.
 #[derive(Debug)]
 pub(crate) struct WakeCall {
-    scope: Arc<Scope>,
+    handler: Handler,
     dep: &'static str,
-    phase: AtomicU8,
-    /// The open call's or the open wait's tickets (by `phase`), written
-    /// before the phase that publishes them (Release) and read after it.
-    tickets: [AtomicU64; 2],
-    /// The time of the latest step (begin, wake, poll, finish): each reads
-    /// the clock as no earlier, so that a clock that looked backwards counts
-    /// as no time. The steps take turns through `phase`, which publishes it.
-    last: AtomicU64,
-    /// The task's own waker, to forward every wake to. Never held while
-    /// anything outside this module runs.
-    task: Mutex<Option<Waker>>,
+    steps: Mutex<Steps>,
+}
+
+/// Where the call is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// The call is in flight; the tickets are the call's.
+    Running,
+    /// The dependency woke the task; the tickets are the scheduled wait's.
+    Woken,
+    /// The call is over; wakes are only forwarded.
+    Done,
+}
+
+#[derive(Debug)]
+struct Steps {
+    phase: Phase,
+    tickets: Tickets,
+    /// The time of the latest step: each reads the clock as no earlier, so
+    /// that a clock that looked backwards counts as no time.
+    last: u64,
+    /// The task's own waker, to forward every wake to.
+    task: Option<Waker>,
 }
 
 impl WakeCall {
     /// Starts a call to `dep` at its first poll; the waker to poll it with.
-    pub(crate) fn begin(scope: Arc<Scope>, dep: &'static str) -> (Arc<Self>, Waker) {
-        let now = scope.now();
-        let tickets = scope.begin(dep, now);
+    pub(crate) fn begin(handler: Handler, dep: &'static str) -> (Arc<Self>, Waker) {
+        let now = handler.state().now();
+        let tickets = handler.state().begin(dep, now);
         let call = Arc::new(Self {
-            scope,
+            handler,
             dep,
-            phase: AtomicU8::new(RUNNING),
-            tickets: [AtomicU64::new(0), AtomicU64::new(0)],
-            last: AtomicU64::new(now),
-            task: Mutex::new(None),
+            steps: Mutex::new(Steps {
+                phase: Phase::Running,
+                tickets,
+                last: now,
+                task: None,
+            }),
         });
-        call.store(tickets);
         let waker = Waker::from(Arc::clone(&call));
         (call, waker)
     }
 
-    /// The clock for this call's next step, never earlier than its last.
-    fn now(&self) -> u64 {
-        let now = self.scope.now().max(self.last.load(Relaxed));
-        self.last.store(now, Relaxed);
-        now
+    fn steps(&self) -> MutexGuard<'_, Steps> {
+        // A step never panics halfway through its ledger updates (they are
+        // atomics), so the data behind a poisoned lock is whole.
+        self.steps.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn store(&self, tickets: Tickets) {
-        let bits = tickets.to_bits();
-        self.tickets[0].store(bits as u64, Release);
-        self.tickets[1].store((bits >> 64) as u64, Release);
-    }
-
-    fn load(&self) -> Tickets {
-        let low = u128::from(self.tickets[0].load(Acquire));
-        let high = u128::from(self.tickets[1].load(Acquire));
-        Tickets::from_bits(low | (high << 64))
-    }
-
-    /// Waits out a wake that is mid-way through closing the call.
-    fn settled_phase(&self) -> u8 {
-        loop {
-            match self.phase.load(Acquire) {
-                WAKING => pause(),
-                phase => return phase,
-            }
-        }
+    /// The clock for a step, never earlier than the last step's.
+    fn now(&self, steps: &mut Steps) -> u64 {
+        steps.last = self.handler.state().now().max(steps.last);
+        steps.last
     }
 
     /// Before each poll: remembers the task's waker, and if the dependency
     /// woke the task, ends the scheduled wait and reopens the call.
     pub(crate) fn before_poll(&self, task: &Waker) {
-        {
-            let mut slot = self.task.lock().unwrap_or_else(PoisonError::into_inner);
-            match &mut *slot {
-                Some(held) if held.will_wake(task) => {}
-                other => *other = Some(task.clone()),
-            }
+        let mut steps = self.steps();
+        match &mut steps.task {
+            Some(held) if held.will_wake(task) => {}
+            other => *other = Some(task.clone()),
         }
-        if self.settled_phase() == WOKEN {
-            let now = self.now();
-            self.scope.wait_end(self.load(), now);
-            self.store(self.scope.resume(self.dep, now));
-            // Only the poller leaves `WOKEN`, so nothing raced this store.
-            self.phase.store(RUNNING, Release);
+        if steps.phase == Phase::Woken {
+            let now = self.now(&mut steps);
+            let state = self.handler.state();
+            state.wait_end(steps.tickets, now);
+            steps.tickets = state.resume(self.dep, now);
+            steps.phase = Phase::Running;
         }
     }
 
     /// Ends the call now: on completion, or when its future is dropped.
     pub(crate) fn finish(&self) {
-        loop {
-            match self.settled_phase() {
-                RUNNING => {
-                    if self
-                        .phase
-                        .compare_exchange(RUNNING, DONE, AcqRel, Acquire)
-                        .is_ok()
-                    {
-                        self.scope.end(self.dep, self.load(), self.now());
-                        return;
-                    }
-                }
-                WOKEN => {
-                    self.phase.store(DONE, Release);
-                    self.scope.wait_end(self.load(), self.now());
-                    return;
-                }
-                _ => return,
-            }
+        let mut steps = self.steps();
+        let now = self.now(&mut steps);
+        let state = self.handler.state();
+        match steps.phase {
+            Phase::Running => state.end(self.dep, steps.tickets, now),
+            Phase::Woken => state.wait_end(steps.tickets, now),
+            Phase::Done => {}
         }
+        steps.phase = Phase::Done;
     }
 }
 
@@ -144,21 +119,18 @@ impl Wake for WakeCall {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        if self
-            .phase
-            .compare_exchange(RUNNING, WAKING, AcqRel, Acquire)
-            .is_ok()
-        {
-            let now = self.now();
-            self.scope.end(self.dep, self.load(), now);
-            self.store(self.scope.wait_begin(now));
-            self.phase.store(WOKEN, Release);
-        }
-        let task = self
-            .task
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
+        let task = {
+            let mut steps = self.steps();
+            if steps.phase == Phase::Running {
+                let now = self.now(&mut steps);
+                let state = self.handler.state();
+                state.end(self.dep, steps.tickets, now);
+                steps.tickets = state.wait_begin(now);
+                steps.phase = Phase::Woken;
+            }
+            steps.task.clone()
+        };
+        // Woken outside the lock: the task's waker is not ours to run under it.
         if let Some(task) = task {
             task.wake();
         }

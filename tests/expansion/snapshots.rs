@@ -384,7 +384,7 @@ fn strings_from_macro_rules_fragments_are_accepted() {
     let handler = Which::TimedHandler.expand(args, item.clone()).to_string();
     assert!(!handler.contains("compile_error"), "{handler}");
     assert!(
-        handler.contains("Handler :: new (\"from a macro\""),
+        handler.contains("Spec :: new (\"from a macro\""),
         "{handler}"
     );
 

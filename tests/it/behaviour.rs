@@ -427,3 +427,89 @@ async fn the_breakdown_is_a_string_field_that_logfmt_printers_quote_even_when_em
         "{text}"
     );
 }
+
+// --- synchronous calls borrow their handler for the length of their body ----
+
+#[external_call("inner_sync")]
+fn inner_sync() -> u64 {
+    selftime::current().map_or(0, |s| s.calls())
+}
+
+#[timed_handler]
+fn nested_sync_handler() -> u64 {
+    inner_sync();
+    selftime::current().unwrap().calls()
+}
+
+/// A synchronous call whose body opens scopes of its own (a handler, a
+/// carried handler, another call) and closes them: the call ends in the
+/// ledger it began in, with nothing of the inner scopes in it.
+#[external_call("outer_sync")]
+fn outer_sync_opening_scopes(carried: &selftime::Handler) -> (u64, u64) {
+    let inner = nested_sync_handler();
+    let in_carried = carried.sync_scope(|| {
+        inner_sync();
+        selftime::current().unwrap().calls()
+    });
+    (inner, in_carried)
+}
+
+#[timed_handler]
+fn opens_scopes_inside_a_sync_call() -> (u64, u64, u64) {
+    let carried = selftime::Handler::current().unwrap();
+    let (inner, in_carried) = outer_sync_opening_scopes(&carried);
+    (inner, in_carried, selftime::current().unwrap().calls())
+}
+
+#[test]
+fn a_sync_call_may_open_and_close_scopes_in_its_body() {
+    let (capture, _guard) = Capture::install();
+    // The inner handler saw its own call; the carried scope (this same
+    // handler) saw the outer call and its own; the handler, all three.
+    assert_eq!(opens_scopes_inside_a_sync_call(), (1, 3, 3));
+    let outer = capture.only("opens_scopes_inside_a_sync_call");
+    assert_eq!(outer.u64("external.calls"), 3);
+    let calls: Vec<(&str, &str)> = outer
+        .breakdown()
+        .split(',')
+        .filter_map(|entry| {
+            let (name, figures) = entry.split_once('=')?;
+            Some((name, figures.split_once("us/")?.1))
+        })
+        .collect();
+    assert_eq!(calls, [("outer_sync", "1"), ("inner_sync", "2")]);
+    assert_eq!(capture.only("nested_sync_handler").u64("external.calls"), 1);
+}
+
+#[external_call("slow_sync")]
+fn slow_sync(started: &std::sync::Barrier, released: &std::sync::Barrier) {
+    started.wait();
+    released.wait();
+}
+
+/// A synchronous call made on a thread in a carried handler, still running
+/// when the handler reports: the call ends on the handler's state, which
+/// the thread's scope keeps alive, and counts for nobody after the report.
+#[test]
+fn a_carried_sync_call_may_outlive_its_handlers_report() {
+    let (capture, _guard) = Capture::install();
+    let started = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let released = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let thread = {
+        let (started, released) = (started.clone(), released.clone());
+        let handler = std::sync::Mutex::new(None::<selftime::Handler>);
+        #[timed_handler]
+        fn hands_off(handler: &std::sync::Mutex<Option<selftime::Handler>>) {
+            *handler.lock().unwrap() = selftime::Handler::current();
+        }
+        hands_off(&handler);
+        let carried = handler.into_inner().unwrap().unwrap();
+        std::thread::spawn(move || carried.sync_scope(|| slow_sync(&started, &released)))
+    };
+    // The handler reported before the call began; the call runs and ends on
+    // the thread, after the report, without a panic.
+    started.wait();
+    released.wait();
+    thread.join().expect("the carried call runs to its end");
+    assert_eq!(capture.only("hands_off").u64("external.calls"), 0);
+}

@@ -50,7 +50,7 @@ pub(crate) fn expand(valid: Valid) -> TokenStream {
 //
 // Output:
 //     async fn checkout(cart: Cart) -> Result<Receipt, Error> {
-//         ::selftime::__private::Handler::new(
+//         ::selftime::__private::Spec::new(
 //             "checkout",
 //             ::selftime::__private::handler_span!(INFO, "checkout"),
 //         )
@@ -66,7 +66,7 @@ pub(crate) fn expand(valid: Valid) -> TokenStream {
 // `Box::pin(async move { … })` keeps its prefix and boxes
 // `….run_async(async move { … }, …)` instead. With `polls`, the span macro
 // declares the three split fields and the handler is built
-// `Handler::new(…).with_polls()`.
+// `Spec::new(…).with_polls()`.
 fn expand_handler(
     krate: &Path,
     name: &str,
@@ -83,7 +83,7 @@ fn expand_handler(
         SpanMode::Current => quote!(#krate::__private::tracing::Span::current()),
     };
     let with_polls = polls.then(|| quote!(.with_polls()));
-    let handler = quote!(#krate::__private::Handler::new(#name, #span) #with_polls);
+    let handler = quote!(#krate::__private::Spec::new(#name, #span) #with_polls);
     let classifier = classifier(krate, value);
     let stmts = &func.block.stmts;
     match &shape.kind {
@@ -130,10 +130,15 @@ fn expand_handler(
 //             .await
 //     }
 //
-// A plain fn holds a guard for the length of its body instead:
+// A plain fn runs its body as the call, in a closure (so that the call
+// ends however the body does, and nothing the expansion makes can outlive
+// it):
 //     fn get_session(id: &str) -> Option<Session> {
-//         let __selftime_call = ::selftime::__private::call("redis", { static …; &… });
-//         body
+//         ::selftime::__private::external_sync(
+//             "redis",
+//             { static …; &… },
+//             move || { <fake return> body },
+//         )
 //     }
 // A fn returning a future measures the future its body returns:
 //     ::selftime::__private::external(
@@ -175,10 +180,9 @@ fn expand_external(
             }
         }
         Kind::Sync => {
-            let guard = Ident::new("__selftime_call", Span::mixed_site());
+            let fake = fake_return(value);
             quote! {
-                let #guard = #krate::__private::call(#dep, #site);
-                #(#stmts)*
+                #krate::__private::external_sync(#dep, #site, move || { #fake #(#stmts)* })
             }
         }
         Kind::Returns { boxed, ret, span } => {

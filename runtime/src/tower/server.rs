@@ -1,10 +1,10 @@
 //! The server side: every request a handler, to the end of its response body.
 
-use crate::handler::{Guard, Handler};
+use crate::handler::{Handler, Run, Spec};
 use crate::intern::Interner;
 use crate::ledger::OTHER_DEPENDENCY;
 use crate::report::Route;
-use crate::scope::{self, Scope};
+use crate::scope;
 use crate::snapshot::Outcome;
 use bytes::Buf as _;
 use http::header::CONTENT_LENGTH;
@@ -15,7 +15,6 @@ use pin_project_lite::pin_project;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use tokio::task::futures::TaskLocalFuture;
 use tower_layer::Layer;
@@ -300,38 +299,30 @@ where
         let rpc_method = route
             .filter(|_| grpc)
             .map(|path| path.trim_start_matches('/'));
-        let span = tracing::info_span!(
-            target: "selftime::tower",
+        let span = crate::__selftime_span!(
+            "selftime::tower",
+            INFO,
             "request",
-            otel.name = name,
-            http.request.method = method,
-            http.route = http_route,
-            rpc.system.name = rpc_method.map(|_| "grpc"),
-            rpc.method = rpc_method,
-            http.response.status_code = tracing::field::Empty,
-            total.duration_us = tracing::field::Empty,
-            external.duration_us = tracing::field::Empty,
-            internal.duration_us = tracing::field::Empty,
-            external.calls = tracing::field::Empty,
-            external.breakdown = tracing::field::Empty,
-            outcome = tracing::field::Empty,
+            [
+                otel.name = name,
+                http.request.method = method,
+                http.route = http_route,
+                rpc.system.name = rpc_method.map(|_| "grpc"),
+                rpc.method = rpc_method,
+                http.response.status_code = tracing::field::Empty,
+            ],
+            []
         );
         let head = parts.method == Method::HEAD;
         let request = Request::from_parts(parts, body);
 
-        let mut guard = Guard::start(Handler::new(name, span).with_route(known));
+        let (mut run, handler) = Run::start(Spec::new(name, span).with_route(known));
         // `call` may do part of the work (routing, a handler's synchronous
-        // prelude): it runs in the handler's scope and span as well, and a
-        // panic in it leaves `running` set, so the guard reports `panic`.
-        guard.running = true;
-        let future = {
-            let _entered = guard.span().enter();
-            scope::sync_scope(guard.scope(), || self.inner.call(request))
-        };
-        guard.running = false;
+        // prelude): a step of the handler like any other.
+        let future = run.step(|| scope::sync_scope(handler.clone(), || self.inner.call(request)));
         ResponseFuture {
-            inner: scope::scope(guard.scope(), future),
-            guard: Some(guard),
+            inner: scope::scope(handler, future),
+            run: Some(run),
             head,
         }
     }
@@ -345,11 +336,11 @@ pin_project! {
     /// response head), the handler reports `cancelled`.
     #[must_use = "futures do nothing unless polled"]
     pub struct ResponseFuture<F> {
-        // Declared before the guard so that it is dropped first: calls
+        // Declared before the run so that it is dropped first: calls
         // cancelled with it end before the handler reports.
         #[pin]
-        inner: TaskLocalFuture<Arc<Scope>, F>,
-        guard: Option<Guard>,
+        inner: TaskLocalFuture<Handler, F>,
+        run: Option<Run>,
         head: bool,
     }
 }
@@ -357,7 +348,7 @@ pin_project! {
 impl<F> fmt::Debug for ResponseFuture<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture")
-            .field("guard", &self.guard)
+            .field("run", &self.run)
             .finish_non_exhaustive()
     }
 }
@@ -371,25 +362,20 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let Some(guard) = this.guard.as_mut() else {
+        let Some(run) = this.run.as_mut() else {
             // Polled again after completing: like `Fuse`, never ready again
             // (rather than the inner future's panic).
             return Poll::Pending;
         };
-        guard.running = true;
-        let polled = {
-            let _entered = guard.span().enter();
-            this.inner.poll(cx)
-        };
-        guard.running = false;
-        let result = ready!(polled);
-        let Some(mut guard) = this.guard.take() else {
+        let mut inner = this.inner;
+        let result = ready!(run.step(|| inner.as_mut().poll(cx)));
+        let Some(mut run) = this.run.take() else {
             return Poll::Pending;
         };
         Poll::Ready(match result {
-            Ok(response) => Ok(track_body(response, guard, *this.head)),
+            Ok(response) => Ok(track_body(response, run, *this.head)),
             Err(error) => {
-                guard.finish(Outcome::Error);
+                run.finish(Outcome::Error);
                 Err(error)
             }
         })
@@ -415,17 +401,16 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-/// Moves the guard into the response body, or reports now if no body will
+/// Moves the run into the response body, or reports now if no body will
 /// be sent (a server does not poll a body it will not send: it drops it,
 /// which must not read as a client that went away).
 fn track_body<B: Body>(
     response: Response<B>,
-    mut guard: Guard,
+    mut run: Run,
     head: bool,
 ) -> Response<HandlerBody<B>> {
     let status = response.status();
-    guard
-        .span()
+    run.span()
         .record("http.response.status_code", status.as_u16());
     let outcome = if status.is_server_error() || grpc_failed(response.headers()) {
         Outcome::Error
@@ -441,11 +426,11 @@ fn track_body<B: Body>(
         || remaining == Some(0)
         || body.is_end_stream();
     let state = if bodiless {
-        guard.finish(outcome);
+        run.finish(outcome);
         None
     } else {
         Some(Tracking {
-            guard,
+            run,
             outcome,
             remaining,
         })
@@ -456,7 +441,7 @@ fn track_body<B: Body>(
 /// A handler whose response body is still being sent.
 #[derive(Debug)]
 struct Tracking {
-    guard: Guard,
+    run: Run,
     outcome: Outcome,
     /// What is left of a `content-length`: a server stops polling a body
     /// once it has sent that many bytes, whether or not the body said it
@@ -502,13 +487,9 @@ impl<B: Body> Body for HandlerBody<B> {
         let Some(tracking) = this.state.as_mut() else {
             return this.inner.poll_frame(cx);
         };
-        let guard = &mut tracking.guard;
-        guard.running = true;
-        let polled = {
-            let _entered = guard.span().enter();
-            scope::sync_scope(guard.scope(), || this.inner.as_mut().poll_frame(cx))
-        };
-        guard.running = false;
+        let polled = tracking
+            .run
+            .step_in_scope(|| this.inner.as_mut().poll_frame(cx));
         let ended = match &polled {
             Poll::Pending => false,
             Poll::Ready(None) => true,
@@ -529,7 +510,7 @@ impl<B: Body> Body for HandlerBody<B> {
         };
         if ended {
             if let Some(mut tracking) = this.state.take() {
-                tracking.guard.finish(tracking.outcome);
+                tracking.run.finish(tracking.outcome);
             }
         }
         polled

@@ -1,5 +1,5 @@
 pub async fn checkout(cart: Cart) -> Receipt {
-    ::selftime::__private::Handler::new(
+    ::selftime::__private::Spec::new(
             "checkout",
             ::selftime::__private::handler_span!(INFO, "checkout"),
         )

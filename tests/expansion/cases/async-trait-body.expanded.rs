@@ -13,7 +13,7 @@ where
     Self: 'async_trait,
 {
     Box::pin(
-        ::selftime::__private::Handler::new(
+        ::selftime::__private::Spec::new(
                 "load",
                 ::selftime::__private::handler_span!(INFO, "load"),
             )

@@ -1,5 +1,5 @@
 async fn checkout_v2(cart: Cart) -> Receipt {
-    ::payments::selftime::__private::Handler::new(
+    ::payments::selftime::__private::Spec::new(
             "checkout.v2",
             ::payments::selftime::__private::handler_span!(DEBUG, "checkout.v2"),
         )

@@ -5,7 +5,7 @@ where
     S: Store + ?Sized,
 {
     #![allow(clippy::cast_possible_wrap)]
-    ::selftime::__private::Handler::new(
+    ::selftime::__private::Spec::new(
             "orders",
             ::selftime::__private::handler_span!(WARN, "orders"),
         )

@@ -1,6 +1,6 @@
 fn load(&self, key: u32) -> BoxFuture<'_, Result<u32, Error>> {
     ::selftime::__private::boxed(
-        ::selftime::__private::Handler::new(
+        ::selftime::__private::Spec::new(
                 "load",
                 ::selftime::__private::handler_span!(INFO, "load"),
             )

@@ -1,6 +1,6 @@
 fn login(user: &str) -> Pin<Box<dyn Future<Output = u32> + Send>> {
     ::selftime::__private::boxed(
-        ::selftime::__private::Handler::new(
+        ::selftime::__private::Spec::new(
                 "login",
                 ::selftime::__private::handler_span!(INFO, "login"),
             )

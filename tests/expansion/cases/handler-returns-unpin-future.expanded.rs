@@ -1,6 +1,6 @@
 fn cached(key: u32) -> impl Future<Output = Option<u32>> + Unpin {
     ::selftime::__private::boxed(
-        ::selftime::__private::Handler::new(
+        ::selftime::__private::Spec::new(
                 "cached",
                 ::selftime::__private::handler_span!(INFO, "cached"),
             )

@@ -1,5 +1,5 @@
 async fn checkout(cart: u32) -> u32 {
-    ::selftime::__private::Handler::new(
+    ::selftime::__private::Spec::new(
             "checkout",
             ::selftime::__private::handler_span!(polls, INFO, "checkout"),
         )

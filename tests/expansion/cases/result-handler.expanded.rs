@@ -1,5 +1,5 @@
 async fn login(form: Form) -> Result<Session, AuthError> {
-    ::selftime::__private::Handler::new(
+    ::selftime::__private::Spec::new(
             "login",
             ::selftime::__private::handler_span!(INFO, "login"),
         )

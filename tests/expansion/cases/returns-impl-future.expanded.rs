@@ -1,5 +1,5 @@
 fn fetch(id: u64) -> impl Future<Output = Option<Item>> + Send {
-    ::selftime::__private::Handler::new(
+    ::selftime::__private::Spec::new(
             "fetch",
             ::selftime::__private::handler_span!(INFO, "fetch"),
         )

@@ -1,5 +1,5 @@
 async fn checkout(cart: Cart) -> Receipt {
-    ::selftime::__private::Handler::new(
+    ::selftime::__private::Spec::new(
             "checkout",
             ::selftime::__private::tracing::Span::current(),
         )

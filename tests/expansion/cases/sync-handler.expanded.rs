@@ -1,5 +1,5 @@
 fn render(page: &Page) -> String {
-    ::selftime::__private::Handler::new(
+    ::selftime::__private::Spec::new(
             "render",
             ::selftime::__private::handler_span!(INFO, "render"),
         )

@@ -1,5 +1,5 @@
 async fn ping(conn: &mut Conn) {
-    ::selftime::__private::Handler::new(
+    ::selftime::__private::Spec::new(
             "ping",
             ::selftime::__private::handler_span!(INFO, "ping"),
         )

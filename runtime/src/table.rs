@@ -1,0 +1,174 @@
+//! Append-only tables: the one shape of every table this crate fills as it
+//! runs (a ledger's dependency names, the names interned from routes and
+//! hosts, the metrics' label sets, the call sites that made orphan calls).
+//!
+//! A table is a fixed array of slots, each a `OnceLock` written once and then
+//! only read. An entry is found by walking the slots from a starting index
+//! (0 for tables kept in order of first use, a hash for the others): a
+//! filled slot is compared, and the first empty one met is filled with the
+//! new entry. Slots only go from empty to full, and every walk for an entry
+//! takes the same path, so two threads adding the same entry at once meet at
+//! the same slot and only one of them builds it; a table kept in order of
+//! first use has no gaps. Reading a filled slot is one atomic load, so once
+//! the entries in use are in, threads share read-only cache lines and never
+//! contend. Filling a slot that another thread is filling at that very
+//! moment waits for it (the `OnceLock`), which only the first use of an
+//! entry can meet.
+
+use crate::sync::OnceLock;
+
+/// What a table can hold: anything in a normal build; under loom (where
+/// only a ledger's names are tables) what loom's stand-in for `OnceLock`
+/// can keep.
+#[cfg(not(loom))]
+pub(crate) trait TableEntry {}
+#[cfg(not(loom))]
+impl<T> TableEntry for T {}
+#[cfg(loom)]
+pub(crate) trait TableEntry: Copy + 'static {}
+#[cfg(loom)]
+impl<T: Copy + 'static> TableEntry for T {}
+
+/// A table of at most `N` entries.
+#[derive(Debug)]
+pub(crate) struct Table<T: TableEntry, const N: usize> {
+    slots: [OnceLock<T>; N],
+}
+
+#[cfg(not(loom))]
+impl<T, const N: usize> Table<T, N> {
+    /// An empty table (for a `static`, too).
+    pub(crate) const fn new() -> Self {
+        Self {
+            slots: [const { OnceLock::new() }; N],
+        }
+    }
+}
+
+#[cfg(loom)]
+impl<T: Copy + 'static, const N: usize> Table<T, N> {
+    /// An empty table.
+    pub(crate) fn new() -> Self {
+        Self {
+            slots: std::array::from_fn(|_| OnceLock::new()),
+        }
+    }
+}
+
+impl<T: TableEntry, const N: usize> Table<T, N> {
+    /// The entry `is` accepts, walking the slots from `start`: a filled slot
+    /// is offered to `is`, the first empty one is filled with `make()`. Its
+    /// index and the entry, or `None` when the table is full of others.
+    #[inline]
+    pub(crate) fn find_or_insert(
+        &self,
+        start: usize,
+        is: impl Fn(&T) -> bool,
+        make: impl Fn() -> T,
+    ) -> Option<(usize, &T)> {
+        (0..N).map(|probe| (start + probe) % N).find_map(|index| {
+            let entry = self.slots[index].get_or_init(&make);
+            is(entry).then_some((index, entry))
+        })
+    }
+
+    /// The entries of a table kept in order of first use, in that order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, &T)> + '_ {
+        self.slots.iter().map_while(|slot| slot.get()).enumerate()
+    }
+
+    /// How many slots are filled, wherever they are.
+    #[cfg(test)]
+    pub(crate) fn filled(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|slot| slot.get().is_some())
+            .count()
+    }
+
+    /// Empties a table kept in order of first use (the caller owns it).
+    pub(crate) fn clear(&mut self) {
+        for slot in &mut self.slots {
+            if slot.take().is_none() {
+                break;
+            }
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::Table;
+
+    #[test]
+    fn entries_fill_in_order_of_first_use_and_are_found_again() {
+        let table: Table<&'static str, 3> = Table::new();
+        let find = |name: &'static str| {
+            table
+                .find_or_insert(0, |held| *held == name, || name)
+                .map(|(i, _)| i)
+        };
+        assert_eq!(find("redis"), Some(0));
+        assert_eq!(find("legacy"), Some(1));
+        assert_eq!(find("redis"), Some(0));
+        assert_eq!(find("billing"), Some(2));
+        assert_eq!(find("search"), None);
+        assert_eq!(
+            table.iter().map(|(_, n)| *n).collect::<Vec<_>>(),
+            ["redis", "legacy", "billing"]
+        );
+    }
+
+    #[test]
+    fn a_hashed_walk_wraps_around() {
+        let table: Table<u32, 4> = Table::new();
+        let add = |x: u32| {
+            table
+                .find_or_insert(x as usize % 4, |held| *held == x, || x)
+                .map(|(i, _)| i)
+        };
+        assert_eq!(add(3), Some(3));
+        assert_eq!(add(7), Some(0));
+        assert_eq!(add(11), Some(1));
+        assert_eq!(add(7), Some(0));
+    }
+
+    #[test]
+    fn clearing_makes_room_again() {
+        let mut table: Table<&'static str, 2> = Table::new();
+        let _ = table.find_or_insert(0, |held| *held == "a", || "a");
+        let _ = table.find_or_insert(0, |held| *held == "b", || "b");
+        table.clear();
+        assert_eq!(table.iter().count(), 0);
+        assert_eq!(
+            table
+                .find_or_insert(0, |held| *held == "c", || "c")
+                .map(|(i, _)| i),
+            Some(0)
+        );
+    }
+
+    #[test]
+    fn threads_adding_one_new_entry_build_it_once() {
+        let table: Table<Box<u64>, 8> = Table::new();
+        let built = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    let (index, entry) = table
+                        .find_or_insert(
+                            0,
+                            |held| **held == 42,
+                            || {
+                                built.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                Box::new(42)
+                            },
+                        )
+                        .unwrap();
+                    assert_eq!((index, **entry), (0, 42));
+                });
+            }
+        });
+        assert_eq!(built.into_inner(), 1);
+    }
+}
