@@ -8,6 +8,7 @@
 //!   exactly once, however the run ends;
 //! - [`Spec`] and [`HandlerFuture`]: what `#[timed_handler]` expands to.
 
+use crate::clock::Origin;
 use crate::ledger::{Ledger, Ticket, TICKET_BITS};
 use crate::report::Route;
 use crate::scope;
@@ -19,7 +20,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::task::futures::TaskLocalFuture;
-use tokio::time::Instant;
 use tracing::Span;
 
 /// How many enclosing handlers a call counts toward. A call made deeper than
@@ -78,7 +78,7 @@ pub struct Handler {
 pub(crate) struct State {
     /// The clock's origin, shared by the whole chain so that one clock
     /// reading serves every ledger a call updates.
-    base: Instant,
+    base: Origin,
     /// This handler's start, in nanoseconds from `base`.
     start: u64,
     ledger: Ledger,
@@ -111,15 +111,17 @@ impl Tickets {
 }
 
 impl Handler {
-    /// Opens a handler at `now`, nested in the handler in scope, if any.
+    /// Opens a handler now, nested in the handler in scope, if any.
     ///
     /// Its state comes from this thread's pool of finished ones when it has
     /// one (see [`scope::recycle`]), so that a steady stream of handlers
     /// allocates nothing; otherwise it is allocated.
-    pub(crate) fn open(now: Instant, activity: bool) -> Self {
+    pub(crate) fn open(activity: bool) -> Self {
         let parent = scope::current();
-        let base = parent.as_ref().map_or(now, |p| p.state.base);
-        let start = offset(base, now);
+        let (base, start) = match &parent {
+            Some(parent) => (parent.state.base, parent.state.base.elapsed()),
+            None => (Origin::now(), 0),
+        };
         if let Some(mut pooled) = scope::pop_pooled() {
             if let Some(state) = Arc::get_mut(&mut pooled) {
                 state.base = base;
@@ -168,7 +170,7 @@ impl State {
     /// The clock, read as nanoseconds from this chain's origin.
     #[inline]
     pub(crate) fn now(&self) -> u64 {
-        offset(self.base, Instant::now())
+        self.base.elapsed()
     }
 
     /// This handler's start, in the chain's nanoseconds.
@@ -220,16 +222,6 @@ impl State {
         }
         tickets
     }
-}
-
-/// Nanoseconds from `base` to `t`; an instant before `base` (a clock that
-/// looked backwards) reads as `base`, and the sum saturates rather than wraps.
-#[inline]
-fn offset(base: Instant, t: Instant) -> u64 {
-    let d = t.saturating_duration_since(base);
-    d.as_secs()
-        .saturating_mul(1_000_000_000)
-        .saturating_add(u64::from(d.subsec_nanos()))
 }
 
 /// A handler about to run: its name, the span its figures go to, and what
@@ -341,13 +333,15 @@ pub(crate) struct Run {
     /// finished (tokio's task harness, `catch_unwind`), where
     /// `std::thread::panicking()` is already false.
     running: bool,
+    #[cfg(all(debug_assertions, not(feature = "test-util")))]
+    paused: crate::clock::PausedCheck,
 }
 
 impl Run {
     /// Opens the handler now, nested in the handler in scope if any; the
     /// run, and the handler to run the body's steps in.
     pub(crate) fn start(spec: Spec) -> (Self, Handler) {
-        let handler = Handler::open(Instant::now(), spec.polls);
+        let handler = Handler::open(spec.polls);
         let run = Self {
             handler: Some(handler.clone()),
             reported: false,
@@ -355,6 +349,8 @@ impl Run {
             route: spec.route,
             span: spec.span,
             running: false,
+            #[cfg(all(debug_assertions, not(feature = "test-util")))]
+            paused: crate::clock::PausedCheck::start(),
         };
         (run, handler)
     }
@@ -401,6 +397,8 @@ impl Run {
             let reading = Reading::new(state, state.now());
             crate::report::report(self.name, self.route, &self.span, &reading, outcome);
         }
+        #[cfg(all(debug_assertions, not(feature = "test-util")))]
+        self.paused.finish();
     }
 }
 

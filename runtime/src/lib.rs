@@ -256,6 +256,9 @@
 //! - **Very long handlers.** Times are kept as nanoseconds from the outermost
 //!   handler's start, and a union keeps them in 50 bits: a handler's
 //!   figures saturate about 6.5 days after the outermost handler's start.
+//! - **A time-stamp counter that differs between cores** (rare: the counter
+//!   is used only where the CPU says it is invariant) reads as no time
+//!   passing when a later reading comes out lower: figures never go negative.
 //! - **Clocks that look backwards** read as no time passing: figures never go
 //!   negative, and external time is clamped to total time.
 //! - **Dependency names** are `&'static str`: they label metrics, so they
@@ -286,9 +289,19 @@
 //!
 //! # Testing with tokio's paused clock
 //!
-//! All figures come from `tokio::time::Instant`, which honours tokio's paused
-//! time when tokio's `test-util` feature is on, so under
+//! In a normal build every figure comes from the cheapest monotonic clock
+//! the machine has: the CPU's time-stamp counter where it is invariant (a
+//! counter read and a multiplication a reading), the OS's monotonic clock
+//! where it is not. That clock knows nothing of tokio's paused time.
+//!
+//! With the `test-util` feature, the way tokio's own is enabled for tests,
+//! figures come from `tokio::time::Instant` instead, so under
 //! `#[tokio::test(start_paused = true)]` they are exact and deterministic:
+//!
+//! ```toml
+//! [dev-dependencies]
+//! selftime = { version = "0.1", features = ["test-util"] }
+//! ```
 //!
 //! ```text
 //! #[tokio::test(start_paused = true)]
@@ -299,7 +312,11 @@
 //! }
 //! ```
 //!
-//! In a normal build the clock is the OS's monotonic clock.
+//! Cargo enables a dev-dependency's features for test builds only, so the
+//! service itself keeps the counter. A debug build without the feature that
+//! sees tokio's clock paused (or advanced by hand) while a handler runs says
+//! so once, on stderr and as a `WARN` event with target `selftime`: its
+//! figures are then real time, not the test's.
 //!
 //! # Cost
 //!
@@ -382,6 +399,7 @@
 mod body;
 #[cfg(any(feature = "metrics", feature = "opentelemetry"))]
 mod buckets;
+mod clock;
 mod external;
 mod handler;
 #[cfg(any(feature = "tower", feature = "reqwest"))]

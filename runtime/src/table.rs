@@ -131,6 +131,7 @@ mod tests {
         assert_eq!(add(7), Some(0));
         assert_eq!(add(11), Some(1));
         assert_eq!(add(7), Some(0));
+        assert_eq!(table.filled(), 3);
     }
 
     #[test]
