@@ -23,9 +23,9 @@ use tokio::task::futures::TaskLocalFuture;
 use tracing::Span;
 
 /// How many enclosing handlers a call counts toward. A call made deeper than
-/// this (a handler recursing 32 levels into itself) counts toward the 32
+/// this (a handler recursing 16 levels into itself) counts toward the 16
 /// innermost handlers only.
-pub(crate) const MAX_DEPTH: usize = 32;
+pub(crate) const MAX_DEPTH: usize = 16;
 
 /// A running handler, captured where it is in scope so that work elsewhere
 /// counts toward it.

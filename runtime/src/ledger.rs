@@ -484,8 +484,12 @@ impl Ledger {
     /// address), the address first because it is the usual match.
     #[inline]
     fn slot(&self, dep: &'static str) -> &DepCounters {
-        self.names
-            .find_or_insert(0, |&held| std::ptr::eq(held, dep) || held == dep, || dep)
+        // The usual caller passes the very literal it passed before: find it
+        // by address alone first, so that a ledger of many names costs a
+        // pointer comparison per name rather than a string comparison.
+        let by_address = self.names.iter().find(|(_, &held)| std::ptr::eq(held, dep));
+        by_address
+            .or_else(|| self.names.find_or_insert(0, |&held| held == dep, || dep))
             .map_or(&self.other, |(index, _)| &self.deps[index])
     }
 }

@@ -5,6 +5,7 @@
 use crate::snapshot::{Outcome, Reading};
 use std::cell::RefCell;
 use std::fmt::Write as _;
+use tracing::field::{Field, FieldSet, Value};
 use tracing::Span;
 
 /// The span fields `#[timed_handler]` declares and records, in the order
@@ -63,32 +64,62 @@ pub(crate) fn report(
 }
 
 fn record_on_span(span: &Span, reading: &Reading<'_>, outcome: Outcome) {
-    if span.is_disabled() {
+    // A disabled span has no metadata: nothing to record.
+    let Some(metadata) = span.metadata() else {
         return;
-    }
+    };
+    let fields = metadata.fields();
     // Microseconds are floored once each for total and external, and internal
     // is their difference, so the three recorded figures always add up.
     // Cannot underflow: external is clamped to total before flooring.
-    let [total_field, external_field, internal_field, calls_field, breakdown_field, outcome_field] =
-        FIELDS;
     let total = reading.total_ns() / 1_000;
     let external = reading.external_ns() / 1_000;
-    span.record(total_field, total);
-    span.record(external_field, external);
-    span.record(internal_field, total - external);
-    span.record(calls_field, reading.calls());
-    record_breakdown(span, breakdown_field, reading);
-    span.record(outcome_field, outcome.as_str());
+    let internal = total - external;
+    let calls = reading.calls();
+    let outcome = outcome.as_str();
+    with_breakdown(reading, |breakdown| {
+        let values: [&dyn Value; 6] = [&total, &external, &internal, &calls, &breakdown, &outcome];
+        record_fields(span, fields, FIELDS, values);
+    });
     if let Some((busy, scheduled)) = reading.split_ns() {
         let (busy, scheduled) = (busy / 1_000, scheduled / 1_000);
         // Floors of parts never exceed the floor of their sum, which is at
         // most `internal` here, so `waiting` cannot underflow; the three
         // recorded parts add up to the recorded internal time.
-        let internal = total - external;
-        let [busy_field, scheduled_field, waiting_field] = SPLIT_FIELDS;
-        span.record(busy_field, busy);
-        span.record(scheduled_field, scheduled);
-        span.record(waiting_field, internal.saturating_sub(busy + scheduled));
+        let waiting = internal.saturating_sub(busy + scheduled);
+        record_fields(span, fields, SPLIT_FIELDS, [&busy, &scheduled, &waiting]);
+    }
+}
+
+/// Records `values` as the fields `names` of `span`: in one call to the
+/// subscriber when the span declares them one after the other (every span
+/// selftime opens does), else one field at a time (a span of the user's own,
+/// `span = "current"`, whose missing fields are skipped as tracing skips
+/// them).
+fn record_fields<const N: usize>(
+    span: &Span,
+    fields: &FieldSet,
+    names: [&str; N],
+    values: [&dyn Value; N],
+) {
+    let mut declared = fields.iter().skip_while(|field| field.name() != names[0]);
+    let found: [Option<Field>; N] =
+        std::array::from_fn(|i| declared.next().filter(|field| field.name() == names[i]));
+    match &found[0] {
+        Some(first) if found.iter().all(Option::is_some) => {
+            // (Every entry is `Some`; `first` with no value would record nothing.)
+            let pairs: [(&Field, Option<&dyn Value>); N] =
+                std::array::from_fn(|i| match &found[i] {
+                    Some(field) => (field, Some(values[i])),
+                    None => (first, None),
+                });
+            span.record_all(&fields.value_set(&pairs));
+        }
+        _ => {
+            for (name, value) in names.into_iter().zip(values) {
+                span.record(name, value);
+            }
+        }
     }
 }
 
@@ -98,28 +129,34 @@ thread_local! {
     static BREAKDOWN: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
-/// Records `external.breakdown` as a string field, so that subscribers see
-/// a string (and a logfmt printer quotes it: `external.breakdown=""` for a
-/// handler that made no call, `external.breakdown="redis=812us/3"`).
-fn record_breakdown(span: &Span, field: &str, reading: &Reading<'_>) {
-    let record = |text: &mut String| {
+/// Runs `f` with the breakdown's text, `external.breakdown`, recorded as a
+/// string, so that subscribers see a string (and a logfmt printer quotes it:
+/// `external.breakdown=""` for a handler that made no call,
+/// `external.breakdown="redis=812us/3"`).
+fn with_breakdown(reading: &Reading<'_>, f: impl FnOnce(&str)) {
+    if reading.calls() == 0 {
+        return f("");
+    }
+    let write = |text: &mut String| {
         text.clear();
         // Writing to a `String` cannot fail.
         let _ = write!(text, "{}", reading.breakdown());
-        span.record(field, text.as_str());
     };
+    let mut f = Some(f);
     // A subscriber that reports a handler from inside `record` would find
     // the buffer taken: it gets one of its own.
-    let recorded = BREAKDOWN
-        .try_with(|buffer| {
-            buffer
-                .try_borrow_mut()
-                .map(|mut text| record(&mut text))
-                .is_ok()
-        })
-        .unwrap_or(false);
-    if !recorded {
-        record(&mut String::new());
+    let _ = BREAKDOWN.try_with(|buffer| {
+        if let Ok(mut text) = buffer.try_borrow_mut() {
+            write(&mut text);
+            if let Some(f) = f.take() {
+                f(&text);
+            }
+        }
+    });
+    if let Some(f) = f {
+        let mut text = String::new();
+        write(&mut text);
+        f(&text);
     }
 }
 
