@@ -1,12 +1,13 @@
 //! Model checks of `selftime`'s per-request ledger under [loom].
 //!
-//! The ledger (`runtime/src/ledger.rs`), what it is built from
-//! (`runtime/src/sync.rs`) and its table of dependency names
-//! (`runtime/src/table.rs`) are plain data: no tokio, no tracing. This
-//! package compiles those files as they are, and under `--cfg loom` they get
-//! loom's atomics and a `OnceLock` loom can see into, so that loom can run
-//! each test once per interleaving of its threads (up to a preemption bound)
-//! and under every value the memory model lets a load return:
+//! The ledger (`runtime/src/ledger.rs`) and the atomics it is built from
+//! (`runtime/src/sync.rs`) are plain data: no tokio, no tracing. This
+//! package compiles them as they are (with the process's table of
+//! dependency numbers, `names.rs` and `table.rs`, which the ledger reads its
+//! names from), and under `--cfg loom` the ledger gets loom's atomics, so
+//! that loom can run each test once per interleaving of its threads (up to a
+//! preemption bound) and under every value the memory model lets a load
+//! return:
 //!
 //! ```text
 //! RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 \
@@ -29,6 +30,10 @@
 #[allow(dead_code, unreachable_pub)]
 #[path = "../../runtime/src/ledger.rs"]
 mod ledger;
+#[cfg(loom)]
+#[allow(dead_code, unreachable_pub)]
+#[path = "../../runtime/src/names.rs"]
+mod names;
 #[cfg(loom)]
 #[allow(dead_code)]
 #[path = "../../runtime/src/sync.rs"]

@@ -1,6 +1,7 @@
 //! External calls: the time a handler spends waiting on its dependencies.
 
 use crate::handler::{Handler, State, Tickets};
+use crate::names::DepId;
 use crate::orphan::{self, Site};
 use crate::scope;
 use crate::wake::WakeCall;
@@ -19,7 +20,7 @@ pub(crate) struct Call {
     // Held so the ledger outlives the call even when the call outlives the
     // handler (a spawned task still running when its handler reported).
     handler: Handler,
-    dep: &'static str,
+    dep: DepId,
     tickets: Tickets,
     /// When the call began: its end is never read as earlier, so that a
     /// clock that looked backwards counts the call as no time rather than
@@ -40,6 +41,7 @@ impl Call {
     #[allow(clippy::inline_always)]
     #[inline(always)]
     pub(crate) fn begin_at(dep: &'static str, site: Option<&'static Site>) -> Option<Self> {
+        let dep = dep_id(dep, site);
         let Some(handler) = scope::current() else {
             orphan::record(dep, site);
             return None;
@@ -76,7 +78,7 @@ impl Drop for Call {
 #[derive(Debug)]
 struct SyncCall<'a> {
     state: &'a State,
-    dep: &'static str,
+    dep: DepId,
     tickets: Tickets,
     /// When the call began: see [`Call`].
     start: u64,
@@ -99,6 +101,7 @@ pub(crate) fn run_sync<R>(
     site: Option<&'static Site>,
     f: impl FnOnce() -> R,
 ) -> R {
+    let dep = dep_id(dep, site);
     let Some(state) = scope::current_state() else {
         orphan::record(dep, site);
         return f();
@@ -169,9 +172,7 @@ enum Step {
     /// Not polled yet: what the call will be.
     NotStarted(Start),
     // Held for its `Drop`, which ends the call.
-    Running {
-        _call: Option<Call>,
-    },
+    Running(#[allow(dead_code)] Call),
     // Wake mode: the call and the waker the inner future is polled with.
     Waking(Waking),
     Done,
@@ -188,7 +189,7 @@ struct Start {
 impl Step {
     #[inline]
     fn holds_a_call(&self) -> bool {
-        matches!(self, Self::Running { _call: Some(_) } | Self::Waking(_))
+        matches!(self, Self::Running(_) | Self::Waking(_))
     }
 }
 
@@ -285,19 +286,31 @@ fn start(
     }: Start,
 ) -> Step {
     if until_wake {
-        if let Some(waking) = start_waking(dep) {
+        if let Some(waking) = start_waking(dep, site) {
             return waking;
         }
     }
-    Step::Running {
-        _call: Call::begin_at(dep, site),
+    match Call::begin_at(dep, site) {
+        Some(call) => Step::Running(call),
+        // Outside any handler: nothing to end.
+        None => Step::Done,
     }
 }
 
 /// Wake mode's start, out of line: it allocates anyway, and kept apart it
 /// costs the default mode's poll nothing.
 #[inline(never)]
-fn start_waking(dep: &'static str) -> Option<Step> {
-    let (call, waker) = WakeCall::begin(scope::current()?, dep);
+fn start_waking(dep: &'static str, site: Option<&'static Site>) -> Option<Step> {
+    let (call, waker) = WakeCall::begin(scope::current()?, dep_id(dep, site));
     Some(Step::Waking(Waking { call, waker }))
+}
+
+/// `dep`'s number: looked up once per call site and kept there, or looked
+/// up by its name's hash for a call made through the functions.
+#[inline]
+fn dep_id(dep: &'static str, site: Option<&'static Site>) -> DepId {
+    match site {
+        Some(site) => site.dep_id(dep),
+        None => DepId::of(dep),
+    }
 }

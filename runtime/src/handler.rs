@@ -10,6 +10,7 @@
 
 use crate::clock::Origin;
 use crate::ledger::{Ledger, Ticket, TICKET_BITS};
+use crate::names::DepId;
 use crate::report::Route;
 use crate::scope;
 use crate::snapshot::{Outcome, Reading};
@@ -23,9 +24,10 @@ use tokio::task::futures::TaskLocalFuture;
 use tracing::Span;
 
 /// How many enclosing handlers a call counts toward. A call made deeper than
-/// this (a handler recursing 16 levels into itself) counts toward the 16
-/// innermost handlers only.
-pub(crate) const MAX_DEPTH: usize = 16;
+/// this (a handler recursing 12 levels into itself) counts toward the 12
+/// innermost handlers only. (Twelve tickets fit six bytes, which with the
+/// rest of a call fill 24 without padding.)
+pub(crate) const MAX_DEPTH: usize = 12;
 
 /// A running handler, captured where it is in scope so that work elsewhere
 /// counts toward it.
@@ -185,13 +187,13 @@ impl State {
 
     /// Records the start of a call to `dep` in this ledger and every
     /// enclosing one.
-    pub(crate) fn begin(&self, dep: &'static str, now: u64) -> Tickets {
+    pub(crate) fn begin(&self, dep: DepId, now: u64) -> Tickets {
         self.each_level(|ledger| ledger.begin(dep, now))
     }
 
     /// Reopens a call in flight again without counting a new call (wake
     /// mode), in this ledger and every enclosing one.
-    pub(crate) fn resume(&self, dep: &'static str, now: u64) -> Tickets {
+    pub(crate) fn resume(&self, dep: DepId, now: u64) -> Tickets {
         self.each_level(|ledger| ledger.resume(dep, now))
     }
 
@@ -202,7 +204,7 @@ impl State {
     }
 
     /// Records the end of the call that `begin` returned `tickets` for.
-    pub(crate) fn end(&self, dep: &'static str, tickets: Tickets, now: u64) {
+    pub(crate) fn end(&self, dep: DepId, tickets: Tickets, now: u64) {
         for (level, state) in self.chain().enumerate() {
             state.ledger.end(dep, tickets.at(level), now);
         }

@@ -45,17 +45,15 @@
 //!   that and the load) comes out short by `s - now`, the time between the
 //!   two: a few nanoseconds unless the reader was descheduled in between.
 
-use crate::sync::AtomicU64;
-use crate::table::Table;
+use crate::names::DepId;
+use crate::sync::{AtomicU16, AtomicU64};
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 
 /// How many distinct dependencies a ledger names; further ones share
-/// [`OTHER`]. Sixteen keeps a ledger under one kilobyte.
+/// `other`.
 pub(crate) const DEP_SLOTS: usize = 16;
 
-/// The name under which a ledger counts dependencies beyond its first 16
-/// (and the orphan counts, dependencies beyond their first 64).
-pub const OTHER_DEPENDENCY: &str = "other";
+pub use crate::names::OTHER_DEPENDENCY;
 
 const COUNT_MASK: u64 = (1 << 14) - 1;
 const TIME_SHIFT: u32 = 14;
@@ -283,9 +281,9 @@ struct Activity {
 #[derive(Debug)]
 pub(crate) struct Ledger {
     union: Interval,
-    /// The dependencies' names, in order of first call: slot `i` names
-    /// `deps[i]`.
-    names: Table<&'static str, DEP_SLOTS>,
+    /// The dependencies' ids, in order of first call (0: not named yet):
+    /// slot `i` names `deps[i]`.
+    names: [AtomicU16; DEP_SLOTS],
     deps: [DepCounters; DEP_SLOTS],
     other: DepCounters,
     activity: Option<Activity>,
@@ -295,7 +293,7 @@ impl Ledger {
     pub(crate) fn new() -> Self {
         Self {
             union: Interval::new(),
-            names: Table::new(),
+            names: std::array::from_fn(|_| AtomicU16::new(0)),
             deps: std::array::from_fn(|_| DepCounters::new()),
             other: DepCounters::new(),
             activity: None,
@@ -315,8 +313,8 @@ impl Ledger {
     }
 
     /// Records that a call to `dep` started at `now`.
-    pub(crate) fn begin(&self, dep: &'static str, now: u64) -> Ticket {
-        let slot = self.slot(dep);
+    pub(crate) fn begin(&self, dep: impl Into<DepId>, now: u64) -> Ticket {
+        let slot = self.slot(dep.into());
         slot.calls.fetch_add(1, Relaxed);
         self.reopen(slot, now)
     }
@@ -326,14 +324,14 @@ impl Ledger {
     /// The slot is looked up again rather than carried in the ticket: `begin`
     /// named it, so the lookup only compares, and a call that counts toward
     /// several nested ledgers needs no per-ledger state.
-    pub(crate) fn end(&self, dep: &'static str, ticket: Ticket, now: u64) {
-        self.close(self.slot(dep), ticket, now);
+    pub(crate) fn end(&self, dep: impl Into<DepId>, ticket: Ticket, now: u64) {
+        self.close(self.slot(dep.into()), ticket, now);
     }
 
     /// Reopens the intervals of a call to `dep` that is in flight again
     /// (wake mode: polled after its dependency woke it), without counting a
     /// new call.
-    pub(crate) fn resume(&self, dep: &'static str, now: u64) -> Ticket {
+    pub(crate) fn resume(&self, dep: DepId, now: u64) -> Ticket {
         self.reopen(self.slot(dep), now)
     }
 
@@ -457,7 +455,7 @@ impl Ledger {
 
     /// The named slots, then `other` if any call went there.
     fn used_slots(&self) -> impl Iterator<Item = (&'static str, &DepCounters)> + '_ {
-        let named = self.names.iter().map(|(i, &name)| (name, &self.deps[i]));
+        let named = self.named().map(|(i, dep)| (dep.name(), &self.deps[i]));
         let other =
             Some((OTHER_DEPENDENCY, &self.other)).filter(|(_, slot)| slot.calls.load(Acquire) > 0);
         named.chain(other)
@@ -467,10 +465,13 @@ impl Ledger {
     /// the slots it used. The caller owns it: nothing else can see it.
     pub(crate) fn reset(&mut self, activity: bool) {
         self.union.reset();
-        for (index, _) in self.names.iter() {
+        for (index, name) in self.names.iter().enumerate() {
+            if name.load(Relaxed) == 0 {
+                break;
+            }
+            name.store(0, Relaxed);
             self.deps[index].reset();
         }
-        self.names.clear();
         self.other.reset();
         self.activity = activity.then(|| Activity {
             polled: Interval::new(),
@@ -478,19 +479,33 @@ impl Ledger {
         });
     }
 
+    /// The named slots, in order, with their dependency.
+    fn named(&self) -> impl Iterator<Item = (usize, DepId)> + '_ {
+        self.names
+            .iter()
+            .map_while(|name| DepId::from_raw(name.load(Acquire)))
+            .enumerate()
+    }
+
     /// `dep`'s counters: slots fill in order of first call, which is the
-    /// breakdown's order; past the last slot, calls share `other`. Names
-    /// compare by content (two literals `"redis"` need not share an
-    /// address), the address first because it is the usual match.
+    /// breakdown's order (a slot is claimed by exchanging its 0 for the id);
+    /// past the last slot, calls share `other`.
     #[inline]
-    fn slot(&self, dep: &'static str) -> &DepCounters {
-        // The usual caller passes the very literal it passed before: find it
-        // by address alone first, so that a ledger of many names costs a
-        // pointer comparison per name rather than a string comparison.
-        let by_address = self.names.iter().find(|(_, &held)| std::ptr::eq(held, dep));
-        by_address
-            .or_else(|| self.names.find_or_insert(0, |&held| held == dep, || dep))
-            .map_or(&self.other, |(index, _)| &self.deps[index])
+    fn slot(&self, dep: DepId) -> &DepCounters {
+        if dep != DepId::OTHER {
+            for (name, counters) in self.names.iter().zip(&self.deps) {
+                match name.load(Acquire) {
+                    held if held == dep.raw() => return counters,
+                    0 => match name.compare_exchange(0, dep.raw(), AcqRel, Acquire) {
+                        Ok(_) => return counters,
+                        Err(held) if held == dep.raw() => return counters,
+                        Err(_) => {}
+                    },
+                    _ => {}
+                }
+            }
+        }
+        &self.other
     }
 }
 
@@ -546,7 +561,7 @@ mod tests {
             "d14", "d15", "d16", "d17",
         ];
         let ledger = Ledger::new();
-        for (i, name) in NAMES.iter().enumerate() {
+        for (i, &name) in NAMES.iter().enumerate() {
             let t = ledger.begin(name, i as u64 * 10);
             ledger.end(name, t, i as u64 * 10 + 5);
         }

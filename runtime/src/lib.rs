@@ -168,7 +168,7 @@
 //! handler: an outer handler's internal time never includes an inner
 //! handler's waits on dependencies. The inner handler's *own* time is the
 //! outer's internal time too: to the outer handler it is not a dependency.
-//! A call counts toward its 16 innermost enclosing handlers.
+//! A call counts toward its 12 innermost enclosing handlers.
 //!
 //! # Spawned tasks, blocking calls and threads
 //!
@@ -407,6 +407,7 @@ mod intern;
 mod ledger;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+mod names;
 #[cfg(feature = "opentelemetry")]
 pub mod opentelemetry;
 mod orphan;

@@ -5,38 +5,39 @@
 //! `bind`). They are counted per dependency, and in debug builds the first
 //! one of each call site is reported through `tracing`.
 
-use crate::ledger::OTHER_DEPENDENCY;
-use crate::table::Table;
+use crate::names::{self, DepId, OTHER_DEPENDENCY};
+use crate::sync::AtomicU16;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::{Mutex, OnceLock, PoisonError};
 
-/// How many dependencies the orphan counts name; further ones share `other`.
+/// How many dependencies [`OrphanCalls`] names; further ones share `other`.
 const SLOTS: usize = 64;
 
-static NAMES: Table<&'static str, SLOTS> = Table::new();
-/// A counter per named dependency, and one for `other`.
-static COUNTS: [AtomicU64; SLOTS + 1] = [const { AtomicU64::new(0) }; SLOTS + 1];
+/// A counter per numbered dependency, and one for `other`.
+static COUNTS: [AtomicU64; names::CAPACITY + 1] =
+    [const { AtomicU64::new(0) }; names::CAPACITY + 1];
 /// Warned-once flags for calls made through the functions, which have no
 /// call site of their own: once per dependency.
-static WARNED: [AtomicBool; SLOTS + 1] = [const { AtomicBool::new(false) }; SLOTS + 1];
-/// The call sites that have counted an orphan call, in order of first one.
-/// A site joins once, on its first orphan call, and the list is read only by
-/// [`orphan_calls`]: the lock is off every hot path.
-static REGISTERED: Mutex<Vec<&'static Site>> = Mutex::new(Vec::new());
+static WARNED: [AtomicBool; names::CAPACITY + 1] =
+    [const { AtomicBool::new(false) }; names::CAPACITY + 1];
 
-/// Not public API: a call site of `#[external_call]`, which counts its own
-/// orphan calls (one `fetch_add`, no name lookup) and names the function in
-/// the warning. The macro emits one `static` per annotated fn.
+/// A dependency's counter and flag.
+fn index(dep: DepId) -> usize {
+    usize::from(dep.raw()).wrapping_sub(1).min(names::CAPACITY)
+}
+
+/// Not public API: a call site of `#[external_call]`, which keeps its
+/// dependency's number (looked up on its first call, not on every one) and
+/// names the function in the warning about calls outside any handler. The
+/// macro emits one `static` per annotated fn.
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct Site {
     function: &'static str,
     module: &'static str,
     warned: AtomicBool,
-    /// The dependency, set by the site's first orphan call.
-    dep: OnceLock<&'static str>,
-    calls: AtomicU64,
+    /// The dependency's number, 0 until the first call looks it up.
+    dep: AtomicU16,
 }
 
 impl Site {
@@ -48,56 +49,40 @@ impl Site {
             function,
             module,
             warned: AtomicBool::new(false),
-            dep: OnceLock::new(),
-            calls: AtomicU64::new(0),
+            dep: AtomicU16::new(0),
         }
+    }
+
+    /// The number of `dep`, this site's dependency (every call through a
+    /// site names the same one).
+    #[inline]
+    pub(crate) fn dep_id(&self, dep: &'static str) -> DepId {
+        if let Some(id) = DepId::from_raw(self.dep.load(Relaxed)) {
+            return id;
+        }
+        let id = DepId::of(dep);
+        self.dep.store(id.raw(), Relaxed);
+        id
     }
 }
 
-/// Makes `site`'s counts part of [`orphan_calls`].
-#[cold]
-fn register(site: &'static Site, dep: &'static str) {
-    let _ = site.dep.set(dep);
-    REGISTERED
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .push(site);
-}
-
-/// Counts an orphan call to `dep`: a call site's own counter when the call
-/// comes from an `#[external_call]` fn, else the per-name table.
+/// Counts an orphan call to `dep`, from an `#[external_call]` site or
+/// through the functions.
 #[inline]
-pub(crate) fn record(dep: &'static str, site: Option<&'static Site>) {
-    match site {
-        Some(site) => {
-            if site.calls.fetch_add(1, Relaxed) == 0 {
-                register(site, dep);
-            }
-            if cfg!(debug_assertions) && !site.warned.load(Relaxed) {
-                warn_once(&site.warned, dep, Some(site));
-            }
-        }
-        None => record_by_name(dep),
-    }
-}
-
-/// [`record`] for calls through the functions, which have no call site.
-#[cold]
-#[inline(never)]
-fn record_by_name(dep: &'static str) {
-    let index = NAMES
-        .find_or_insert(0, |&held| std::ptr::eq(held, dep) || held == dep, || dep)
-        .map_or(SLOTS, |(index, _)| index);
-    COUNTS[index].fetch_add(1, Relaxed);
+pub(crate) fn record(dep: DepId, site: Option<&'static Site>) {
+    COUNTS[index(dep)].fetch_add(1, Relaxed);
     if cfg!(debug_assertions) {
-        warn_once(&WARNED[index], dep, None);
+        let flag = site.map_or(&WARNED[index(dep)], |site| &site.warned);
+        if !flag.load(Relaxed) {
+            warn_once(flag, dep, site);
+        }
     }
 }
 
 #[cold]
-fn warn_once(flag: &AtomicBool, dep: &'static str, site: Option<&'static Site>) {
+fn warn_once(flag: &AtomicBool, dep: DepId, site: Option<&'static Site>) {
     if !flag.swap(true, Relaxed) {
-        warn(dep, site);
+        warn(dep.name(), site);
     }
 }
 
@@ -142,17 +127,15 @@ pub fn orphan_calls() -> OrphanCalls {
         entries: [("", 0); SLOTS + 1],
         len: 0,
     };
-    // Calls through the functions, counted per name...
-    let named = NAMES.iter().map(|(index, &name)| (index, name));
-    let other = std::iter::once((SLOTS, OTHER_DEPENDENCY));
-    for (index, name) in named.chain(other) {
-        calls.add(name, COUNTS[index].load(Relaxed));
-    }
-    // ...and calls from `#[external_call]` fns, counted per call site.
-    let sites = REGISTERED.lock().unwrap_or_else(PoisonError::into_inner);
-    for site in sites.iter() {
-        if let Some(&dep) = site.dep.get() {
-            calls.add(dep, site.calls.load(Relaxed));
+    for (index, count) in COUNTS.iter().enumerate() {
+        let count = count.load(Relaxed);
+        if count > 0 {
+            let name = u16::try_from(index + 1)
+                .ok()
+                .and_then(DepId::from_raw)
+                .filter(|_| index < names::CAPACITY)
+                .map_or(OTHER_DEPENDENCY, DepId::name);
+            calls.add(name, count);
         }
     }
     calls
@@ -199,7 +182,8 @@ impl OrphanCalls {
             .unwrap_or(0)
     }
 
-    /// Each dependency with orphan calls, in order of first orphan call.
+    /// Each dependency with orphan calls, in the order the process first
+    /// called it (in or out of a handler).
     pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
         self.entries[..self.len].iter().copied()
     }

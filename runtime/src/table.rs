@@ -1,10 +1,10 @@
 //! Append-only tables: the one shape of every table this crate fills as it
-//! runs (a ledger's dependency names, the names interned from routes and
-//! hosts, the metrics' label sets, the call sites that made orphan calls).
+//! runs: the process's dependency names, the names interned from routes and
+//! hosts, the metrics' label sets.
 //!
 //! A table is a fixed array of slots, each a `OnceLock` written once and then
 //! only read. An entry is found by walking the slots from a starting index
-//! (0 for tables kept in order of first use, a hash for the others): a
+//! (the entry's hash, or 0 for a table kept in order of first use): a
 //! filled slot is compared, and the first empty one met is filled with the
 //! new entry. Slots only go from empty to full, and every walk for an entry
 //! takes the same path, so two threads adding the same entry at once meet at
@@ -15,27 +15,14 @@
 //! moment waits for it (the `OnceLock`), which only the first use of an
 //! entry can meet.
 
-use crate::sync::OnceLock;
-
-/// What a table can hold: anything in a normal build; under loom (where
-/// only a ledger's names are tables) what loom's stand-in for `OnceLock`
-/// can keep.
-#[cfg(not(loom))]
-pub(crate) trait TableEntry {}
-#[cfg(not(loom))]
-impl<T> TableEntry for T {}
-#[cfg(loom)]
-pub(crate) trait TableEntry: Copy + 'static {}
-#[cfg(loom)]
-impl<T: Copy + 'static> TableEntry for T {}
+use std::sync::OnceLock;
 
 /// A table of at most `N` entries.
 #[derive(Debug)]
-pub(crate) struct Table<T: TableEntry, const N: usize> {
+pub(crate) struct Table<T, const N: usize> {
     slots: [OnceLock<T>; N],
 }
 
-#[cfg(not(loom))]
 impl<T, const N: usize> Table<T, N> {
     /// An empty table (for a `static`, too).
     pub(crate) const fn new() -> Self {
@@ -43,19 +30,7 @@ impl<T, const N: usize> Table<T, N> {
             slots: [const { OnceLock::new() }; N],
         }
     }
-}
 
-#[cfg(loom)]
-impl<T: Copy + 'static, const N: usize> Table<T, N> {
-    /// An empty table.
-    pub(crate) fn new() -> Self {
-        Self {
-            slots: std::array::from_fn(|_| OnceLock::new()),
-        }
-    }
-}
-
-impl<T: TableEntry, const N: usize> Table<T, N> {
     /// The entry `is` accepts, walking the slots from `start`: a filled slot
     /// is offered to `is`, the first empty one is filled with `make()`. Its
     /// index and the entry, or `None` when the table is full of others.
@@ -72,9 +47,9 @@ impl<T: TableEntry, const N: usize> Table<T, N> {
         })
     }
 
-    /// The entries of a table kept in order of first use, in that order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, &T)> + '_ {
-        self.slots.iter().map_while(|slot| slot.get()).enumerate()
+    /// The entry in slot `index`, if it is filled.
+    pub(crate) fn get(&self, index: usize) -> Option<&T> {
+        self.slots.get(index)?.get()
     }
 
     /// How many slots are filled, wherever they are.
@@ -84,15 +59,6 @@ impl<T: TableEntry, const N: usize> Table<T, N> {
             .iter()
             .filter(|slot| slot.get().is_some())
             .count()
-    }
-
-    /// Empties a table kept in order of first use (the caller owns it).
-    pub(crate) fn clear(&mut self) {
-        for slot in &mut self.slots {
-            if slot.take().is_none() {
-                break;
-            }
-        }
     }
 }
 
@@ -113,10 +79,8 @@ mod tests {
         assert_eq!(find("redis"), Some(0));
         assert_eq!(find("billing"), Some(2));
         assert_eq!(find("search"), None);
-        assert_eq!(
-            table.iter().map(|(_, n)| *n).collect::<Vec<_>>(),
-            ["redis", "legacy", "billing"]
-        );
+        let names: Vec<_> = (0..3).filter_map(|i| table.get(i).copied()).collect();
+        assert_eq!(names, ["redis", "legacy", "billing"]);
     }
 
     #[test]
@@ -132,21 +96,6 @@ mod tests {
         assert_eq!(add(11), Some(1));
         assert_eq!(add(7), Some(0));
         assert_eq!(table.filled(), 3);
-    }
-
-    #[test]
-    fn clearing_makes_room_again() {
-        let mut table: Table<&'static str, 2> = Table::new();
-        let _ = table.find_or_insert(0, |held| *held == "a", || "a");
-        let _ = table.find_or_insert(0, |held| *held == "b", || "b");
-        table.clear();
-        assert_eq!(table.iter().count(), 0);
-        assert_eq!(
-            table
-                .find_or_insert(0, |held| *held == "c", || "c")
-                .map(|(i, _)| i),
-            Some(0)
-        );
     }
 
     #[test]

@@ -18,6 +18,7 @@
 //! poll, and a clock read per wake and per poll after one.
 
 use crate::handler::{Handler, Tickets};
+use crate::names::DepId;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Wake, Waker};
 
@@ -25,7 +26,7 @@ use std::task::{Wake, Waker};
 #[derive(Debug)]
 pub(crate) struct WakeCall {
     handler: Handler,
-    dep: &'static str,
+    dep: DepId,
     steps: Mutex<Steps>,
 }
 
@@ -53,7 +54,7 @@ struct Steps {
 
 impl WakeCall {
     /// Starts a call to `dep` at its first poll; the waker to poll it with.
-    pub(crate) fn begin(handler: Handler, dep: &'static str) -> (Arc<Self>, Waker) {
+    pub(crate) fn begin(handler: Handler, dep: DepId) -> (Arc<Self>, Waker) {
         let now = handler.state().now();
         let tickets = handler.state().begin(dep, now);
         let call = Arc::new(Self {

@@ -1,0 +1,89 @@
+//! Dependency names, numbered process-wide: each distinct name (by content)
+//! gets a small number, its [`DepId`], on first use, in an append-only
+//! [`Table`] found by the name's hash. A ledger then keeps two-byte ids
+//! instead of names, and a call site (`#[external_call]`, a tower client
+//! layer) looks its id up once and keeps it.
+
+use crate::table::Table;
+
+/// How many distinct dependency names a process numbers; calls to further
+/// names count as [`OTHER_DEPENDENCY`](crate::OTHER_DEPENDENCY).
+pub(crate) const CAPACITY: usize = 1024;
+
+/// The name every dependency past [`CAPACITY`] (and past a ledger's named
+/// slots) is counted under.
+pub const OTHER_DEPENDENCY: &str = "other";
+
+static NAMES: Table<&'static str, CAPACITY> = Table::new();
+
+/// A dependency, by number: a name's index in the table plus one (so that 0
+/// can mean "none" in a ledger's slots), or [`DepId::OTHER`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct DepId(u16);
+
+impl DepId {
+    /// Every dependency past the table's capacity.
+    pub(crate) const OTHER: Self = Self(u16::MAX);
+
+    /// The id of `name`, numbering it on its first use.
+    pub(crate) fn of(name: &'static str) -> Self {
+        let start = fnv1a(name) as usize % CAPACITY;
+        NAMES
+            .find_or_insert(
+                start,
+                |&held| std::ptr::eq(held, name) || held == name,
+                || name,
+            )
+            .and_then(|(index, _)| u16::try_from(index + 1).ok())
+            .map_or(Self::OTHER, Self)
+    }
+
+    /// The name this id numbers.
+    pub(crate) fn name(self) -> &'static str {
+        usize::from(self.0)
+            .checked_sub(1)
+            .and_then(|index| NAMES.get(index))
+            .copied()
+            .unwrap_or(OTHER_DEPENDENCY)
+    }
+
+    /// The id as a non-zero number.
+    pub(crate) fn raw(self) -> u16 {
+        self.0
+    }
+
+    /// The id a non-zero number stands for; `None` for 0.
+    pub(crate) fn from_raw(raw: u16) -> Option<Self> {
+        (raw != 0).then_some(Self(raw))
+    }
+}
+
+impl From<&'static str> for DepId {
+    fn from(name: &'static str) -> Self {
+        Self::of(name)
+    }
+}
+
+/// FNV-1a: a hash of a name's bytes, so that two copies of one name meet.
+fn fnv1a(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_id_per_name_whatever_its_address() {
+        let owned: &'static str = String::from("names-test-redis").leak();
+        let a = DepId::of("names-test-redis");
+        assert_eq!(DepId::of(owned), a);
+        assert_ne!(DepId::of("names-test-legacy"), a);
+        assert_eq!(a.name(), "names-test-redis");
+        assert_eq!(DepId::OTHER.name(), OTHER_DEPENDENCY);
+        assert_eq!(DepId::from_raw(a.raw()), Some(a));
+        assert_eq!(DepId::from_raw(0), None);
+    }
+}
