@@ -1,6 +1,7 @@
 //! What the attribute macros expand to. Not public API: nothing here is
 //! covered by semver, and each item may change in any release.
 
+use crate::external::Call;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
@@ -13,6 +14,22 @@ pub use crate::handler::{HandlerFuture, Spec};
 pub use crate::orphan::Site;
 #[doc(hidden)]
 pub use tracing;
+
+/// Not public API. The call of an `async fn` under `#[external_call]`,
+/// begun where its body starts and ended when this guard, the body's first
+/// local, is dropped: however the body ends (a value, `?`, `return`, a
+/// panic), or when the future is dropped mid-call.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct CallGuard(#[allow(dead_code)] Option<Call>);
+
+/// Not public API. Begins the call of an `async fn` under `#[external_call]`.
+#[doc(hidden)]
+#[inline]
+#[must_use]
+pub fn begin_call(dep: &'static str, site: &'static Site) -> CallGuard {
+    CallGuard(Call::begin_at(dep, Some(site)))
+}
 
 /// Not public API. Runs the body of a synchronous `#[external_call]` fn as
 /// a call to `dep`, however it ends.

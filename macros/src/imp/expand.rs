@@ -121,14 +121,25 @@ fn expand_handler(
 //
 // Output:
 //     async fn get_session(id: &str) -> Option<Session> {
-//         ::selftime::__private::external("redis", async move { <fake return> body })
-//             .at({
-//                 static __SELFTIME_SITE: ::selftime::__private::Site =
-//                     ::selftime::__private::Site::new("get_session", ::core::module_path!());
-//                 &__SELFTIME_SITE
-//             })
-//             .await
+//         let __selftime_call = ::selftime::__private::begin_call("redis", {
+//             static __SELFTIME_SITE: ::selftime::__private::Site =
+//                 ::selftime::__private::Site::new("get_session", ::core::module_path!());
+//             &__SELFTIME_SITE
+//         });
+//         body
 //     }
+//
+// The call begins when the body starts (the future's first poll) and ends
+// when the guard is dropped with the body's other locals: however the body
+// ends, or when the future is dropped mid-call. The guard is the first
+// local, so it is dropped last. The body is not wrapped in a future of its
+// own: that future would hold the arguments a second time and add a poll
+// layer to every call. With `wake` it is, since the call must see the
+// wakes:
+//     ::selftime::__private::external("redis", async move { <fake return> body })
+//         .at({ static …; &… })
+//         .until_wake()
+//         .await
 //
 // A plain fn runs its body as the call, in a closure (so that the call
 // ends however the body does, and nothing the expansion makes can outlive
@@ -170,6 +181,13 @@ fn expand_external(
     let until_wake = wake.then(|| quote!(.until_wake()));
     let stmts = &func.block.stmts;
     match &shape.kind {
+        Kind::Async if !wake => {
+            let call = Ident::new("__selftime_call", Span::mixed_site());
+            quote! {
+                let #call = #krate::__private::begin_call(#dep, #site);
+                #(#stmts)*
+            }
+        }
         Kind::Async => {
             let fake = fake_return(value);
             quote! {
