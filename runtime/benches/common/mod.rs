@@ -157,6 +157,23 @@ impl Round<'_> {
 }
 
 impl Rounds {
+    /// Figures from a bench's own interleaved pass, for one that measures
+    /// several figures of each routine per round (`service`: throughput and
+    /// latency quantiles): `per_round[round][i]` is the figure named
+    /// `names[i]`. Read them back with [`Round::ns`] and [`Rounds::ns`]
+    /// whatever their unit.
+    pub(crate) fn new(
+        group: &'static str,
+        names: Vec<&'static str>,
+        per_round: Vec<Vec<f64>>,
+    ) -> Self {
+        Self {
+            group,
+            names,
+            per_round,
+        }
+    }
+
     /// The median, 25th and 75th percentiles of `name`'s ns per iteration.
     pub(crate) fn ns(&self, name: &str) -> Spread {
         self.spread(|r| r.ns(name))
@@ -271,7 +288,7 @@ impl Spread {
 
 /// `cargo bench` passes `--bench`; `cargo test --benches` does not, and
 /// then criterion runs each routine once as a smoke test and so do we not.
-fn is_bench_run() -> bool {
+pub(crate) fn is_bench_run() -> bool {
     let args: Vec<String> = std::env::args().collect();
     args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--list")
 }
@@ -280,7 +297,7 @@ fn rounds() -> usize {
     env_or("SELFTIME_ROUNDS", 301)
 }
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+pub(crate) fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
