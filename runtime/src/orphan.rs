@@ -4,18 +4,56 @@
 //! `tokio::spawn` without `in_current_handler()`, a `spawn_blocking` without
 //! `bind`). They are counted per dependency, and in debug builds the first
 //! one of each call site is reported through `tracing`.
+//!
+//! The counters are split in [`SHARDS`] blocks, each on cache lines of its
+//! own, one per thread (threads take them in turn): threads making orphan
+//! calls to one dependency each add to their own line instead of passing
+//! one back and forth. A count is the sum of its shards.
 
 use crate::names::{self, DepId, OTHER_DEPENDENCY};
 use crate::sync::AtomicU16;
+use std::cell::Cell;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 /// How many dependencies [`OrphanCalls`] names; further ones share `other`.
 const SLOTS: usize = 64;
 
-/// A counter per numbered dependency, and one for `other`.
-static COUNTS: [AtomicU64; names::CAPACITY + 1] =
-    [const { AtomicU64::new(0) }; names::CAPACITY + 1];
+/// How many blocks of counters the threads share out.
+const SHARDS: usize = 8;
+
+thread_local! {
+    /// This thread's shard, taken on its first orphan call (`usize::MAX`
+    /// until then).
+    static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
+
+/// This thread's block of counters (the first, once the thread's locals
+/// are gone).
+#[inline]
+fn shard() -> &'static Counters {
+    let shard = SHARD
+        .try_with(|shard| match shard.get() {
+            usize::MAX => {
+                let taken = NEXT_SHARD.fetch_add(1, Relaxed) % SHARDS;
+                shard.set(taken);
+                taken
+            }
+            taken => taken,
+        })
+        .unwrap_or(0);
+    &COUNTS[shard % SHARDS]
+}
+
+/// A counter per numbered dependency, and one for `other`, starting on a
+/// cache line of its own.
+#[repr(align(64))]
+struct Counters([AtomicU64; names::CAPACITY + 1]);
+
+static COUNTS: [Counters; SHARDS] =
+    [const { Counters([const { AtomicU64::new(0) }; names::CAPACITY + 1]) }; SHARDS];
 /// Warned-once flags for calls made through the functions, which have no
 /// call site of their own: once per dependency.
 static WARNED: [AtomicBool; names::CAPACITY + 1] =
@@ -70,7 +108,7 @@ impl Site {
 /// through the functions.
 #[inline]
 pub(crate) fn record(dep: DepId, site: Option<&'static Site>) {
-    COUNTS[index(dep)].fetch_add(1, Relaxed);
+    shard().0[index(dep)].fetch_add(1, Relaxed);
     if cfg!(debug_assertions) {
         let flag = site.map_or(&WARNED[index(dep)], |site| &site.warned);
         if !flag.load(Relaxed) {
@@ -127,8 +165,11 @@ pub fn orphan_calls() -> OrphanCalls {
         entries: [("", 0); SLOTS + 1],
         len: 0,
     };
-    for (index, count) in COUNTS.iter().enumerate() {
-        let count = count.load(Relaxed);
+    for index in 0..=names::CAPACITY {
+        let count = COUNTS
+            .iter()
+            .map(|shard| shard.0[index].load(Relaxed))
+            .fold(0, u64::saturating_add);
         if count > 0 {
             let name = u16::try_from(index + 1)
                 .ok()
