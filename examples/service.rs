@@ -14,6 +14,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 use selftime::reqwest::ExternalCallMiddleware;
 use selftime::tower::HandlerLayer;
+use std::sync::Arc;
 use tracing_subscriber::fmt::format::FmtSpan;
 
 #[tokio::main]
@@ -36,9 +37,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Every request through this client is an external call to `billing`,
     // in flight until its response body has been read.
-    let billing = ClientBuilder::new(reqwest::Client::new())
-        .with(ExternalCallMiddleware::named("billing").through_body())
-        .build();
+    // Shared through an `Arc`: the router clones its state for every request,
+    // and a `ClientWithMiddleware` clone allocates.
+    let billing = Arc::new(
+        ClientBuilder::new(reqwest::Client::new())
+            .with(ExternalCallMiddleware::named("billing").through_body())
+            .build(),
+    );
 
     // Every request is a handler, named after its route: `GET /checkout/{cart}`.
     let app = Router::new()
@@ -51,7 +56,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 async fn checkout(
-    State(billing): State<ClientWithMiddleware>,
+    State(billing): State<Arc<ClientWithMiddleware>>,
     Path(cart): Path<u64>,
 ) -> Result<String, StatusCode> {
     let base = std::env::var("BILLING_URL").unwrap_or_else(|_| "http://127.0.0.1:4000".into());

@@ -21,8 +21,8 @@
 //!   is reqwest-middleware's, which a service already using it has paid);
 //! - `selftime_layer`: `HandlerLayer::matched_path()` on the router and
 //!   `ExternalCallMiddleware::named("pricing").through_body()` on the
-//!   client, as in the README's service (which, like this one, holds the
-//!   `ClientWithMiddleware` in the router's state by value);
+//!   client, as in the README's service (which, like this one, shares the
+//!   `ClientWithMiddleware` through an `Arc` in the router's state);
 //! - `selftime_attributes`: `#[timed_handler]` on the handler and
 //!   `#[external_call("pricing")]` on the fn that calls the dependency;
 //! - `tracing_instrument`: what a team writes without selftime,
@@ -128,7 +128,7 @@ struct Plain {
 /// How the variants through `reqwest-middleware` reach it.
 #[derive(Clone)]
 struct Chain {
-    client: ClientWithMiddleware,
+    client: Arc<ClientWithMiddleware>,
     base: Arc<str>,
 }
 
@@ -227,7 +227,7 @@ impl Variant {
                 None => builder.build(),
             };
             Chain {
-                client,
+                client: Arc::new(client),
                 base: base.clone(),
             }
         };
