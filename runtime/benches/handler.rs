@@ -3,13 +3,13 @@
 //!
 //! `cargo bench -p selftime --bench handler`
 //!
-//! Target (BENCHMARKS.md): on a trivial async fn under
-//! `registry().with(<no-op layer>)`, `#[timed_handler]` <= 0.9 x the
-//! hand-written equivalent: `#[tracing::instrument]` declaring the six
-//! fields, two reads of the clock selftime uses, six `Span::record` calls.
-//! Also reported: against plain `#[instrument(skip_all)]`, against no
-//! instrumentation, with no subscriber at all, and beside fastrace's
-//! `#[trace]`.
+//! Targets (BENCHMARKS.md), on a trivial async fn under
+//! `registry().with(<no-op layer>)`: `#[timed_handler]` <= 0.7 x the
+//! hand-written equivalent (`#[tracing::instrument]` declaring the six
+//! fields, two reads of the clock selftime uses, six `Span::record` calls),
+//! and <= 1.3 x a plain `#[instrument(skip_all)]` span. Also reported:
+//! against no instrumentation, with no subscriber at all, and beside
+//! fastrace's `#[trace]`.
 //!
 //! Never a bare `registry()`: it never frees closed spans (tokio-rs/tracing#900).
 //!
@@ -153,12 +153,12 @@ fn four<'a>(suite: &mut Suite<'a>, rt: &'a tokio::runtime::Runtime) {
 fn judge(r: &common::Rounds) {
     r.ratio(
         "timed_handler / hand-written six fields",
-        Target::AtMost(0.9),
+        Target::AtMost(0.7),
         |r| r.ns("timed_handler") / r.ns("hand_written_six_fields"),
     );
     r.ratio(
         "timed_handler / #[instrument(skip_all)]",
-        Target::Report,
+        Target::AtMost(1.3),
         |r| r.ns("timed_handler") / r.ns("instrument_skip_all"),
     );
     r.figure("timed_handler - none", "ns", |r| {

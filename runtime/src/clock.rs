@@ -109,6 +109,7 @@ fn apart(tokio: std::time::Duration, real: std::time::Duration) -> bool {
 #[cfg(all(test, not(feature = "test-util")))]
 mod tests {
     use super::Origin;
+    #[cfg(debug_assertions)]
     use std::time::Duration;
 
     #[cfg(debug_assertions)]
