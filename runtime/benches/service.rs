@@ -1,6 +1,6 @@
 //! What selftime costs a real service: an axum service answering HTTP
 //! requests by calling another service over loopback HTTP, under a fixed
-//! number of concurrent clients, instrumented four ways and not at all.
+//! number of concurrent clients, instrumented six ways and not at all.
 //!
 //! `cargo bench -p selftime --features tower,axum,reqwest --bench service`
 //!
@@ -25,6 +25,11 @@
 //!   `ClientWithMiddleware` through an `Arc` in the router's state);
 //! - `selftime_attributes`: `#[timed_handler]` on the handler and
 //!   `#[external_call("pricing")]` on the fn that calls the dependency;
+//! - `layer_server_only` and `middleware_client_only` (reported only): the
+//!   layer variant's two halves, each beside the other half done with the
+//!   attributes: `HandlerLayer` with `#[external_call]`, and
+//!   `#[timed_handler]` with the `through_body` middleware. They tell which
+//!   half of the layer variant's cost is the server's and which the client's;
 //! - `tracing_instrument`: what a team writes without selftime,
 //!   `#[tracing::instrument(skip_all)]` on the same two fns: a span per
 //!   request and one per call.
@@ -151,7 +156,8 @@ async fn uninstrumented(
     Ok(format!("item {item}: {price}"))
 }
 
-/// `middleware_only` and `selftime_layer`: the chain decides.
+/// `middleware_only`, `selftime_layer` and `middleware_client_only`: the
+/// chain decides.
 async fn through_chain(
     State(dep): State<Chain>,
     Path(item): Path<u32>,
@@ -174,6 +180,21 @@ async fn timed(State(dep): State<Plain>, Path(item): Path<u32>) -> Result<String
     Ok(format!("item {item}: {price}"))
 }
 
+/// `middleware_client_only`: the attribute's handler, the middleware's call.
+#[selftime::timed_handler]
+async fn timed_through_chain(dep: State<Chain>, item: Path<u32>) -> Result<String, StatusCode> {
+    through_chain(dep, item).await
+}
+
+/// `layer_server_only`: the layer's handler, the attribute's call.
+async fn layer_then_timed_call(
+    State(dep): State<Plain>,
+    Path(item): Path<u32>,
+) -> Result<String, StatusCode> {
+    let price = fetch_timed(&dep, item).await?;
+    Ok(format!("item {item}: {price}"))
+}
+
 #[tracing::instrument(skip_all)]
 async fn fetch_traced(dep: &Plain, item: u32) -> Result<String, StatusCode> {
     fetch(dep, item).await
@@ -190,14 +211,18 @@ enum Variant {
     Uninstrumented,
     MiddlewareOnly,
     SelftimeLayer,
+    LayerServerOnly,
+    MiddlewareClientOnly,
     SelftimeAttributes,
     TracingInstrument,
 }
 
-const VARIANTS: [Variant; 5] = [
+const VARIANTS: [Variant; 7] = [
     Variant::Uninstrumented,
     Variant::MiddlewareOnly,
     Variant::SelftimeLayer,
+    Variant::LayerServerOnly,
+    Variant::MiddlewareClientOnly,
     Variant::SelftimeAttributes,
     Variant::TracingInstrument,
 ];
@@ -208,6 +233,8 @@ impl Variant {
             Self::Uninstrumented => "uninstrumented",
             Self::MiddlewareOnly => "middleware_only",
             Self::SelftimeLayer => "selftime_layer",
+            Self::LayerServerOnly => "layer_server_only",
+            Self::MiddlewareClientOnly => "middleware_client_only",
             Self::SelftimeAttributes => "selftime_attributes",
             Self::TracingInstrument => "tracing_instrument",
         }
@@ -241,6 +268,15 @@ impl Variant {
             Self::SelftimeLayer => Router::new()
                 .route(ROUTE, get(through_chain))
                 .layer(HandlerLayer::matched_path())
+                .with_state(chain(Some(
+                    ExternalCallMiddleware::named("pricing").through_body(),
+                ))),
+            Self::LayerServerOnly => Router::new()
+                .route(ROUTE, get(layer_then_timed_call))
+                .layer(HandlerLayer::matched_path())
+                .with_state(plain),
+            Self::MiddlewareClientOnly => Router::new()
+                .route(ROUTE, get(timed_through_chain))
                 .with_state(chain(Some(
                     ExternalCallMiddleware::named("pricing").through_body(),
                 ))),
