@@ -196,11 +196,17 @@ async fn a_request_that_fails_is_still_a_call() {
 
 #[tokio::test]
 async fn outside_any_handler_the_middleware_only_sends() {
+    // Names of this test's own (the host's port is): orphan counts are per
+    // process.
+    const NAMED: &str = "billing-outside-any-handler-reqwest";
     let (capture, _g) = Capture::install();
     let addr = backend().await;
+    let host = addr.to_string();
+    let before = selftime::orphan_calls();
+    let (host_before, named_before) = (before.get(&host), before.get(NAMED));
     for middleware in [
         ExternalCallMiddleware::new(),
-        ExternalCallMiddleware::named("billing").through_body(),
+        ExternalCallMiddleware::named(NAMED).through_body(),
     ] {
         let response = client(middleware)
             .get(format!("http://{addr}/slow"))
@@ -210,4 +216,8 @@ async fn outside_any_handler_the_middleware_only_sends() {
         assert_eq!(response.text().await.unwrap(), "slow");
     }
     assert!(capture.closed().is_empty());
+    // Each request is counted as an orphan call, once.
+    let after = selftime::orphan_calls();
+    assert_eq!(after.get(&host), host_before + 1);
+    assert_eq!(after.get(NAMED), named_before + 1);
 }

@@ -10,7 +10,8 @@ use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
 use futures::StreamExt as _;
-use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http::header::CONTENT_LENGTH;
+use http::{HeaderMap, Method, Request, Response, StatusCode, Version};
 use http_body::Frame;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt as _, Empty, Full, StreamBody};
@@ -85,6 +86,21 @@ where
     B::Error: std::fmt::Debug,
 {
     body.collect().await.unwrap().to_bytes()
+}
+
+/// Sends a body as hyper does: frame by frame, stopping after trailers
+/// (a body's last frame) without polling again, then drops it.
+async fn send_as_a_server<B>(body: B)
+where
+    B: http_body::Body,
+    B::Error: std::fmt::Debug,
+{
+    let mut body = std::pin::pin!(body);
+    while let Some(frame) = body.frame().await {
+        if frame.unwrap().is_trailers() {
+            break;
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -227,10 +243,59 @@ async fn grpc_statuses_that_mean_a_server_fault_are_errors() {
             .body(Empty::new())
             .unwrap();
         let response = service.oneshot(request).await.unwrap();
-        read_all(response.into_body()).await;
+        // A `StreamBody` never says it has ended: the trailers end it.
+        send_as_a_server(response.into_body()).await;
         let span = capture.only("request");
         assert_eq!(span.outcome(), outcome, "grpc-status {status}");
         assert_eq!(span.field("otel.name"), Some("POST /shop.Cart/Checkout"));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_content_length_ends_the_body_at_its_last_byte_over_http1_only() {
+    // Data, then 10 ms later trailers saying the server failed. An HTTP/1
+    // server stops at the last byte of the `content-length` (and sends no
+    // trailers); an HTTP/2 server goes on to the trailers.
+    fn response() -> Response<TestBody> {
+        let mut trailers = HeaderMap::new();
+        trailers.insert("grpc-status", "13".parse().unwrap());
+        let frames = futures::stream::iter([
+            Frame::data(Bytes::from_static(b"12345")),
+            Frame::trailers(trailers),
+        ])
+        .then(|frame| async move {
+            if frame.is_trailers() {
+                sleep(ms(10)).await;
+            }
+            Ok::<_, Infallible>(frame)
+        });
+        let mut response = Response::new(StreamBody::new(frames).boxed_unsync());
+        response
+            .headers_mut()
+            .insert(CONTENT_LENGTH, "5".parse().unwrap());
+        response
+    }
+    for (version, outcome, total) in [
+        (Version::HTTP_11, "ok", 0),
+        (Version::HTTP_2, "error", 10_000),
+    ] {
+        let (capture, _g) = Capture::install();
+        let service =
+            HandlerLayer::new("sized").layer(service_fn(|_: Request<Empty<Bytes>>| async {
+                Ok::<_, Infallible>(response())
+            }));
+        let mut request = get_request("/");
+        *request.version_mut() = version;
+        let mut body = std::pin::pin!(service.oneshot(request).await.unwrap().into_body());
+        // The first frame, as a server polls it; then on to the end if the
+        // server would (HTTP/2).
+        body.frame().await.unwrap().unwrap();
+        if version == Version::HTTP_2 {
+            send_as_a_server(body).await;
+        }
+        let span = capture.only("request");
+        assert_eq!(span.outcome(), outcome, "{version:?}");
+        assert_eq!(span.figures(), (total, 0, total), "{version:?}");
     }
 }
 
@@ -313,18 +378,29 @@ async fn responses_without_a_body_to_send_end_at_the_head() {
             if request.uri().path() == "/empty" {
                 response = Response::new(Full::new(Bytes::new()).boxed_unsync());
             }
+            if request.uri().path() == "/zero-length" {
+                // The body does not say it is empty; the header does.
+                response
+                    .headers_mut()
+                    .insert(CONTENT_LENGTH, "0".parse().unwrap());
+            }
             Ok::<_, Infallible>(response)
         }));
 
     let head = Request::head("/").body(Empty::new()).unwrap();
-    let requests = [head, get_request("/no-content"), get_request("/empty")];
+    let requests = [
+        head,
+        get_request("/no-content"),
+        get_request("/empty"),
+        get_request("/zero-length"),
+    ];
     for request in requests {
         let response = service.clone().oneshot(request).await.unwrap();
         sleep(ms(20)).await;
         drop(response);
     }
     let spans = capture.named("request");
-    assert_eq!(spans.len(), 3);
+    assert_eq!(spans.len(), 4);
     for span in &spans {
         assert_eq!(span.figures(), (5_000, 5_000, 0), "{span:?}");
         assert_eq!(span.outcome(), "ok", "{span:?}");
@@ -578,13 +654,18 @@ async fn an_http_response_dropped_unread_ends_the_call() {
 
 #[tokio::test(start_paused = true)]
 async fn client_layers_outside_any_handler_just_call() {
+    // A name of this test's own: orphan counts are per process.
+    const DEP: &str = "billing-outside-any-handler";
     let (capture, _g) = Capture::install();
-    let billing = HttpExternalLayer::new("billing").layer(billing_service());
+    let before = selftime::orphan_calls().get(DEP);
+    let billing = HttpExternalLayer::new(DEP).layer(billing_service());
     let response = billing.oneshot(get_request("/")).await.unwrap();
     assert_eq!(read_all(response.into_body()).await, "paid!");
-    let plain = ExternalLayer::new("billing").layer(billing_service());
+    let plain = ExternalLayer::new(DEP).layer(billing_service());
     assert!(plain.oneshot(get_request("/")).await.is_ok());
     assert!(capture.closed().is_empty());
+    // Each call is counted as an orphan, once.
+    assert_eq!(selftime::orphan_calls().get(DEP), before + 2);
 }
 
 // ---------------------------------------------------------------------------

@@ -77,8 +77,9 @@
 //! body**, not only to its head: the body is wrapped ([`HandlerBody`]) and
 //! each of its frames is produced inside the handler's scope and span, so
 //! a streamed body's production time is in `total`, and external calls made
-//! while streaming count. It ends when the body yields its last frame (or,
-//! with a `content-length`, its last byte) to the server, which is when the
+//! while streaming count. It ends when the body yields its last frame (its
+//! trailers, if it has any; over HTTP/1 with a `content-length`, its last
+//! byte) to the server, which is when the
 //! server has the whole response, not when the client has read it. In
 //! between frames the server is writing the previous one out, so a client
 //! that reads slowly (backpressure) lengthens the handler, as its own time;
@@ -86,7 +87,7 @@
 //! stream) ends at that poll.
 //!
 //! A response that has no body to send ends at its head: a `HEAD` request,
-//! a 1xx, 204 or 304 status, `content-length: 0`, or a body that reports its
+//! a 1xx, 204 or 304 status, `content-length: 0` over HTTP/1, or a body that reports its
 //! end already (the server never polls those bodies, and dropping one
 //! unpolled is not a disconnect).
 //!

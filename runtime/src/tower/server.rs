@@ -9,7 +9,7 @@ use crate::snapshot::Outcome;
 use bytes::Buf as _;
 use http::header::CONTENT_LENGTH;
 use http::request::Parts;
-use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http::{HeaderMap, Method, Request, Response, StatusCode, Version};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use std::fmt;
@@ -314,6 +314,9 @@ where
             []
         );
         let head = parts.method == Method::HEAD;
+        // Only an HTTP/1 server stops polling a body at its `content-length`
+        // (HTTP/2 polls on, for trailers or the end).
+        let http1 = parts.version < Version::HTTP_2;
         let request = Request::from_parts(parts, body);
 
         let (mut run, handler) = Run::start(Spec::new(name, span).with_route(known));
@@ -324,6 +327,7 @@ where
             inner: scope::scope(handler, future),
             run: Some(run),
             head,
+            http1,
         }
     }
 }
@@ -342,6 +346,7 @@ pin_project! {
         inner: TaskLocalFuture<Handler, F>,
         run: Option<Run>,
         head: bool,
+        http1: bool,
     }
 }
 
@@ -373,7 +378,7 @@ where
             return Poll::Pending;
         };
         Poll::Ready(match result {
-            Ok(response) => Ok(track_body(response, run, *this.head)),
+            Ok(response) => Ok(track_body(response, run, *this.head, *this.http1)),
             Err(error) => {
                 run.finish(Outcome::Error);
                 Err(error)
@@ -408,6 +413,7 @@ fn track_body<B: Body>(
     response: Response<B>,
     mut run: Run,
     head: bool,
+    http1: bool,
 ) -> Response<HandlerBody<B>> {
     let status = response.status();
     run.span()
@@ -417,7 +423,7 @@ fn track_body<B: Body>(
     } else {
         Outcome::Ok
     };
-    let remaining = content_length(response.headers());
+    let remaining = content_length(response.headers()).filter(|_| http1);
     let (parts, body) = response.into_parts();
     let bodiless = head
         || status.is_informational()
@@ -443,9 +449,9 @@ fn track_body<B: Body>(
 struct Tracking {
     run: Run,
     outcome: Outcome,
-    /// What is left of a `content-length`: a server stops polling a body
-    /// once it has sent that many bytes, whether or not the body said it
-    /// had ended.
+    /// What is left of a `content-length`, over HTTP/1: the server stops
+    /// polling a body once it has sent that many bytes, whether or not the
+    /// body said it had ended.
     remaining: Option<u64>,
 }
 
@@ -505,7 +511,9 @@ impl<B: Body> Body for HandlerBody<B> {
                 if frame.trailers_ref().is_some_and(grpc_failed) {
                     tracking.outcome = Outcome::Error;
                 }
-                tracking.remaining == Some(0) || this.inner.is_end_stream()
+                // Trailers are a body's last frame: the server sends them and
+                // drops the body without polling it again.
+                frame.is_trailers() || tracking.remaining == Some(0) || this.inner.is_end_stream()
             }
         };
         if ended {
