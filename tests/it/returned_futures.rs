@@ -116,6 +116,16 @@ fn h_early(cached: bool) -> Pin<Box<dyn Future<Output = u32> + Send>> {
     Box::pin(work())
 }
 
+/// The same, the body ending by boxing an async block, under a name of the
+/// user's own: the early future is measured too, not only the block.
+#[timed_handler]
+fn h_early_block(cached: bool) -> Fut {
+    if cached {
+        return Box::pin(async { 1 });
+    }
+    Box::pin(async move { work().await })
+}
+
 struct Service {
     calls: u32,
 }
@@ -193,6 +203,12 @@ async fn a_return_in_the_body_returns_the_future_to_measure() {
     let spans = capture.named("h_early");
     let got: Vec<_> = spans.iter().map(figures).collect();
     assert_eq!(got, [((0, 0, 0), 0, "", "ok"), HANDLER]);
+
+    assert_eq!(h_early_block(true).await, 1);
+    assert_eq!(h_early_block(false).await, 7);
+    let spans = capture.named("h_early_block");
+    let got: Vec<_> = spans.iter().map(figures).collect();
+    assert_eq!(got, [((0, 0, 0), 0, "", "ok"), HANDLER]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -256,6 +272,14 @@ fn e_early(cached: bool) -> Pin<Box<dyn Future<Output = u32> + Send>> {
         return Box::pin(std::future::ready(1));
     }
     Box::pin(wait())
+}
+
+#[external_call("early_block")]
+fn e_early_block(cached: bool) -> Fut {
+    if cached {
+        return Box::pin(async { 1 });
+    }
+    Box::pin(async move { wait().await })
 }
 
 #[external_call("async_wake", wake)]
@@ -381,5 +405,17 @@ async fn a_call_that_returns_early_is_measured_too() {
     assert_eq!(
         figures(&capture.only("caller")),
         ((5_000, 0, 5_000), 1, "early=0us/1", "ok")
+    );
+    assert_eq!(caller(Box::pin(e_early_block(true))).await, 1);
+    assert_eq!(caller(Box::pin(e_early_block(false))).await, 7);
+    let spans = capture.named("caller");
+    let got: Vec<_> = spans.iter().map(figures).collect();
+    assert_eq!(
+        got,
+        [
+            ((5_000, 0, 5_000), 1, "early=0us/1", "ok"),
+            ((5_000, 0, 5_000), 1, "early_block=0us/1", "ok"),
+            ((15_000, 10_000, 5_000), 1, "early_block=10000us/1", "ok"),
+        ]
     );
 }

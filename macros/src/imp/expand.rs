@@ -104,12 +104,7 @@ fn expand_handler(
             let run = quote!(#handler.run_returned(#body, #classifier));
             fitted(krate, *boxed, *span, run)
         }
-        Kind::BoxedBlock {
-            prefix,
-            boxer,
-            block,
-        } => quote! {
-            #(#prefix)*
+        Kind::BoxedBlock { boxer, block } => quote! {
             #boxer(#handler.run_async(#block, #classifier))
         },
     }
@@ -212,12 +207,7 @@ fn expand_external(
             };
             fitted(krate, *boxed, *span, call)
         }
-        Kind::BoxedBlock {
-            prefix,
-            boxer,
-            block,
-        } => quote! {
-            #(#prefix)*
+        Kind::BoxedBlock { boxer, block } => quote! {
             #boxer(#krate::__private::external(#dep, #block).at(#site) #until_wake)
         },
     }

@@ -48,11 +48,12 @@ pub(crate) enum Kind {
         /// Where the return type is written, for errors about it.
         span: Span,
     },
-    /// A plain fn returning a future whose body ends in
+    /// A plain fn returning a future whose whole body is
     /// `Box::pin(async move { … })`: the code `#[async_trait]` generates, and
-    /// hand-written boxed recursion. The block is measured in place.
+    /// hand-written boxed recursion. The block is measured in place. (With
+    /// statements before it, which may `return` another future, the body is
+    /// [`Kind::Returns`].)
     BoxedBlock {
-        prefix: Vec<Stmt>,
         /// `Box::pin` as written.
         boxer: Expr,
         block: ExprAsync,
@@ -131,8 +132,9 @@ pub(crate) fn decide(which: Macro, func: &ItemFn, future: Option<&Ident>) -> syn
     };
     let boxed_block = boxed_block(func);
     let Some(returned) = returned.or_else(|| {
-        // A body that boxes an async block returns a future, whatever the
-        // return type is called.
+        // A body that ends by boxing an async block returns a future,
+        // whatever the return type is called: boxed, so that the measured
+        // future fits it however the body ends.
         boxed_block.is_some().then_some(FutureType {
             boxed: true,
             output: Output::OfTrait,
@@ -150,12 +152,8 @@ pub(crate) fn decide(which: Macro, func: &ItemFn, future: Option<&Ident>) -> syn
     }
     .filter(nameable);
     let kind = match boxed_block {
-        Some((prefix, boxer, block)) => Kind::BoxedBlock {
-            prefix,
-            boxer,
-            block,
-        },
-        None => Kind::Returns {
+        Some((prefix, boxer, block)) if prefix.is_empty() => Kind::BoxedBlock { boxer, block },
+        _ => Kind::Returns {
             boxed: returned.boxed,
             ret: Some(ty.clone()).filter(nameable),
             span: ty.span(),
