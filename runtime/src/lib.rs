@@ -268,12 +268,20 @@
 //!   (a handler from its call, a call from its future's first poll):
 //!   `impl Future<…>`, `Pin<Box<dyn Future<…> + Send + 'a>>`, and any path
 //!   ending in `BoxFuture` or `LocalBoxFuture` (the `futures` crate's
-//!   aliases) are known by their names, whatever the body. A type alias of
-//!   your own is not, and a fn returning one is timed as a plain fn: add
-//!   `future` (`#[timed_handler(future)]`, `#[external_call("redis",
+//!   aliases) are known by their names, whatever the body; so is any
+//!   return type when the body ends by boxing an async block
+//!   (`Box::pin(async move { … })`). Another type alias of your own is
+//!   not: add `future` (`#[timed_handler(future)]`, `#[external_call("redis",
 //!   future)]`) to say its return type is a future. The measured future is
 //!   then boxed to fit it, so the alias must name a
 //!   `Pin<Box<dyn Future<…>>>`; the outcome is read from its `Output`. A
+//!   future the attribute cannot know by its name and that is not boxed
+//!   (`Self::Future`, `std::future::Ready<T>`, a `JoinHandle<T>`) cannot be
+//!   measured as a future: the attribute would time it as a plain fn, while
+//!   it is built, and says so with a `deprecated` warning at the return
+//!   type (an error under `#![deny(warnings)]`). Return
+//!   `impl Future<Output = …>` instead; or, to time only the building
+//!   on purpose, `#[allow(deprecated)]` on the fn. A
 //!   return type that names a future inside another type
 //!   (`Option<impl Future<…>>`, `Result<BoxFuture<…>, E>`, a closure
 //!   returning futures) is a compile error, as are an unpinned

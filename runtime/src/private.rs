@@ -104,6 +104,30 @@ impl<T> NotResult for &Probe<T> {
     }
 }
 
+/// Not public API. For a fn the attributes measure as a plain fn: its return
+/// type is a future after all, under a name they cannot recognise. Chosen by
+/// method resolution as [`IsResult`] is (on `&Probe<F>` without an extra
+/// reference), so that calling it warns at the return type.
+#[doc(hidden)]
+pub trait ReturnsAFuture {
+    #[deprecated(
+        note = "this fn returns a future, which the selftime attribute would time only while \
+                it is built, not while it runs: return `impl Future<Output = …>` instead, \
+                or, for a boxed future under a name of your own, add the `future` argument"
+    )]
+    fn __selftime_returns_a_value(&self) {}
+}
+
+impl<F: Future> ReturnsAFuture for Probe<F> {}
+
+/// Not public API. The return type is not a future: nothing to say.
+#[doc(hidden)]
+pub trait ReturnsAValue {
+    fn __selftime_returns_a_value(&self) {}
+}
+
+impl<T> ReturnsAValue for &Probe<T> {}
+
 /// Not public API. The classifier for return types that cannot be named
 /// (`impl Trait`), which are never a `Result`.
 #[doc(hidden)]

@@ -88,13 +88,13 @@ fn expand_handler(
     let stmts = &func.block.stmts;
     match &shape.kind {
         Kind::Async => {
-            let fake = fake_return(value);
+            let fake = fake_return(value, &TokenStream::new());
             quote! {
                 #handler.run_async(async move { #fake #(#stmts)* }, #classifier).await
             }
         }
         Kind::Sync => {
-            let fake = fake_return(value);
+            let fake = fake_return(value, &not_a_future(krate, value));
             quote! {
                 #handler.run_sync(move || { #fake #(#stmts)* }, #classifier)
             }
@@ -184,7 +184,7 @@ fn expand_external(
             }
         }
         Kind::Async => {
-            let fake = fake_return(value);
+            let fake = fake_return(value, &TokenStream::new());
             quote! {
                 #krate::__private::external(#dep, async move { #fake #(#stmts)* })
                     .at(#site)
@@ -193,7 +193,7 @@ fn expand_external(
             }
         }
         Kind::Sync => {
-            let fake = fake_return(value);
+            let fake = fake_return(value, &not_a_future(krate, value));
             quote! {
                 #krate::__private::external_sync(#dep, #site, move || { #fake #(#stmts)* })
             }
@@ -258,10 +258,30 @@ fn classifier(krate: &Path, value: Option<&Type>) -> TokenStream {
     }
 }
 
+/// For a fn measured as a plain fn: a check, at compile time only, that
+/// its return type is not a future after all (one the macro cannot tell by
+/// its name: `Self::Future`, `std::future::Ready<T>`), which would be timed
+/// only while it is built. Method resolution picks the deprecated method for
+/// a future, so the user gets a warning at the return type.
+fn not_a_future(krate: &Path, value: Option<&Type>) -> TokenStream {
+    let Some(ty) = value else {
+        return TokenStream::new();
+    };
+    let span = ty.span();
+    quote_spanned! {span=>
+        {
+            #[allow(unused_imports)]
+            use #krate::__private::{ReturnsAFuture as _, ReturnsAValue as _};
+            (&#krate::__private::Probe::<#ty>::new()).__selftime_returns_a_value();
+        }
+    }
+}
+
 /// A return statement that is never taken but fixes the type of the block
 /// it stands in, so that `?` and `.into()` in the body infer from the
-/// declared return type as they did before the body was moved.
-fn fake_return(value: Option<&Type>) -> TokenStream {
+/// declared return type as they did before the body was moved; `check`
+/// goes in the same untaken branch.
+fn fake_return(value: Option<&Type>, check: &TokenStream) -> TokenStream {
     let Some(ty) = value else {
         return TokenStream::new();
     };
@@ -277,6 +297,7 @@ fn fake_return(value: Option<&Type>) -> TokenStream {
             clippy::needless_return
         )]
         if false {
+            #check
             let #ret: #ty = ::core::unreachable!();
             return #ret;
         }

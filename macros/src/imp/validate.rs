@@ -125,7 +125,8 @@ pub(crate) fn validate(input: Input) -> syn::Result<Valid> {
                 wake,
                 format!(
                     "`wake` in {} needs a call that is a future: a plain fn is not polled, \
-                     so no wake can end it; remove `wake`",
+                     so no wake can end it; remove `wake`, or, if the fn returns a boxed \
+                     future under a name of your own, add `future`",
                     which.attr(),
                 ),
             );

@@ -19,6 +19,14 @@ where
                     clippy::needless_return
                 )]
                 if false {
+                    {
+                        #[allow(unused_imports)]
+                        use ::selftime::__private::{
+                            ReturnsAFuture as _, ReturnsAValue as _,
+                        };
+                        (&::selftime::__private::Probe::<Vec<&'a Order>>::new())
+                            .__selftime_returns_a_value();
+                    }
                     let __selftime_fake_return: Vec<&'a Order> = ::core::unreachable!();
                     return __selftime_fake_return;
                 }

@@ -17,6 +17,14 @@ fn resolve(host: &str) -> std::io::Result<Vec<IpAddr>> {
                 clippy::needless_return
             )]
             if false {
+                {
+                    #[allow(unused_imports)]
+                    use ::selftime::__private::{ReturnsAFuture as _, ReturnsAValue as _};
+                    (&::selftime::__private::Probe::<
+                        std::io::Result<Vec<IpAddr>>,
+                    >::new())
+                        .__selftime_returns_a_value();
+                }
                 let __selftime_fake_return: std::io::Result<Vec<IpAddr>> = ::core::unreachable!();
                 return __selftime_fake_return;
             }

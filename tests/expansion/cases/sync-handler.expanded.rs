@@ -13,6 +13,14 @@ fn render(page: &Page) -> String {
                     clippy::needless_return
                 )]
                 if false {
+                    {
+                        #[allow(unused_imports)]
+                        use ::selftime::__private::{
+                            ReturnsAFuture as _, ReturnsAValue as _,
+                        };
+                        (&::selftime::__private::Probe::<String>::new())
+                            .__selftime_returns_a_value();
+                    }
                     let __selftime_fake_return: String = ::core::unreachable!();
                     return __selftime_fake_return;
                 }
