@@ -11,10 +11,9 @@
 //! one back and forth. A count is the sum of its shards.
 
 use crate::names::{self, DepId, OTHER_DEPENDENCY};
-use crate::sync::AtomicU16;
 use std::cell::Cell;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 /// How many dependencies [`OrphanCalls`] names; further ones share `other`.
 const SLOTS: usize = 64;
@@ -143,7 +142,9 @@ fn warn(dep: &'static str, site: Option<&'static Site>) {
 /// How many external calls have been made outside any handler since the
 /// process started, per dependency: see [orphan calls](crate#orphan-calls).
 ///
-/// After 64 distinct dependencies, further ones are counted together as
+/// It names up to 64 dependencies, in the order of their process-wide
+/// numbers (which follow their names' hashes, not the order of first use);
+/// the counts of any further ones are added together under
 /// [`OTHER_DEPENDENCY`].
 ///
 /// # Examples
@@ -223,8 +224,8 @@ impl OrphanCalls {
             .unwrap_or(0)
     }
 
-    /// Each dependency with orphan calls, in the order the process first
-    /// called it (in or out of a handler).
+    /// Each dependency with orphan calls, in the order of their numbers
+    /// (no meaningful order: sort them to display them).
     pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
         self.entries[..self.len].iter().copied()
     }

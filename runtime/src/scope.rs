@@ -46,7 +46,7 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&Handler) -> R) -> Option<R> {
     CURRENT.try_with(f).ok()
 }
 
-/// How many finished handlers' state a thread keeps for reuse: about 15 KB
+/// How many finished handlers' state a thread keeps for reuse: about 6 KB
 /// at most.
 const POOL_SIZE: usize = 16;
 

@@ -148,7 +148,9 @@ pub(crate) fn decide(which: Macro, func: &ItemFn, future: Option<&Ident>) -> syn
     let value = match returned.output {
         Output::Named(value) => Some(*value),
         Output::Unnamed => None,
-        Output::OfTrait => Some(syn::parse_quote!(<#ty as ::core::future::Future>::Output)),
+        // Never a panic in the macro: a type that does not parse back (none
+        // is known to) is simply not written in the body.
+        Output::OfTrait => syn::parse2(quote::quote!(<#ty as ::core::future::Future>::Output)).ok(),
     }
     .filter(nameable);
     let kind = match boxed_block {
