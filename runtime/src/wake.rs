@@ -17,7 +17,7 @@
 //! The price: one allocation per call (the waker's shared state), a lock per
 //! poll, and a clock read per wake and per poll after one.
 
-use crate::handler::{Handler, Tickets};
+use crate::handler::{Handler, State, Tickets};
 use crate::names::DepId;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Wake, Waker};
@@ -25,7 +25,6 @@ use std::task::{Wake, Waker};
 /// A call in wake mode: the state its waker shares with its future.
 #[derive(Debug)]
 pub(crate) struct WakeCall {
-    handler: Handler,
     dep: DepId,
     steps: Mutex<Steps>,
 }
@@ -50,6 +49,20 @@ struct Steps {
     last: u64,
     /// The task's own waker, to forward every wake to.
     task: Option<Waker>,
+    /// The handler the call counts toward, until the call ends: a resource
+    /// may keep our waker long after (the last waker it was given), and it
+    /// must not keep the handler's state from going back to its pool.
+    handler: Option<Handler>,
+}
+
+impl Steps {
+    /// The handler's state and the clock for a step, never earlier than the
+    /// last step's; `None` once the call has ended.
+    fn at_now(&mut self) -> Option<(&State, u64)> {
+        let state = self.handler.as_ref()?.state();
+        self.last = state.now().max(self.last);
+        Some((state, self.last))
+    }
 }
 
 impl WakeCall {
@@ -58,13 +71,13 @@ impl WakeCall {
         let now = handler.state().now();
         let tickets = handler.state().begin(dep, now);
         let call = Arc::new(Self {
-            handler,
             dep,
             steps: Mutex::new(Steps {
                 phase: Phase::Running,
                 tickets,
                 last: now,
                 task: None,
+                handler: Some(handler),
             }),
         });
         let waker = Waker::from(Arc::clone(&call));
@@ -77,12 +90,6 @@ impl WakeCall {
         self.steps.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The clock for a step, never earlier than the last step's.
-    fn now(&self, steps: &mut Steps) -> u64 {
-        steps.last = self.handler.state().now().max(steps.last);
-        steps.last
-    }
-
     /// Before each poll: remembers the task's waker, and if the dependency
     /// woke the task, ends the scheduled wait and reopens the call.
     pub(crate) fn before_poll(&self, task: &Waker) {
@@ -92,25 +99,32 @@ impl WakeCall {
             other => *other = Some(task.clone()),
         }
         if steps.phase == Phase::Woken {
-            let now = self.now(&mut steps);
-            let state = self.handler.state();
-            state.wait_end(steps.tickets, now);
-            steps.tickets = state.resume(self.dep, now);
-            steps.phase = Phase::Running;
+            let tickets = steps.tickets;
+            if let Some((state, now)) = steps.at_now() {
+                state.wait_end(tickets, now);
+                let resumed = state.resume(self.dep, now);
+                steps.tickets = resumed;
+                steps.phase = Phase::Running;
+            }
         }
     }
 
     /// Ends the call now: on completion, or when its future is dropped.
     pub(crate) fn finish(&self) {
         let mut steps = self.steps();
-        let now = self.now(&mut steps);
-        let state = self.handler.state();
-        match steps.phase {
-            Phase::Running => state.end(self.dep, steps.tickets, now),
-            Phase::Woken => state.wait_end(steps.tickets, now),
-            Phase::Done => {}
+        let (phase, tickets) = (steps.phase, steps.tickets);
+        if let Some((state, now)) = steps.at_now() {
+            match phase {
+                Phase::Running => state.end(self.dep, tickets, now),
+                Phase::Woken => state.wait_end(tickets, now),
+                Phase::Done => {}
+            }
         }
         steps.phase = Phase::Done;
+        // Let go of the handler outside the lock.
+        let handler = steps.handler.take();
+        drop(steps);
+        drop(handler);
     }
 }
 
@@ -123,11 +137,13 @@ impl Wake for WakeCall {
         let task = {
             let mut steps = self.steps();
             if steps.phase == Phase::Running {
-                let now = self.now(&mut steps);
-                let state = self.handler.state();
-                state.end(self.dep, steps.tickets, now);
-                steps.tickets = state.wait_begin(now);
-                steps.phase = Phase::Woken;
+                let tickets = steps.tickets;
+                if let Some((state, now)) = steps.at_now() {
+                    state.end(self.dep, tickets, now);
+                    let waiting = state.wait_begin(now);
+                    steps.tickets = waiting;
+                    steps.phase = Phase::Woken;
+                }
             }
             steps.task.clone()
         };
@@ -135,5 +151,25 @@ impl Wake for WakeCall {
         if let Some(task) = task {
             task.wake();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WakeCall;
+    use crate::handler::Handler;
+    use crate::names::DepId;
+
+    /// A resource may keep the last waker it was given long after the call:
+    /// the handler's state must still be free to go back to its pool.
+    #[test]
+    fn a_kept_waker_does_not_keep_the_handler_once_the_call_ends() {
+        let handler = Handler::open(false);
+        let (call, waker) = WakeCall::begin(handler.clone(), DepId::of("wake-test-kept"));
+        call.finish();
+        drop(call);
+        assert!(handler.into_unique().is_some());
+        // A wake after the end only forwards, and there is no task to wake.
+        waker.wake();
     }
 }
