@@ -532,9 +532,6 @@ fn vector_vector(
         let Some(other) = right.get(&sig) else {
             continue;
         };
-        if matching.group_left.is_none() && !matched.insert(sig) {
-            return error("multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)");
-        }
         let value = if op.is_arithmetic() {
             arithmetic(op, sample.value, other.value)
         } else if compare(op, sample.value, other.value) {
@@ -542,6 +539,11 @@ fn vector_vector(
         } else {
             continue;
         };
+        // After the comparison, as the engine checks: two left-hand series
+        // of one match group are refused only when both pass the filter.
+        if matching.group_left.is_none() && !matched.insert(sig) {
+            return error("multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)");
+        }
         let mut labels = sample.labels;
         if op.is_arithmetic() {
             labels.remove(NAME);
@@ -845,5 +847,40 @@ mod tests {
         // Two series on one side of a one-to-one match are refused.
         let many = series("n").op_on(Op::Div, &[], series("n"));
         assert!(instant_vector(&storage, &many, 60_000).is_err());
+    }
+
+    /// A comparison filters before the one-to-one duplicate check, as the
+    /// engine's `VectorBinop` does: `a > on (job) b` with two `a` series of
+    /// one job is an error only when both pass.
+    #[test]
+    fn one_to_one_duplicates_are_checked_after_the_comparison() {
+        let mut storage = Storage::default();
+        for (instance, v) in [("x", 1.0), ("y", 3.0)] {
+            storage.push(
+                &labels(&[(NAME, "a"), ("job", "j"), ("instance", instance)]),
+                0,
+                v,
+            );
+        }
+        storage.push(&labels(&[(NAME, "b"), ("job", "j")]), 0, 2.0);
+        let over = series("a").op_on(Op::Gt, &["job"], series("b"));
+        assert_eq!(
+            instant_vector(&storage, &over, 0).unwrap(),
+            [Sample {
+                labels: labels(&[("job", "j")]),
+                value: 3.0
+            }]
+        );
+        // Both pass: the engine's error.
+        let under = series("a").op_on(
+            Op::Gt,
+            &["job"],
+            crate::promql::num(0.0).op(Op::Mul, series("b")),
+        );
+        let error = instant_vector(&storage, &under, 0).unwrap_err();
+        assert!(
+            error.0.starts_with("multiple matches for labels"),
+            "{error}"
+        );
     }
 }
