@@ -1,16 +1,34 @@
 //! The built-in evaluator: rule files run over recorded samples, PromQL's
 //! way, for machines without `promtool`.
 //!
-//! It follows the Prometheus 2 engine, step for step where the result
-//! depends on it: instant selectors look back 5 minutes (inclusive), range
-//! selectors include both ends, `rate` extrapolates as
-//! `extrapolatedRate` does, `histogram_quantile` interpolates as
-//! `bucketQuantile` does (coalescing and monotonic fix-up included), `sum`
-//! adds in series order, vector matching is one-to-one or `group_left`
-//! many-to-one with the same errors, recording rules write staleness
-//! markers for series that disappear, and alerts go pending, then firing
-//! after their `for:`, as the rule manager's do. Groups and rules are
-//! evaluated in file order at each step, as `promtool test rules` does.
+//! It follows the engine of Prometheus 2.42, whose `promtool` (Debian 12's
+//! `prometheus` package) the tests compare it with, step for step where
+//! the result depends on it: instant selectors look back 5 minutes,
+//! `rate` extrapolates as `extrapolatedRate` does, `histogram_quantile`
+//! interpolates as `bucketQuantile` does (coalescing and monotonic fix-up
+//! included), `sum` adds in series order, vector matching is one-to-one or
+//! `group_left` many-to-one with the same errors, recording rules write
+//! staleness markers for series that disappear, and alerts go pending,
+//! then firing after their `for:`, as the rule manager's do. Groups and
+//! rules are evaluated in file order at each step, as `promtool test
+//! rules` does.
+//!
+//! Three of 2.42's semantics changed in later releases, and this
+//! evaluator keeps 2.42's:
+//!
+//! - Range selectors and the instant lookback are closed at both ends,
+//!   `[t - range, t]`: a sample exactly at `t - range` (or `t - 5m`)
+//!   counts. Prometheus 3.0 made them left-open, `(t - range, t]`, so with
+//!   samples aligned on the window's start a 3.x `rate` reads one sample
+//!   fewer.
+//! - `rate` first clamps the distance to the range's start at the
+//!   counter's extrapolated zero point, then extrapolates that distance if
+//!   it is under 1.1 average sample intervals, else half an interval.
+//!   Prometheus 2.51 and later make that choice first and clamp after, so
+//!   the half interval is clamped too.
+//! - `histogram_quantile` forces bucket counts monotonic exactly;
+//!   Prometheus 2.49 and later first ignore differences smaller than
+//!   1e-12 of a count.
 
 use crate::duration::Dur;
 use crate::promql::{Expr, Matcher, Matching, Op, Selector};
