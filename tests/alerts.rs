@@ -210,12 +210,13 @@ fn rules_pass_promtool_check() {
             "rules",
             "selftime.rules.yml",
             "tests/overrides.rules.yml",
+            "tests/per_job.rules.yml",
         ],
     );
     assert_eq!(
         out.matches("SUCCESS").count(),
-        2,
-        "both files should check:\n{out}"
+        3,
+        "every file should check:\n{out}"
     );
 }
 
@@ -231,7 +232,8 @@ fn rules_pass_their_promtool_unit_tests() {
         .collect();
     tests.sort();
     // A dependency slowing down, the handler slowing down, the budget burn,
-    // error ratios, per-handler thresholds: if a file goes missing, say so.
+    // error ratios, per-handler and per-job thresholds: if a file goes
+    // missing, say so.
     assert_eq!(
         tests,
         [
@@ -239,7 +241,8 @@ fn rules_pass_their_promtool_unit_tests() {
             "dependency_latency.test.yml",
             "error_ratio.test.yml",
             "internal_latency.test.yml",
-            "per_handler_thresholds.test.yml"
+            "per_handler_thresholds.test.yml",
+            "per_job_thresholds.test.yml"
         ]
     );
     let mut args = vec!["test", "rules"];

@@ -3,8 +3,8 @@
 
 use crate::duration::Dur;
 use crate::promql::{
-    histogram_quantile, max_by, ne, num, one_of, rate, selector, series, sum_by, vector, Expr,
-    Matcher, Op,
+    eq, histogram_quantile, max_by, ne, num, one_of, rate, select, selector, series, sum_by,
+    vector, Expr, Matcher, Op,
 };
 use crate::rules::{Alert, Group, Record, Rule, RuleFile};
 
@@ -27,8 +27,9 @@ pub mod alerts {
 }
 
 /// The threshold series: `:default` in the shipped file, the same name
-/// without it (and with a `handler` or `dependency` label) in a file of
-/// the user's own.
+/// without it in a file of the user's own, labelled with a `handler` (or a
+/// `dependency`) for that handler in every job, or with a `job` as well for
+/// that job's handler only, which wins.
 pub mod thresholds {
     pub const INTERNAL_P99: &str = "selftime:internal_p99_threshold_seconds";
     pub const ERROR_RATIO: &str = "selftime:error_ratio_threshold";
@@ -163,16 +164,34 @@ fn lines(text: &[&str]) -> Vec<String> {
     text.iter().map(|&l| l.to_owned()).collect()
 }
 
-/// `0 * over + on (key) group_left (extra) name or on (…) 0 * over + on () group_left (extra) name:default`:
-/// a threshold for every series of `over` (whose labels are `per`), its own
-/// where one is recorded for its `key`, else the default.
+/// A threshold for every series of `over` (whose labels are `per`), in
+/// three tiers, the first that has one:
+///
+/// ```text
+/// 0 * over + on (job, key) group_left (extra) name{job!=""}
+/// or on (per…) 0 * over + on (key) group_left (extra) name{job=""}
+/// or on (per…) 0 * over + on () group_left (extra) name:default
+/// ```
+///
+/// the one recorded for its job and `key`, else the one recorded for its
+/// `key` alone, else the default. Two jobs may share a `key` value (a
+/// handler name): each tier holds one threshold per match group, so their
+/// thresholds never collide.
 fn effective(over: &str, per: &[&str], key: &str, name: &str, extra: &[&str]) -> Expr {
     let zero = || num(0.0).op(Op::Mul, series(over));
-    let own = zero().op_group_left(Op::Add, &[key], extra, series(name));
+    let per_job = zero().op_group_left(
+        Op::Add,
+        &["job", key],
+        extra,
+        select(name, &[ne("job", "")]),
+    );
+    let everywhere = zero().op_group_left(Op::Add, &[key], extra, select(name, &[eq("job", "")]));
     let default = zero().op_group_left(Op::Add, &[], extra, series(&format!("{name}:default")));
     // Matched on the series' own labels: an extra label (`le`) that differs
-    // between the two must not let the default in beside the own.
-    own.op_on(Op::Or, per, default)
+    // between two tiers must not let a later one in beside an earlier one.
+    per_job
+        .op_on(Op::Or, per, everywhere)
+        .op_on(Op::Or, per, default)
 }
 
 const BY_DEPENDENCY: [&str; 3] = ["job", "handler", "dependency"];
@@ -270,6 +289,20 @@ pub fn shipped(settings: &Settings) -> RuleFile {
             "  - record: selftime:internal_objective",
             "    expr: vector(0.999)",
             "    labels: {handler: checkout, le: \"0.05\"}",
+            "",
+            "A threshold labelled with `handler` alone holds for that handler in",
+            "every job. Two services may share a handler name: label a threshold",
+            "with the `job` too, and it holds for that job's handler only, ahead of",
+            "one without a `job`. Each job may have its own:",
+            "",
+            "  - record: selftime:internal_p99_threshold_seconds",
+            "    expr: vector(0.05)",
+            "    labels: {job: auth, handler: login}",
+            "  - record: selftime:internal_p99_threshold_seconds",
+            "    expr: vector(1)",
+            "    labels: {job: gateway, handler: login}",
+            "",
+            "Dependencies' thresholds go the same way, by `job` and `dependency`.",
             "",
             "Latency thresholds belong on bucket bounds (selftime::metrics::BUCKETS):",
             "then \"p99 over the threshold\" means exactly \"more than 1% of requests",
@@ -382,7 +415,11 @@ pub fn shipped(settings: &Settings) -> RuleFile {
                     thresholds::INTERNAL_P99,
                     &[],
                 ),
-                &["Each handler's thresholds: its own where one is recorded, else the default."],
+                &[
+                    "Each handler's thresholds: the one recorded for its job and handler,",
+                    "else the one recorded for its handler with no `job`, else the default",
+                    "(a dependency's: by job and dependency, then dependency alone).",
+                ],
             ),
             record(
                 recorded::ERROR_RATIO_THRESHOLD,
@@ -672,5 +709,155 @@ impl Overrides {
                 rules: self.rules.clone(),
             }],
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::{instant_vector, run_groups, Labels, Storage, NAME};
+    use std::collections::BTreeMap;
+
+    fn labels(pairs: &[(&str, &str)]) -> Labels {
+        pairs
+            .iter()
+            .map(|&(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    }
+
+    /// (job, handler, other labels, value).
+    type Row<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], f64);
+
+    /// Ten minutes of one request a second to each (job, handler), each
+    /// calling redis.
+    fn traffic(calls: &[(&str, &str)]) -> Storage {
+        let mut storage = Storage::default();
+        for minute in 0..=10 {
+            let t = minute * 60_000;
+            #[allow(clippy::cast_precision_loss, reason = "a few minutes")]
+            let count = (minute * 60) as f64;
+            for &(job, handler) in calls {
+                let series = |name: &str, extra: &[(&str, &str)]| {
+                    let mut l = labels(&[(NAME, name), ("job", job), ("handler", handler)]);
+                    l.extend(labels(extra));
+                    l
+                };
+                let ok = series(series_names::REQUESTS, &[("outcome", "ok")]);
+                storage.push(&ok, t, count);
+                for le in ["0.025", "0.1", "+Inf"] {
+                    let bucket = series(
+                        &format!("{}_bucket", series_names::EXTERNAL),
+                        &[("dependency", "redis"), ("le", le)],
+                    );
+                    storage.push(&bucket, t, if le == "0.025" { 0.0 } else { count });
+                }
+            }
+        }
+        storage
+    }
+
+    /// `name`'s series at `t`, without the name, against `rows`.
+    fn check(storage: &Storage, t: i64, name: &str, rows: &[Row<'_>]) {
+        let got: BTreeMap<Labels, f64> = instant_vector(storage, &series(name), t)
+            .expect("a vector")
+            .into_iter()
+            .map(|s| {
+                let mut l = s.labels;
+                l.remove(NAME);
+                (l, s.value)
+            })
+            .collect();
+        let expected: BTreeMap<Labels, f64> = rows
+            .iter()
+            .map(|&(job, handler, extra, value)| {
+                let mut l = labels(&[("job", job), ("handler", handler)]);
+                l.extend(labels(extra));
+                (l, value)
+            })
+            .collect();
+        assert_eq!(got, expected, "{name}");
+    }
+
+    /// The three tiers of a threshold, run by the built-in evaluator: two
+    /// jobs' thresholds for one handler name (and one dependency) each hold
+    /// for their own job, one without a `job` for the other jobs, the
+    /// default for the rest; none collides with another.
+    #[test]
+    fn thresholds_keyed_by_job_win_over_those_by_handler_alone() {
+        let mut storage = traffic(&[
+            ("auth", "login"),
+            ("gateway", "login"),
+            ("legacy", "login"),
+            ("gateway", "home"),
+        ]);
+        let mut own = Overrides::default();
+        for (value, job) in [(0.05, "auth"), (1.0, "gateway")] {
+            let handler = [("job", job), ("handler", "login")];
+            own.push(thresholds::INTERNAL_P99, value, &handler);
+            own.push(
+                thresholds::OBJECTIVE,
+                0.9,
+                &[handler[0], handler[1], ("le", &le(value))],
+            );
+            own.push(
+                thresholds::DEPENDENCY_P99,
+                value,
+                &[("job", job), ("dependency", "redis")],
+            );
+        }
+        own.internal_p99("login", 0.1)
+            .dependency_p99("redis", 0.1)
+            .min_rate("login", 0.5);
+        let own = own.file("mine", &[]);
+        let shipped = shipped(&Settings::default());
+        let groups = [&shipped.groups[0], &own.groups[0], &shipped.groups[1]];
+        let end = 10 * 60_000;
+        run_groups(&groups, &mut storage, end, 60_000).expect("evaluates");
+
+        check(
+            &storage,
+            end,
+            recorded::INTERNAL_P99_THRESHOLD,
+            &[
+                ("auth", "login", &[], 0.05),
+                ("gateway", "login", &[], 1.0),
+                ("legacy", "login", &[], 0.1),
+                ("gateway", "home", &[], 0.25),
+            ],
+        );
+        check(
+            &storage,
+            end,
+            recorded::OBJECTIVE,
+            &[
+                ("auth", "login", &[("le", "0.05")], 0.9),
+                ("gateway", "login", &[("le", "1")], 0.9),
+                ("legacy", "login", &[("le", "0.25")], 0.99),
+                ("gateway", "home", &[("le", "0.25")], 0.99),
+            ],
+        );
+        check(
+            &storage,
+            end,
+            recorded::MIN_RATE,
+            &[
+                ("auth", "login", &[], 0.5),
+                ("gateway", "login", &[], 0.5),
+                ("legacy", "login", &[], 0.5),
+                ("gateway", "home", &[], 0.1),
+            ],
+        );
+        let redis: &[(&str, &str)] = &[("dependency", "redis")];
+        check(
+            &storage,
+            end,
+            recorded::DEPENDENCY_P99_THRESHOLD,
+            &[
+                ("auth", "login", redis, 0.05),
+                ("gateway", "login", redis, 1.0),
+                ("legacy", "login", redis, 0.1),
+                ("gateway", "home", redis, 1.0),
+            ],
+        );
     }
 }
