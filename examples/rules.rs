@@ -24,7 +24,8 @@ windows and `for:` durations (30s, 5m, 1h30m, 6h, ...):
   --latency-for D       for: of SelftimeInternalLatencyHigh (10m)
   --error-for D         for: of SelftimeErrorRatioHigh (5m)
   --dependency-for D    for: of SelftimeDependencyLatencyHigh (10m)
-  --burn-for D          for: of SelftimeInternalLatencyBudgetBurn (2m)
+  --burn-for D          for: of SelftimeInternalLatencyBudgetBurn and
+                        SelftimeObjectiveNamesNoBucket (2m)
   --fast-burn LONG,SHORT  the fast burn-rate window pair (1h,5m)
   --slow-burn LONG,SHORT  the slow burn-rate window pair (6h,30m)
 
@@ -33,7 +34,10 @@ default thresholds (per-handler ones go in a rules file of your own):
   --error-ratio R       share of error and panic outcomes that pages (0.05)
   --min-rate R          requests per second below which nothing fires (0.1)
   --objective R         share of requests within the objective (0.99)
-  --objective-le S      the objective's threshold, seconds, a bucket bound (0.25)
+  --objective-le S      the objective's threshold, seconds, a bucket bound (0.25),
+                        written in `le` as Rust prints it (1, 2.5): Prometheus 3
+                        stores whole-number bounds as 1.0, so there pick a
+                        fractional one
 
   -h, --help            print this help";
 

@@ -166,6 +166,7 @@ fn rules_read_the_series_the_metrics_feature_writes() {
         (alerts::ERROR_RATIO, "page"),
         (alerts::BUDGET_BURN, "page"),
         (alerts::DEPENDENCY_LATENCY, "notify"),
+        (alerts::OBJECTIVE_NAMES_NO_BUCKET, "notify"),
     ] {
         let at = rules
             .find(&format!("- alert: {alert}\n"))
@@ -286,6 +287,13 @@ fn the_routing_example_checks_and_routes_each_alert_to_its_owner() {
                 ("handler", "h"),
             ]));
         }
+        cases.push(labels(&[
+            ("alertname", alerts::OBJECTIVE_NAMES_NO_BUCKET),
+            ("severity", "notify"),
+            ("job", job),
+            ("handler", "h"),
+            ("le", "1"),
+        ]));
         for (dependency, _) in teams::DEPENDENCIES
             .iter()
             .chain(&[("another_dependency", teams::Team::Nobody)])

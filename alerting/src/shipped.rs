@@ -24,6 +24,7 @@ pub mod alerts {
     pub const ERROR_RATIO: &str = "SelftimeErrorRatioHigh";
     pub const BUDGET_BURN: &str = "SelftimeInternalLatencyBudgetBurn";
     pub const DEPENDENCY_LATENCY: &str = "SelftimeDependencyLatencyHigh";
+    pub const OBJECTIVE_NAMES_NO_BUCKET: &str = "SelftimeObjectiveNamesNoBucket";
 }
 
 /// The threshold series: `:default` in the shipped file, the same name
@@ -136,7 +137,8 @@ impl Settings {
 
 /// An `le` label value: a bucket bound written the way Rust prints it
 /// (`0.25`, `0.01`, `10`), which is how `metrics-exporter-prometheus` writes
-/// its buckets.
+/// its buckets and how Prometheus 2 stores them. Prometheus 3 stores a
+/// whole-number bound with a `.0` (`le="10.0"`), which this does not write.
 #[must_use]
 pub fn le(seconds: f64) -> String {
     format!("{seconds}")
@@ -222,17 +224,17 @@ fn p99(metric: &str, by: &[&str], window: Dur, matchers: &[Matcher]) -> Expr {
     quantile(0.99, metric, by, window, matchers)
 }
 
-/// The share of requests within the objective's threshold over `window`.
+/// The share of requests within the objective's threshold over `window`;
+/// none for a handler whose objective names no bucket (an alert of its own
+/// says so).
 fn within_objective(window: Dur) -> Expr {
-    let count = || {
-        sum_by(
-            &BY_HANDLER,
-            rate(
-                selector(&format!("{}_count", series_names::INTERNAL), &[]),
-                window,
-            ),
-        )
-    };
+    let count = sum_by(
+        &BY_HANDLER,
+        rate(
+            selector(&format!("{}_count", series_names::INTERNAL), &[]),
+            window,
+        ),
+    );
     let within = sum_by(
         &BY_HANDLER,
         rate(
@@ -244,12 +246,8 @@ fn within_objective(window: Dur) -> Expr {
             &["job", "handler", "le"],
             series(recorded::OBJECTIVE),
         ),
-    )
-    // A threshold that names no bucket finds no requests within it: every
-    // request counts as over, and the alert says so rather than staying
-    // silent.
-    .op(Op::Or, num(0.0).op(Op::Mul, count()));
-    Expr::Group(Box::new(within)).op(Op::Div, count())
+    );
+    within.op(Op::Div, count)
 }
 
 /// The burn rate from a share within the objective: the share over it, as
@@ -342,7 +340,10 @@ pub fn shipped(settings: &Settings) -> RuleFile {
                 &[
                     "The internal-latency objective of the budget-burn alert: this share of",
                     "requests takes at most `le` seconds of internal time. `le` names a",
-                    "bucket bound exactly as the exporter writes it.",
+                    "bucket bound exactly as Prometheus stores it: Prometheus 2 as the",
+                    "exporter writes it (`0.25`, `1`, `2.5`), Prometheus 3 with whole",
+                    "numbers as floats (`0.25`, `1.0`, `2.5`). An objective that names no",
+                    "bucket cannot be measured: SelftimeObjectiveNamesNoBucket says so.",
                 ],
             ),
         ],
@@ -614,6 +615,33 @@ pub fn shipped(settings: &Settings) -> RuleFile {
         ],
     };
 
+    let mut alerts = alerts;
+    alerts.rules.push(Rule::Alert(Alert {
+        comment: lines(&[
+            "A mistake in the thresholds, not an incident (severity `notify`): a",
+            "handler's objective names an `le` that none of its buckets has, so its",
+            "budget burn cannot be measured and the burn alert stays silent for it.",
+        ]),
+        name: alerts::OBJECTIVE_NAMES_NO_BUCKET.into(),
+        expr: busy_enough(series(recorded::OBJECTIVE).op_on(
+            Op::Unless,
+            &["job", "handler", "le"],
+            series(&format!("{}_bucket", series_names::INTERNAL)),
+        )),
+        hold: Some(s.burn_for),
+        labels: vec![("severity".to_owned(), "notify".to_owned())],
+        annotations: vec![
+            (
+                "summary".into(),
+                "{{ $labels.job }}/{{ $labels.handler }}: its objective names le {{ $labels.le }}, which no bucket has".into(),
+            ),
+            (
+                "description".into(),
+                "The internal-latency objective of {{ $labels.handler }} counts the requests within the bucket le {{ $labels.le }}, and none of its selftime_internal_seconds buckets has that bound (or it has none: the exporter was given no buckets), so its error budget burn cannot be measured and SelftimeInternalLatencyBudgetBurn stays silent for it. Spell le as Prometheus stores bucket bounds (Prometheus 3 writes whole numbers as 1.0, 5.0, 10.0; Prometheus 2 as the exporter does, 1, 5, 10), on a bound of selftime::metrics::BUCKETS.".into(),
+            ),
+        ],
+    }));
+
     RuleFile {
         header: lines(&[
             "selftime: Prometheus recording and alerting rules for *internal* latency.",
@@ -858,6 +886,66 @@ mod tests {
                 ("legacy", "login", redis, 0.1),
                 ("gateway", "home", redis, 1.0),
             ],
+        );
+    }
+
+    /// The built-in evaluator finds the objective that names no bucket, and
+    /// measures no burn for it: `search` has the default's 0.25 s bucket,
+    /// `export` only `le="1.0"` (Prometheus 3's spelling), not the `1` its
+    /// objective names.
+    #[test]
+    fn an_objective_that_names_no_bucket_notifies_and_burns_nothing() {
+        let mut storage = traffic(&[("shop", "search"), ("shop", "export")]);
+        for minute in 0..=10 {
+            #[allow(clippy::cast_precision_loss, reason = "a few minutes")]
+            let count = (minute * 60) as f64;
+            for (handler, le) in [("search", "0.25"), ("export", "1.0")] {
+                for bound in [le, "+Inf"] {
+                    let bucket = labels(&[
+                        (NAME, &format!("{}_bucket", series_names::INTERNAL)),
+                        ("job", "shop"),
+                        ("handler", handler),
+                        ("le", bound),
+                    ]);
+                    storage.push(&bucket, minute * 60_000, count);
+                }
+                let total = labels(&[
+                    (NAME, &format!("{}_count", series_names::INTERNAL)),
+                    ("job", "shop"),
+                    ("handler", handler),
+                ]);
+                storage.push(&total, minute * 60_000, count);
+            }
+        }
+        let mut own = Overrides::default();
+        own.objective("export", 0.9, 1.0);
+        let own = own.file("mine", &[]);
+        let shipped = shipped(&Settings::default());
+        let groups = [&shipped.groups[0], &own.groups[0], &shipped.groups[1]];
+        let end = 10 * 60_000;
+        let timeline = run_groups(&groups, &mut storage, end, 60_000).expect("evaluates");
+        let fired: Vec<(String, Labels)> = timeline
+            .fired_between(end, end)
+            .into_keys()
+            .map(|id| (id.alert, id.labels))
+            .collect();
+        assert_eq!(
+            fired,
+            [(
+                alerts::OBJECTIVE_NAMES_NO_BUCKET.to_owned(),
+                labels(&[
+                    ("handler", "export"),
+                    ("job", "shop"),
+                    ("le", "1"),
+                    ("severity", "notify")
+                ])
+            )]
+        );
+        check(
+            &storage,
+            end,
+            recorded::BURN_FAST_SHORT,
+            &[("shop", "search", &[], 0.0)],
         );
     }
 }
