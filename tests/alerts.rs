@@ -329,6 +329,65 @@ fn the_routing_example_checks_and_routes_each_alert_to_its_owner() {
     }
 }
 
+/// Notifications about a dependency go out one per dependency, however
+/// many handlers it is slow for; rules mistakes one per job; pages one per
+/// handler: each route's `group_by` in the routing example is the one the
+/// incident demo counts notifications by.
+#[test]
+fn the_routing_example_groups_each_route_as_the_demo_counts() {
+    let config =
+        std::fs::read_to_string(alerts_dir().join("alertmanager.yml")).expect("alertmanager.yml");
+    // The route's own lines: from its `- matchers:` to the next route or
+    // the end of the tree.
+    let route = |matchers: &str| -> &str {
+        let start = config
+            .find(&format!("- matchers: {matchers}\n"))
+            .unwrap_or_else(|| panic!("no route {matchers}"));
+        let rest = &config[start + 1..];
+        let end = rest
+            .find("\n    - ")
+            .or_else(|| rest.find("\n\n"))
+            .unwrap_or(rest.len());
+        &rest[..end]
+    };
+    let labels = |pairs: &[(&str, &str)]| -> Labels {
+        pairs
+            .iter()
+            .map(|&(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    };
+    for (lines, alert) in [
+        (
+            route("['severity=\"notify\"']"),
+            labels(&[
+                ("alertname", alerts::DEPENDENCY_LATENCY),
+                ("severity", "notify"),
+            ]),
+        ),
+        (
+            route(&format!(
+                "['alertname=\"{}\"']",
+                alerts::OBJECTIVE_NAMES_NO_BUCKET
+            )),
+            labels(&[
+                ("alertname", alerts::OBJECTIVE_NAMES_NO_BUCKET),
+                ("severity", "notify"),
+            ]),
+        ),
+    ] {
+        let group_by = format!("group_by: [{}]", teams::group_by(&alert).join(", "));
+        assert!(lines.contains(&group_by), "{group_by} not in:\n{lines}");
+    }
+    // Pages keep the tree's own.
+    let page = labels(&[
+        ("alertname", alerts::INTERNAL_LATENCY),
+        ("severity", "page"),
+    ]);
+    let group_by = format!("  group_by: [{}]\n", teams::group_by(&page).join(", "));
+    assert!(config.contains(&group_by), "{group_by}");
+    assert_eq!(config.matches("group_by:").count(), 3, "{config}");
+}
+
 fn readme() -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
         .expect("the README")

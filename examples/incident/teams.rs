@@ -73,6 +73,20 @@ pub(crate) fn route(labels: &Labels) -> (&'static str, Team, Reach) {
     ("unrouted", Team::Nobody, Reach::Notify)
 }
 
+/// The labels `alertmanager.yml` groups an alert with `labels` by, on the
+/// route `route` sends it down: alerts with the same values of these go
+/// out as one notification.
+pub(crate) fn group_by(labels: &Labels) -> &'static [&'static str] {
+    let get = |key: &str| labels.get(key).map_or("", String::as_str);
+    if get("alertname") == alerts::OBJECTIVE_NAMES_NO_BUCKET {
+        &["job"]
+    } else if get("severity") == "notify" {
+        &["dependency"]
+    } else {
+        &["job", "handler", "dependency"]
+    }
+}
+
 /// The receiver's name in `alertmanager.yml`.
 pub(crate) const fn receiver(team: Team, reach: Reach) -> &'static str {
     match (team, reach) {
