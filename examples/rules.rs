@@ -20,7 +20,8 @@ usage: cargo run --example rules -- [options] > selftime.rules.yml
 Prints selftime's Prometheus rules. Without options: the shipped file.
 
 windows and `for:` durations (30s, 5m, 1h30m, 6h, ...):
-  --window D            window of every rate behind a quantile or a ratio (5m)
+  --window D            window of every rate behind a quantile or a ratio (5m),
+                        at least 4 times the scrape interval
   --latency-for D       for: of SelftimeInternalLatencyHigh (10m)
   --error-for D         for: of SelftimeErrorRatioHigh (5m)
   --dependency-for D    for: of SelftimeDependencyLatencyHigh (10m)

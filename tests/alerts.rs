@@ -472,8 +472,79 @@ fn the_readmes_thresholds_file_checks_beside_the_shipped_rules() {
             &file.to_string_lossy(),
         ],
     );
-    let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(out.matches("SUCCESS").count(), 2, "{out}");
-    // The scrape configuration is a Prometheus configuration.
-    assert!(readme_yaml("# prometheus.yml").contains("job_name: checkout"));
+    // The Prometheus configuration checks with both rules files beside it,
+    // scrapes often enough for a 2-minute window (four scrapes), and sends
+    // its alerts to an Alertmanager.
+    let config = readme_yaml("# prometheus.yml");
+    std::fs::write(dir.join("prometheus.yml"), &config).expect("writing prometheus.yml");
+    std::fs::copy(&shipped, dir.join("selftime.rules.yml")).expect("copying the rules");
+    let out = promtool(&dir, &["check", "config", "prometheus.yml"]);
+    let _ = std::fs::remove_dir_all(&dir);
+    // The file, its rule files found, and each of them.
+    assert_eq!(out.matches("SUCCESS").count(), 4, "{out}");
+    assert!(config.contains("job_name: checkout"));
+    assert!(config.contains("  scrape_interval: 15s\n"));
+    assert!(config.contains("alerting:\n  alertmanagers:\n"));
+    assert!(readme().contains("--window 2m "));
+}
+
+/// The README's route and receiver for its own job, added to the routing
+/// example where it says, check and send checkout's pages to its team;
+/// checkout's other alerts go where everyone's do.
+#[test]
+#[ignore = "needs amtool on PATH (apt-get install prometheus-alertmanager)"]
+fn the_readmes_route_for_its_job_pages_its_team() {
+    let example =
+        std::fs::read_to_string(alerts_dir().join("alertmanager.yml")).expect("alertmanager.yml");
+    let route =
+        readme_yaml("    # alertmanager.yml, at the end of route: routes: checkout's pages");
+    let receiver =
+        readme_yaml("  # alertmanager.yml, at the end of receivers: the checkout team's pager");
+    // `routes:` under `route:` is the tree's last key, `receivers:` the
+    // file's.
+    let at = example.find("\nreceivers:\n").expect("receivers");
+    let edited = format!("{}\n{route}{}{receiver}", &example[..at], &example[at..]);
+    let dir = std::env::temp_dir().join(format!("selftime-routes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    std::fs::write(dir.join("alertmanager.yml"), &edited).expect("writing alertmanager.yml");
+    let amtool = |args: &[&str]| run("amtool", "prometheus-alertmanager", &dir, args);
+    let checked = amtool(&["check-config", "alertmanager.yml"]);
+    let mut routed = Vec::new();
+    for (alert, severity, extra, receiver) in [
+        (alerts::INTERNAL_LATENCY, "page", "", "checkout-team-pager"),
+        (alerts::BUDGET_BURN, "page", "", "checkout-team-pager"),
+        (
+            alerts::DEPENDENCY_LATENCY,
+            "notify",
+            "dependency=billing",
+            "unowned-dependencies-chat",
+        ),
+        (
+            alerts::OBJECTIVE_NAMES_NO_BUCKET,
+            "notify",
+            "le=1",
+            "rules-keepers-chat",
+        ),
+    ] {
+        let mut args = vec![
+            "config".to_owned(),
+            "routes".to_owned(),
+            "test".to_owned(),
+            "--config.file=alertmanager.yml".to_owned(),
+            format!("--verify.receivers={receiver}"),
+            format!("alertname={alert}"),
+            format!("severity={severity}"),
+            "job=checkout".to_owned(),
+            "handler=GET /checkout/{cart}".to_owned(),
+        ];
+        args.extend((!extra.is_empty()).then(|| extra.to_owned()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        routed.push((amtool(&args).trim().to_owned(), receiver));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(checked.contains("SUCCESS"), "{checked}");
+    for (got, receiver) in routed {
+        assert_eq!(got, receiver);
+    }
 }

@@ -667,6 +667,7 @@ pub fn shipped(settings: &Settings) -> RuleFile {
             "own loaded beside this one. Windows and `for:` durations: this file is the",
             "output of `cargo run --example rules` in selftime's repository, whose flags",
             "set them all at once (`-- --help` lists them); no rule name or text states one.",
+            "Every window should hold at least four scrapes: 4 times the scrape interval.",
             "",
             "Check and test: promtool check rules selftime.rules.yml",
             "                promtool test rules tests/*.test.yml",
