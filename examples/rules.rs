@@ -29,6 +29,11 @@ windows and `for:` durations (30s, 5m, 1h30m, 6h, ...):
                         SelftimeObjectiveNamesNoBucket (2m)
   --fast-burn LONG,SHORT  the fast burn-rate window pair (1h,5m)
   --slow-burn LONG,SHORT  the slow burn-rate window pair (6h,30m)
+                        Neither changes the burn alert's factors, 14.4 (fast)
+                        and 6 (slow): the SRE workbook's for the default
+                        windows of a 30-day objective (2% of the budget spent
+                        in 1h, 5% in 6h). Over a long window W, a factor F
+                        pages once F x W / 30d of the budget is spent.
 
 default thresholds (per-handler ones go in a rules file of your own):
   --internal-p99 S      p99 internal latency that pages, seconds (0.25)

@@ -65,8 +65,11 @@ pub mod recorded {
 }
 
 /// How fast the budget may burn over each window pair before the burn
-/// alert pages: the SRE workbook's factors for a 30-day objective, 2% of
-/// the budget in the fast pair's long window, 5% in the slow pair's.
+/// alert pages: the SRE workbook's factors for a 30-day objective and the
+/// default windows, 2% of the budget in the fast pair's long window (1 h),
+/// 5% in the slow pair's (6 h). They do not follow
+/// [`Settings::fast_burn`] and [`Settings::slow_burn`]: a factor `f` over a
+/// long window `w` pages once `f × w / 30 d` of the budget is spent.
 pub const FAST_BURN: f64 = 14.4;
 /// See [`FAST_BURN`].
 pub const SLOW_BURN: f64 = 6.0;
@@ -547,7 +550,13 @@ pub fn shipped(settings: &Settings) -> RuleFile {
                 ],
             }),
             Rule::Alert(Alert {
-                comment: vec![],
+                comment: lines(&[
+                    "The factors are the SRE workbook's for a 30-day objective and the",
+                    "generator's default windows: 2% of the budget spent over the fast",
+                    "pair's long window, 5% over the slow pair's. They stay the same when",
+                    "`--fast-burn` or `--slow-burn` change the windows: a factor F over a",
+                    "long window W then pages once F x W / 30 days of the budget is spent.",
+                ]),
                 name: alerts::BUDGET_BURN.into(),
                 expr: busy_enough(max_by(
                     &BY_HANDLER,
