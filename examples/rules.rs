@@ -20,20 +20,30 @@ usage: cargo run --example rules -- [options] > selftime.rules.yml
 Prints selftime's Prometheus rules. Without options: the shipped file.
 
 windows and `for:` durations (30s, 5m, 1h30m, 6h, ...):
-  --window D            window of every rate behind a quantile or a ratio (5m)
+  --window D            window of every rate behind a quantile or a ratio (5m),
+                        at least 4 times the scrape interval
   --latency-for D       for: of SelftimeInternalLatencyHigh (10m)
   --error-for D         for: of SelftimeErrorRatioHigh (5m)
   --dependency-for D    for: of SelftimeDependencyLatencyHigh (10m)
-  --burn-for D          for: of SelftimeInternalLatencyBudgetBurn (2m)
+  --burn-for D          for: of SelftimeInternalLatencyBudgetBurn and
+                        SelftimeObjectiveNamesNoBucket (2m)
   --fast-burn LONG,SHORT  the fast burn-rate window pair (1h,5m)
   --slow-burn LONG,SHORT  the slow burn-rate window pair (6h,30m)
+                        Neither changes the burn alert's factors, 14.4 (fast)
+                        and 6 (slow): the SRE workbook's for the default
+                        windows of a 30-day objective (2% of the budget spent
+                        in 1h, 5% in 6h). Over a long window W, a factor F
+                        pages once F x W / 30d of the budget is spent.
 
 default thresholds (per-handler ones go in a rules file of your own):
   --internal-p99 S      p99 internal latency that pages, seconds (0.25)
   --error-ratio R       share of error and panic outcomes that pages (0.05)
   --min-rate R          requests per second below which nothing fires (0.1)
   --objective R         share of requests within the objective (0.99)
-  --objective-le S      the objective's threshold, seconds, a bucket bound (0.25)
+  --objective-le S      the objective's threshold, seconds, a bucket bound (0.25),
+                        written in `le` as Rust prints it (1, 2.5): Prometheus 3
+                        stores whole-number bounds as 1.0, so there pick a
+                        fractional one
 
   -h, --help            print this help";
 

@@ -166,6 +166,7 @@ fn rules_read_the_series_the_metrics_feature_writes() {
         (alerts::ERROR_RATIO, "page"),
         (alerts::BUDGET_BURN, "page"),
         (alerts::DEPENDENCY_LATENCY, "notify"),
+        (alerts::OBJECTIVE_NAMES_NO_BUCKET, "notify"),
     ] {
         let at = rules
             .find(&format!("- alert: {alert}\n"))
@@ -210,12 +211,13 @@ fn rules_pass_promtool_check() {
             "rules",
             "selftime.rules.yml",
             "tests/overrides.rules.yml",
+            "tests/per_job.rules.yml",
         ],
     );
     assert_eq!(
         out.matches("SUCCESS").count(),
-        2,
-        "both files should check:\n{out}"
+        3,
+        "every file should check:\n{out}"
     );
 }
 
@@ -231,7 +233,8 @@ fn rules_pass_their_promtool_unit_tests() {
         .collect();
     tests.sort();
     // A dependency slowing down, the handler slowing down, the budget burn,
-    // error ratios, per-handler thresholds: if a file goes missing, say so.
+    // error ratios, per-handler and per-job thresholds: if a file goes
+    // missing, say so.
     assert_eq!(
         tests,
         [
@@ -239,7 +242,8 @@ fn rules_pass_their_promtool_unit_tests() {
             "dependency_latency.test.yml",
             "error_ratio.test.yml",
             "internal_latency.test.yml",
-            "per_handler_thresholds.test.yml"
+            "per_handler_thresholds.test.yml",
+            "per_job_thresholds.test.yml"
         ]
     );
     let mut args = vec!["test", "rules"];
@@ -283,6 +287,13 @@ fn the_routing_example_checks_and_routes_each_alert_to_its_owner() {
                 ("handler", "h"),
             ]));
         }
+        cases.push(labels(&[
+            ("alertname", alerts::OBJECTIVE_NAMES_NO_BUCKET),
+            ("severity", "notify"),
+            ("job", job),
+            ("handler", "h"),
+            ("le", "1"),
+        ]));
         for (dependency, _) in teams::DEPENDENCIES
             .iter()
             .chain(&[("another_dependency", teams::Team::Nobody)])
@@ -316,6 +327,65 @@ fn the_routing_example_checks_and_routes_each_alert_to_its_owner() {
         let out = run("amtool", "prometheus-alertmanager", &dir, &args);
         assert_eq!(out.trim(), receiver, "{case:?}");
     }
+}
+
+/// Notifications about a dependency go out one per dependency, however
+/// many handlers it is slow for; rules mistakes one per job; pages one per
+/// handler: each route's `group_by` in the routing example is the one the
+/// incident demo counts notifications by.
+#[test]
+fn the_routing_example_groups_each_route_as_the_demo_counts() {
+    let config =
+        std::fs::read_to_string(alerts_dir().join("alertmanager.yml")).expect("alertmanager.yml");
+    // The route's own lines: from its `- matchers:` to the next route or
+    // the end of the tree.
+    let route = |matchers: &str| -> &str {
+        let start = config
+            .find(&format!("- matchers: {matchers}\n"))
+            .unwrap_or_else(|| panic!("no route {matchers}"));
+        let rest = &config[start + 1..];
+        let end = rest
+            .find("\n    - ")
+            .or_else(|| rest.find("\n\n"))
+            .unwrap_or(rest.len());
+        &rest[..end]
+    };
+    let labels = |pairs: &[(&str, &str)]| -> Labels {
+        pairs
+            .iter()
+            .map(|&(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    };
+    for (lines, alert) in [
+        (
+            route("['severity=\"notify\"']"),
+            labels(&[
+                ("alertname", alerts::DEPENDENCY_LATENCY),
+                ("severity", "notify"),
+            ]),
+        ),
+        (
+            route(&format!(
+                "['alertname=\"{}\"']",
+                alerts::OBJECTIVE_NAMES_NO_BUCKET
+            )),
+            labels(&[
+                ("alertname", alerts::OBJECTIVE_NAMES_NO_BUCKET),
+                ("severity", "notify"),
+            ]),
+        ),
+    ] {
+        let group_by = format!("group_by: [{}]", teams::group_by(&alert).join(", "));
+        assert!(lines.contains(&group_by), "{group_by} not in:\n{lines}");
+    }
+    // Pages keep the tree's own.
+    let page = labels(&[
+        ("alertname", alerts::INTERNAL_LATENCY),
+        ("severity", "page"),
+    ]);
+    let group_by = format!("  group_by: [{}]\n", teams::group_by(&page).join(", "));
+    assert!(config.contains(&group_by), "{group_by}");
+    assert_eq!(config.matches("group_by:").count(), 3, "{config}");
 }
 
 fn readme() -> String {
@@ -402,8 +472,79 @@ fn the_readmes_thresholds_file_checks_beside_the_shipped_rules() {
             &file.to_string_lossy(),
         ],
     );
-    let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(out.matches("SUCCESS").count(), 2, "{out}");
-    // The scrape configuration is a Prometheus configuration.
-    assert!(readme_yaml("# prometheus.yml").contains("job_name: checkout"));
+    // The Prometheus configuration checks with both rules files beside it,
+    // scrapes often enough for a 2-minute window (four scrapes), and sends
+    // its alerts to an Alertmanager.
+    let config = readme_yaml("# prometheus.yml");
+    std::fs::write(dir.join("prometheus.yml"), &config).expect("writing prometheus.yml");
+    std::fs::copy(&shipped, dir.join("selftime.rules.yml")).expect("copying the rules");
+    let out = promtool(&dir, &["check", "config", "prometheus.yml"]);
+    let _ = std::fs::remove_dir_all(&dir);
+    // The file, its rule files found, and each of them.
+    assert_eq!(out.matches("SUCCESS").count(), 4, "{out}");
+    assert!(config.contains("job_name: checkout"));
+    assert!(config.contains("  scrape_interval: 15s\n"));
+    assert!(config.contains("alerting:\n  alertmanagers:\n"));
+    assert!(readme().contains("--window 2m "));
+}
+
+/// The README's route and receiver for its own job, added to the routing
+/// example where it says, check and send checkout's pages to its team;
+/// checkout's other alerts go where everyone's do.
+#[test]
+#[ignore = "needs amtool on PATH (apt-get install prometheus-alertmanager)"]
+fn the_readmes_route_for_its_job_pages_its_team() {
+    let example =
+        std::fs::read_to_string(alerts_dir().join("alertmanager.yml")).expect("alertmanager.yml");
+    let route =
+        readme_yaml("    # alertmanager.yml, at the end of route: routes: checkout's pages");
+    let receiver =
+        readme_yaml("  # alertmanager.yml, at the end of receivers: the checkout team's pager");
+    // `routes:` under `route:` is the tree's last key, `receivers:` the
+    // file's.
+    let at = example.find("\nreceivers:\n").expect("receivers");
+    let edited = format!("{}\n{route}{}{receiver}", &example[..at], &example[at..]);
+    let dir = std::env::temp_dir().join(format!("selftime-routes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    std::fs::write(dir.join("alertmanager.yml"), &edited).expect("writing alertmanager.yml");
+    let amtool = |args: &[&str]| run("amtool", "prometheus-alertmanager", &dir, args);
+    let checked = amtool(&["check-config", "alertmanager.yml"]);
+    let mut routed = Vec::new();
+    for (alert, severity, extra, receiver) in [
+        (alerts::INTERNAL_LATENCY, "page", "", "checkout-team-pager"),
+        (alerts::BUDGET_BURN, "page", "", "checkout-team-pager"),
+        (
+            alerts::DEPENDENCY_LATENCY,
+            "notify",
+            "dependency=billing",
+            "unowned-dependencies-chat",
+        ),
+        (
+            alerts::OBJECTIVE_NAMES_NO_BUCKET,
+            "notify",
+            "le=1",
+            "rules-keepers-chat",
+        ),
+    ] {
+        let mut args = vec![
+            "config".to_owned(),
+            "routes".to_owned(),
+            "test".to_owned(),
+            "--config.file=alertmanager.yml".to_owned(),
+            format!("--verify.receivers={receiver}"),
+            format!("alertname={alert}"),
+            format!("severity={severity}"),
+            "job=checkout".to_owned(),
+            "handler=GET /checkout/{cart}".to_owned(),
+        ];
+        args.extend((!extra.is_empty()).then(|| extra.to_owned()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        routed.push((amtool(&args).trim().to_owned(), receiver));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(checked.contains("SUCCESS"), "{checked}");
+    for (got, receiver) in routed {
+        assert_eq!(got, receiver);
+    }
 }

@@ -1,16 +1,34 @@
 //! The built-in evaluator: rule files run over recorded samples, PromQL's
 //! way, for machines without `promtool`.
 //!
-//! It follows the Prometheus 2 engine, step for step where the result
-//! depends on it: instant selectors look back 5 minutes (inclusive), range
-//! selectors include both ends, `rate` extrapolates as
-//! `extrapolatedRate` does, `histogram_quantile` interpolates as
-//! `bucketQuantile` does (coalescing and monotonic fix-up included), `sum`
-//! adds in series order, vector matching is one-to-one or `group_left`
-//! many-to-one with the same errors, recording rules write staleness
-//! markers for series that disappear, and alerts go pending, then firing
-//! after their `for:`, as the rule manager's do. Groups and rules are
-//! evaluated in file order at each step, as `promtool test rules` does.
+//! It follows the engine of Prometheus 2.42, whose `promtool` (Debian 12's
+//! `prometheus` package) the tests compare it with, step for step where
+//! the result depends on it: instant selectors look back 5 minutes,
+//! `rate` extrapolates as `extrapolatedRate` does, `histogram_quantile`
+//! interpolates as `bucketQuantile` does (coalescing and monotonic fix-up
+//! included), `sum` adds in series order, vector matching is one-to-one or
+//! `group_left` many-to-one with the same errors, recording rules write
+//! staleness markers for series that disappear, and alerts go pending,
+//! then firing after their `for:`, as the rule manager's do. Groups and
+//! rules are evaluated in file order at each step, as `promtool test
+//! rules` does.
+//!
+//! Three of 2.42's semantics changed in later releases, and this
+//! evaluator keeps 2.42's:
+//!
+//! - Range selectors and the instant lookback are closed at both ends,
+//!   `[t - range, t]`: a sample exactly at `t - range` (or `t - 5m`)
+//!   counts. Prometheus 3.0 made them left-open, `(t - range, t]`, so with
+//!   samples aligned on the window's start a 3.x `rate` reads one sample
+//!   fewer.
+//! - `rate` first clamps the distance to the range's start at the
+//!   counter's extrapolated zero point, then extrapolates that distance if
+//!   it is under 1.1 average sample intervals, else half an interval.
+//!   Prometheus 2.51 and later make that choice first and clamp after, so
+//!   the half interval is clamped too.
+//! - `histogram_quantile` forces bucket counts monotonic exactly;
+//!   Prometheus 2.49 and later first ignore differences smaller than
+//!   1e-12 of a count.
 
 use crate::duration::Dur;
 use crate::promql::{Expr, Matcher, Matching, Op, Selector};
@@ -532,9 +550,6 @@ fn vector_vector(
         let Some(other) = right.get(&sig) else {
             continue;
         };
-        if matching.group_left.is_none() && !matched.insert(sig) {
-            return error("multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)");
-        }
         let value = if op.is_arithmetic() {
             arithmetic(op, sample.value, other.value)
         } else if compare(op, sample.value, other.value) {
@@ -542,6 +557,11 @@ fn vector_vector(
         } else {
             continue;
         };
+        // After the comparison, as the engine checks: two left-hand series
+        // of one match group are refused only when both pass the filter.
+        if matching.group_left.is_none() && !matched.insert(sig) {
+            return error("multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)");
+        }
         let mut labels = sample.labels;
         if op.is_arithmetic() {
             labels.remove(NAME);
@@ -845,5 +865,40 @@ mod tests {
         // Two series on one side of a one-to-one match are refused.
         let many = series("n").op_on(Op::Div, &[], series("n"));
         assert!(instant_vector(&storage, &many, 60_000).is_err());
+    }
+
+    /// A comparison filters before the one-to-one duplicate check, as the
+    /// engine's `VectorBinop` does: `a > on (job) b` with two `a` series of
+    /// one job is an error only when both pass.
+    #[test]
+    fn one_to_one_duplicates_are_checked_after_the_comparison() {
+        let mut storage = Storage::default();
+        for (instance, v) in [("x", 1.0), ("y", 3.0)] {
+            storage.push(
+                &labels(&[(NAME, "a"), ("job", "j"), ("instance", instance)]),
+                0,
+                v,
+            );
+        }
+        storage.push(&labels(&[(NAME, "b"), ("job", "j")]), 0, 2.0);
+        let over = series("a").op_on(Op::Gt, &["job"], series("b"));
+        assert_eq!(
+            instant_vector(&storage, &over, 0).unwrap(),
+            [Sample {
+                labels: labels(&[("job", "j")]),
+                value: 3.0
+            }]
+        );
+        // Both pass: the engine's error.
+        let under = series("a").op_on(
+            Op::Gt,
+            &["job"],
+            crate::promql::num(0.0).op(Op::Mul, series("b")),
+        );
+        let error = instant_vector(&storage, &under, 0).unwrap_err();
+        assert!(
+            error.0.starts_with("multiple matches for labels"),
+            "{error}"
+        );
     }
 }

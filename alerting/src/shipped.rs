@@ -3,8 +3,8 @@
 
 use crate::duration::Dur;
 use crate::promql::{
-    histogram_quantile, max_by, ne, num, one_of, rate, selector, series, sum_by, vector, Expr,
-    Matcher, Op,
+    eq, histogram_quantile, max_by, ne, num, one_of, rate, select, selector, series, sum_by,
+    vector, Expr, Matcher, Op,
 };
 use crate::rules::{Alert, Group, Record, Rule, RuleFile};
 
@@ -24,11 +24,13 @@ pub mod alerts {
     pub const ERROR_RATIO: &str = "SelftimeErrorRatioHigh";
     pub const BUDGET_BURN: &str = "SelftimeInternalLatencyBudgetBurn";
     pub const DEPENDENCY_LATENCY: &str = "SelftimeDependencyLatencyHigh";
+    pub const OBJECTIVE_NAMES_NO_BUCKET: &str = "SelftimeObjectiveNamesNoBucket";
 }
 
 /// The threshold series: `:default` in the shipped file, the same name
-/// without it (and with a `handler` or `dependency` label) in a file of
-/// the user's own.
+/// without it in a file of the user's own, labelled with a `handler` (or a
+/// `dependency`) for that handler in every job, or with a `job` as well for
+/// that job's handler only, which wins.
 pub mod thresholds {
     pub const INTERNAL_P99: &str = "selftime:internal_p99_threshold_seconds";
     pub const ERROR_RATIO: &str = "selftime:error_ratio_threshold";
@@ -63,8 +65,11 @@ pub mod recorded {
 }
 
 /// How fast the budget may burn over each window pair before the burn
-/// alert pages: the SRE workbook's factors for a 30-day objective, 2% of
-/// the budget in the fast pair's long window, 5% in the slow pair's.
+/// alert pages: the SRE workbook's factors for a 30-day objective and the
+/// default windows, 2% of the budget in the fast pair's long window (1 h),
+/// 5% in the slow pair's (6 h). They do not follow
+/// [`Settings::fast_burn`] and [`Settings::slow_burn`]: a factor `f` over a
+/// long window `w` pages once `f × w / 30 d` of the budget is spent.
 pub const FAST_BURN: f64 = 14.4;
 /// See [`FAST_BURN`].
 pub const SLOW_BURN: f64 = 6.0;
@@ -135,7 +140,8 @@ impl Settings {
 
 /// An `le` label value: a bucket bound written the way Rust prints it
 /// (`0.25`, `0.01`, `10`), which is how `metrics-exporter-prometheus` writes
-/// its buckets.
+/// its buckets and how Prometheus 2 stores them. Prometheus 3 stores a
+/// whole-number bound with a `.0` (`le="10.0"`), which this does not write.
 #[must_use]
 pub fn le(seconds: f64) -> String {
     format!("{seconds}")
@@ -163,16 +169,34 @@ fn lines(text: &[&str]) -> Vec<String> {
     text.iter().map(|&l| l.to_owned()).collect()
 }
 
-/// `0 * over + on (key) group_left (extra) name or on (…) 0 * over + on () group_left (extra) name:default`:
-/// a threshold for every series of `over` (whose labels are `per`), its own
-/// where one is recorded for its `key`, else the default.
+/// A threshold for every series of `over` (whose labels are `per`), in
+/// three tiers, the first that has one:
+///
+/// ```text
+/// 0 * over + on (job, key) group_left (extra) name{job!=""}
+/// or on (per…) 0 * over + on (key) group_left (extra) name{job=""}
+/// or on (per…) 0 * over + on () group_left (extra) name:default
+/// ```
+///
+/// the one recorded for its job and `key`, else the one recorded for its
+/// `key` alone, else the default. Two jobs may share a `key` value (a
+/// handler name): each tier holds one threshold per match group, so their
+/// thresholds never collide.
 fn effective(over: &str, per: &[&str], key: &str, name: &str, extra: &[&str]) -> Expr {
     let zero = || num(0.0).op(Op::Mul, series(over));
-    let own = zero().op_group_left(Op::Add, &[key], extra, series(name));
+    let per_job = zero().op_group_left(
+        Op::Add,
+        &["job", key],
+        extra,
+        select(name, &[ne("job", "")]),
+    );
+    let everywhere = zero().op_group_left(Op::Add, &[key], extra, select(name, &[eq("job", "")]));
     let default = zero().op_group_left(Op::Add, &[], extra, series(&format!("{name}:default")));
     // Matched on the series' own labels: an extra label (`le`) that differs
-    // between the two must not let the default in beside the own.
-    own.op_on(Op::Or, per, default)
+    // between two tiers must not let a later one in beside an earlier one.
+    per_job
+        .op_on(Op::Or, per, everywhere)
+        .op_on(Op::Or, per, default)
 }
 
 const BY_DEPENDENCY: [&str; 3] = ["job", "handler", "dependency"];
@@ -203,17 +227,17 @@ fn p99(metric: &str, by: &[&str], window: Dur, matchers: &[Matcher]) -> Expr {
     quantile(0.99, metric, by, window, matchers)
 }
 
-/// The share of requests within the objective's threshold over `window`.
+/// The share of requests within the objective's threshold over `window`;
+/// none for a handler whose objective names no bucket (an alert of its own
+/// says so).
 fn within_objective(window: Dur) -> Expr {
-    let count = || {
-        sum_by(
-            &BY_HANDLER,
-            rate(
-                selector(&format!("{}_count", series_names::INTERNAL), &[]),
-                window,
-            ),
-        )
-    };
+    let count = sum_by(
+        &BY_HANDLER,
+        rate(
+            selector(&format!("{}_count", series_names::INTERNAL), &[]),
+            window,
+        ),
+    );
     let within = sum_by(
         &BY_HANDLER,
         rate(
@@ -225,12 +249,8 @@ fn within_objective(window: Dur) -> Expr {
             &["job", "handler", "le"],
             series(recorded::OBJECTIVE),
         ),
-    )
-    // A threshold that names no bucket finds no requests within it: every
-    // request counts as over, and the alert says so rather than staying
-    // silent.
-    .op(Op::Or, num(0.0).op(Op::Mul, count()));
-    Expr::Group(Box::new(within)).op(Op::Div, count())
+    );
+    within.op(Op::Div, count)
 }
 
 /// The burn rate from a share within the objective: the share over it, as
@@ -271,6 +291,20 @@ pub fn shipped(settings: &Settings) -> RuleFile {
             "    expr: vector(0.999)",
             "    labels: {handler: checkout, le: \"0.05\"}",
             "",
+            "A threshold labelled with `handler` alone holds for that handler in",
+            "every job. Two services may share a handler name: label a threshold",
+            "with the `job` too, and it holds for that job's handler only, ahead of",
+            "one without a `job`. Each job may have its own:",
+            "",
+            "  - record: selftime:internal_p99_threshold_seconds",
+            "    expr: vector(0.05)",
+            "    labels: {job: auth, handler: login}",
+            "  - record: selftime:internal_p99_threshold_seconds",
+            "    expr: vector(1)",
+            "    labels: {job: gateway, handler: login}",
+            "",
+            "Dependencies' thresholds go the same way, by `job` and `dependency`.",
+            "",
             "Latency thresholds belong on bucket bounds (selftime::metrics::BUCKETS):",
             "then \"p99 over the threshold\" means exactly \"more than 1% of requests",
             "took longer\", whatever the interpolation within a bucket.",
@@ -309,7 +343,10 @@ pub fn shipped(settings: &Settings) -> RuleFile {
                 &[
                     "The internal-latency objective of the budget-burn alert: this share of",
                     "requests takes at most `le` seconds of internal time. `le` names a",
-                    "bucket bound exactly as the exporter writes it.",
+                    "bucket bound exactly as Prometheus stores it: Prometheus 2 as the",
+                    "exporter writes it (`0.25`, `1`, `2.5`), Prometheus 3 with whole",
+                    "numbers as floats (`0.25`, `1.0`, `2.5`). An objective that names no",
+                    "bucket cannot be measured: SelftimeObjectiveNamesNoBucket says so.",
                 ],
             ),
         ],
@@ -382,7 +419,11 @@ pub fn shipped(settings: &Settings) -> RuleFile {
                     thresholds::INTERNAL_P99,
                     &[],
                 ),
-                &["Each handler's thresholds: its own where one is recorded, else the default."],
+                &[
+                    "Each handler's thresholds: the one recorded for its job and handler,",
+                    "else the one recorded for its handler with no `job`, else the default",
+                    "(a dependency's: by job and dependency, then dependency alone).",
+                ],
             ),
             record(
                 recorded::ERROR_RATIO_THRESHOLD,
@@ -509,7 +550,13 @@ pub fn shipped(settings: &Settings) -> RuleFile {
                 ],
             }),
             Rule::Alert(Alert {
-                comment: vec![],
+                comment: lines(&[
+                    "The factors are the SRE workbook's for a 30-day objective and the",
+                    "generator's default windows: 2% of the budget spent over the fast",
+                    "pair's long window, 5% over the slow pair's. They stay the same when",
+                    "`--fast-burn` or `--slow-burn` change the windows: a factor F over a",
+                    "long window W then pages once F x W / 30 days of the budget is spent.",
+                ]),
                 name: alerts::BUDGET_BURN.into(),
                 expr: busy_enough(max_by(
                     &BY_HANDLER,
@@ -577,6 +624,33 @@ pub fn shipped(settings: &Settings) -> RuleFile {
         ],
     };
 
+    let mut alerts = alerts;
+    alerts.rules.push(Rule::Alert(Alert {
+        comment: lines(&[
+            "A mistake in the thresholds, not an incident (severity `notify`): a",
+            "handler's objective names an `le` that none of its buckets has, so its",
+            "budget burn cannot be measured and the burn alert stays silent for it.",
+        ]),
+        name: alerts::OBJECTIVE_NAMES_NO_BUCKET.into(),
+        expr: busy_enough(series(recorded::OBJECTIVE).op_on(
+            Op::Unless,
+            &["job", "handler", "le"],
+            series(&format!("{}_bucket", series_names::INTERNAL)),
+        )),
+        hold: Some(s.burn_for),
+        labels: vec![("severity".to_owned(), "notify".to_owned())],
+        annotations: vec![
+            (
+                "summary".into(),
+                "{{ $labels.job }}/{{ $labels.handler }}: its objective names le {{ $labels.le }}, which no bucket has".into(),
+            ),
+            (
+                "description".into(),
+                "The internal-latency objective of {{ $labels.handler }} counts the requests within the bucket le {{ $labels.le }}, and none of its selftime_internal_seconds buckets has that bound (or it has none: the exporter was given no buckets), so its error budget burn cannot be measured and SelftimeInternalLatencyBudgetBurn stays silent for it. Spell le as Prometheus stores bucket bounds (Prometheus 3 writes whole numbers as 1.0, 5.0, 10.0; Prometheus 2 as the exporter does, 1, 5, 10), on a bound of selftime::metrics::BUCKETS.".into(),
+            ),
+        ],
+    }));
+
     RuleFile {
         header: lines(&[
             "selftime: Prometheus recording and alerting rules for *internal* latency.",
@@ -602,6 +676,7 @@ pub fn shipped(settings: &Settings) -> RuleFile {
             "own loaded beside this one. Windows and `for:` durations: this file is the",
             "output of `cargo run --example rules` in selftime's repository, whose flags",
             "set them all at once (`-- --help` lists them); no rule name or text states one.",
+            "Every window should hold at least four scrapes: 4 times the scrape interval.",
             "",
             "Check and test: promtool check rules selftime.rules.yml",
             "                promtool test rules tests/*.test.yml",
@@ -672,5 +747,215 @@ impl Overrides {
                 rules: self.rules.clone(),
             }],
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::{instant_vector, run_groups, Labels, Storage, NAME};
+    use std::collections::BTreeMap;
+
+    fn labels(pairs: &[(&str, &str)]) -> Labels {
+        pairs
+            .iter()
+            .map(|&(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    }
+
+    /// (job, handler, other labels, value).
+    type Row<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], f64);
+
+    /// Ten minutes of one request a second to each (job, handler), each
+    /// calling redis.
+    fn traffic(calls: &[(&str, &str)]) -> Storage {
+        let mut storage = Storage::default();
+        for minute in 0..=10 {
+            let t = minute * 60_000;
+            #[allow(clippy::cast_precision_loss, reason = "a few minutes")]
+            let count = (minute * 60) as f64;
+            for &(job, handler) in calls {
+                let series = |name: &str, extra: &[(&str, &str)]| {
+                    let mut l = labels(&[(NAME, name), ("job", job), ("handler", handler)]);
+                    l.extend(labels(extra));
+                    l
+                };
+                let ok = series(series_names::REQUESTS, &[("outcome", "ok")]);
+                storage.push(&ok, t, count);
+                for le in ["0.025", "0.1", "+Inf"] {
+                    let bucket = series(
+                        &format!("{}_bucket", series_names::EXTERNAL),
+                        &[("dependency", "redis"), ("le", le)],
+                    );
+                    storage.push(&bucket, t, if le == "0.025" { 0.0 } else { count });
+                }
+            }
+        }
+        storage
+    }
+
+    /// `name`'s series at `t`, without the name, against `rows`.
+    fn check(storage: &Storage, t: i64, name: &str, rows: &[Row<'_>]) {
+        let got: BTreeMap<Labels, f64> = instant_vector(storage, &series(name), t)
+            .expect("a vector")
+            .into_iter()
+            .map(|s| {
+                let mut l = s.labels;
+                l.remove(NAME);
+                (l, s.value)
+            })
+            .collect();
+        let expected: BTreeMap<Labels, f64> = rows
+            .iter()
+            .map(|&(job, handler, extra, value)| {
+                let mut l = labels(&[("job", job), ("handler", handler)]);
+                l.extend(labels(extra));
+                (l, value)
+            })
+            .collect();
+        assert_eq!(got, expected, "{name}");
+    }
+
+    /// The three tiers of a threshold, run by the built-in evaluator: two
+    /// jobs' thresholds for one handler name (and one dependency) each hold
+    /// for their own job, one without a `job` for the other jobs, the
+    /// default for the rest; none collides with another.
+    #[test]
+    fn thresholds_keyed_by_job_win_over_those_by_handler_alone() {
+        let mut storage = traffic(&[
+            ("auth", "login"),
+            ("gateway", "login"),
+            ("legacy", "login"),
+            ("gateway", "home"),
+        ]);
+        let mut own = Overrides::default();
+        for (value, job) in [(0.05, "auth"), (1.0, "gateway")] {
+            let handler = [("job", job), ("handler", "login")];
+            own.push(thresholds::INTERNAL_P99, value, &handler);
+            own.push(
+                thresholds::OBJECTIVE,
+                0.9,
+                &[handler[0], handler[1], ("le", &le(value))],
+            );
+            own.push(
+                thresholds::DEPENDENCY_P99,
+                value,
+                &[("job", job), ("dependency", "redis")],
+            );
+        }
+        own.internal_p99("login", 0.1)
+            .dependency_p99("redis", 0.1)
+            .min_rate("login", 0.5);
+        let own = own.file("mine", &[]);
+        let shipped = shipped(&Settings::default());
+        let groups = [&shipped.groups[0], &own.groups[0], &shipped.groups[1]];
+        let end = 10 * 60_000;
+        run_groups(&groups, &mut storage, end, 60_000).expect("evaluates");
+
+        check(
+            &storage,
+            end,
+            recorded::INTERNAL_P99_THRESHOLD,
+            &[
+                ("auth", "login", &[], 0.05),
+                ("gateway", "login", &[], 1.0),
+                ("legacy", "login", &[], 0.1),
+                ("gateway", "home", &[], 0.25),
+            ],
+        );
+        check(
+            &storage,
+            end,
+            recorded::OBJECTIVE,
+            &[
+                ("auth", "login", &[("le", "0.05")], 0.9),
+                ("gateway", "login", &[("le", "1")], 0.9),
+                ("legacy", "login", &[("le", "0.25")], 0.99),
+                ("gateway", "home", &[("le", "0.25")], 0.99),
+            ],
+        );
+        check(
+            &storage,
+            end,
+            recorded::MIN_RATE,
+            &[
+                ("auth", "login", &[], 0.5),
+                ("gateway", "login", &[], 0.5),
+                ("legacy", "login", &[], 0.5),
+                ("gateway", "home", &[], 0.1),
+            ],
+        );
+        let redis: &[(&str, &str)] = &[("dependency", "redis")];
+        check(
+            &storage,
+            end,
+            recorded::DEPENDENCY_P99_THRESHOLD,
+            &[
+                ("auth", "login", redis, 0.05),
+                ("gateway", "login", redis, 1.0),
+                ("legacy", "login", redis, 0.1),
+                ("gateway", "home", redis, 1.0),
+            ],
+        );
+    }
+
+    /// The built-in evaluator finds the objective that names no bucket, and
+    /// measures no burn for it: `search` has the default's 0.25 s bucket,
+    /// `export` only `le="1.0"` (Prometheus 3's spelling), not the `1` its
+    /// objective names.
+    #[test]
+    fn an_objective_that_names_no_bucket_notifies_and_burns_nothing() {
+        let mut storage = traffic(&[("shop", "search"), ("shop", "export")]);
+        for minute in 0..=10 {
+            #[allow(clippy::cast_precision_loss, reason = "a few minutes")]
+            let count = (minute * 60) as f64;
+            for (handler, le) in [("search", "0.25"), ("export", "1.0")] {
+                for bound in [le, "+Inf"] {
+                    let bucket = labels(&[
+                        (NAME, &format!("{}_bucket", series_names::INTERNAL)),
+                        ("job", "shop"),
+                        ("handler", handler),
+                        ("le", bound),
+                    ]);
+                    storage.push(&bucket, minute * 60_000, count);
+                }
+                let total = labels(&[
+                    (NAME, &format!("{}_count", series_names::INTERNAL)),
+                    ("job", "shop"),
+                    ("handler", handler),
+                ]);
+                storage.push(&total, minute * 60_000, count);
+            }
+        }
+        let mut own = Overrides::default();
+        own.objective("export", 0.9, 1.0);
+        let own = own.file("mine", &[]);
+        let shipped = shipped(&Settings::default());
+        let groups = [&shipped.groups[0], &own.groups[0], &shipped.groups[1]];
+        let end = 10 * 60_000;
+        let timeline = run_groups(&groups, &mut storage, end, 60_000).expect("evaluates");
+        let fired: Vec<(String, Labels)> = timeline
+            .fired_between(end, end)
+            .into_keys()
+            .map(|id| (id.alert, id.labels))
+            .collect();
+        assert_eq!(
+            fired,
+            [(
+                alerts::OBJECTIVE_NAMES_NO_BUCKET.to_owned(),
+                labels(&[
+                    ("handler", "export"),
+                    ("job", "shop"),
+                    ("le", "1"),
+                    ("severity", "notify")
+                ])
+            )]
+        );
+        check(
+            &storage,
+            end,
+            recorded::BURN_FAST_SHORT,
+            &[("shop", "search", &[], 0.0)],
+        );
     }
 }

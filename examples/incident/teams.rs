@@ -3,6 +3,7 @@
 //! tests check the two agree with `amtool config routes test`).
 
 use selftime_alerting::eval::Labels;
+use selftime_alerting::shipped::alerts;
 
 /// A team, and how an alert reached it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -12,7 +13,8 @@ pub(crate) enum Team {
     Platform,
     Legacy,
     SessionStore,
-    /// Nobody owns it: the catch-all receivers.
+    /// None of the services' teams: the catch-all receivers, and the
+    /// keepers of the rules files.
     Nobody,
 }
 
@@ -51,6 +53,9 @@ pub(crate) enum Reach {
 /// team and kind of reach that receiver stands for.
 pub(crate) fn route(labels: &Labels) -> (&'static str, Team, Reach) {
     let get = |key: &str| labels.get(key).map_or("", String::as_str);
+    if get("alertname") == alerts::OBJECTIVE_NAMES_NO_BUCKET {
+        return ("rules-keepers-chat", Team::Nobody, Reach::Notify);
+    }
     if get("severity") == "notify" {
         return match DEPENDENCIES
             .iter()
@@ -66,6 +71,20 @@ pub(crate) fn route(labels: &Labels) -> (&'static str, Team, Reach) {
         }
     }
     ("unrouted", Team::Nobody, Reach::Notify)
+}
+
+/// The labels `alertmanager.yml` groups an alert with `labels` by, on the
+/// route `route` sends it down: alerts with the same values of these go
+/// out as one notification.
+pub(crate) fn group_by(labels: &Labels) -> &'static [&'static str] {
+    let get = |key: &str| labels.get(key).map_or("", String::as_str);
+    if get("alertname") == alerts::OBJECTIVE_NAMES_NO_BUCKET {
+        &["job"]
+    } else if get("severity") == "notify" {
+        &["dependency"]
+    } else {
+        &["job", "handler", "dependency"]
+    }
 }
 
 /// The receiver's name in `alertmanager.yml`.

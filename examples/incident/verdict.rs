@@ -6,7 +6,7 @@
 use super::plan::{Fault, Phase, Plan, PHASES};
 use super::scrape::rule_ms;
 use super::services::{AUTH_HANDLER, GATEWAY_HANDLER, LEGACY_HANDLER, PROXY_HANDLER};
-use super::teams::{route, Reach, Team};
+use super::teams::{group_by, route, Reach, Team};
 use selftime_alerting::duration::Dur;
 use selftime_alerting::eval::{self, AlertId, Labels, Storage};
 use selftime_alerting::promql::{eq, histogram_quantile, num, rate, selector, sum_by, Op};
@@ -166,9 +166,7 @@ pub(crate) struct PhaseAlerts {
 }
 
 impl PhaseAlerts {
-    /// Each team reached, how, and by which alerts. Alerts of one handler
-    /// (or one dependency) go out as one notification: Alertmanager's
-    /// `group_by` in the routing example.
+    /// Each team reached, how, and by which alerts.
     pub(crate) fn reached(&self) -> BTreeMap<(Team, Reach), BTreeSet<String>> {
         let mut out: BTreeMap<(Team, Reach), BTreeSet<String>> = BTreeMap::new();
         for fired in &self.alerts {
@@ -179,15 +177,21 @@ impl PhaseAlerts {
         out
     }
 
-    /// The notifications sent: one per routing group (job, handler,
-    /// dependency) and receiver.
+    /// The notifications sent: one per receiver and routing group, the
+    /// routing example's `group_by` (a page's job, handler and dependency;
+    /// a dependency's notification's dependency alone).
     pub(crate) fn notifications(&self) -> usize {
         let groups: BTreeSet<_> = self
             .alerts
             .iter()
             .map(|f| {
-                let key = |k: &str| f.id.labels.get(k).cloned().unwrap_or_default();
-                (f.reaches(), key("job"), key("handler"), key("dependency"))
+                let mut labels = f.id.labels.clone();
+                labels.insert("alertname".into(), f.id.alert.clone());
+                let key: Vec<String> = group_by(&labels)
+                    .iter()
+                    .map(|k| labels.get(*k).cloned().unwrap_or_default())
+                    .collect();
+                (f.reaches(), key)
             })
             .collect();
         groups.len()
