@@ -249,7 +249,9 @@
 //! - **Many dependencies.** A ledger names 16 dependencies, in order of
 //!   first call; calls to further ones are counted together under
 //!   [`OTHER_DEPENDENCY`] (`other`). No time is lost: the union and the call
-//!   count include them.
+//!   count include them. A dependency named `other` (an
+//!   `#[external_call("other")]`, a host the `reqwest` middleware cannot
+//!   name) is counted in that same entry, never in one of its own.
 //! - **Many calls at once.** Up to 16,383 calls of one handler may be in
 //!   flight at the same moment; a call beyond that still counts toward the
 //!   call counts and falls inside the union interval already open.

@@ -25,8 +25,13 @@ impl DepId {
     /// Every dependency past the table's capacity.
     pub(crate) const OTHER: Self = Self(u16::MAX);
 
-    /// The id of `name`, numbering it on its first use.
+    /// The id of `name`, numbering it on its first use. The name
+    /// [`OTHER_DEPENDENCY`] is [`DepId::OTHER`] itself, never a number of
+    /// its own: calls named `other` and calls that overflow are one entry.
     pub(crate) fn of(name: &'static str) -> Self {
+        if name == OTHER_DEPENDENCY {
+            return Self::OTHER;
+        }
         let start = fnv1a(name) as usize % CAPACITY;
         NAMES
             .find_or_insert(
@@ -85,5 +90,12 @@ mod tests {
         assert_eq!(DepId::OTHER.name(), OTHER_DEPENDENCY);
         assert_eq!(DepId::from_raw(a.raw()), Some(a));
         assert_eq!(DepId::from_raw(0), None);
+    }
+
+    #[test]
+    fn the_name_other_is_the_overflow_id() {
+        let owned: &'static str = String::from(OTHER_DEPENDENCY).leak();
+        assert_eq!(DepId::of(OTHER_DEPENDENCY), DepId::OTHER);
+        assert_eq!(DepId::of(owned), DepId::OTHER);
     }
 }
