@@ -330,9 +330,14 @@
 //!   and close of the handler's union and of the dependency's). It
 //!   allocates nothing and takes no lock; its cost does not grow with the
 //!   number of calls already made. Its dependency's number is looked up
-//!   once per call site (a call through [`external`] looks it up by name, in
-//!   a hash table); finding that number among the handler's dependencies
-//!   compares at most 16 two-byte ids. A call in wake mode
+//!   once and kept: by an `#[external_call]` site at its first call, by a
+//!   tower client layer when it wraps its service, by a `reqwest`
+//!   middleware given a name at its first call, and beside each host the
+//!   `reqwest` middleware interns (a call to a host still finds the host
+//!   in a hash table: a hash of its name and a comparison). A call through
+//!   [`external`] or [`external_sync`] looks its dependency up by name, in
+//!   a hash table, each time. Finding the number among the handler's
+//!   dependencies compares at most 16 two-byte ids. A call in wake mode
 //!   allocates once and takes an uncontended lock per poll.
 //! - **Outside any handler** a call reads no clock: one task-local lookup,
 //!   and one atomic add to its call site's orphan counter.

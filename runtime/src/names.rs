@@ -1,8 +1,11 @@
 //! Dependency names, numbered process-wide: each distinct name (by content)
 //! gets a small number, its [`DepId`], on first use, in an append-only
 //! [`Table`] found by the name's hash. A ledger then keeps two-byte ids
-//! instead of names, and a call site (`#[external_call]`, a tower client
-//! layer) looks its id up once and keeps it.
+//! instead of names. Whoever makes calls to a name looks its id up once and
+//! keeps it: an `#[external_call]` site at its first call, a tower client
+//! layer when it wraps its service, a `reqwest` middleware given a name at
+//! its first call, and beside each host it interns; only the functions
+//! (`external`, `external_sync`) look the name up on every call.
 
 use crate::table::Table;
 
@@ -18,8 +21,14 @@ static NAMES: Table<&'static str, CAPACITY> = Table::new();
 
 /// A dependency, by number: a name's index in the table plus one (so that 0
 /// can mean "none" in a ledger's slots), or [`DepId::OTHER`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct DepId(u16);
+
+impl std::fmt::Debug for DepId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("DepId").field(&self.name()).finish()
+    }
+}
 
 impl DepId {
     /// Every dependency past the table's capacity.
