@@ -42,6 +42,23 @@ impl Interner {
     }
 }
 
+impl Interner {
+    /// The interned concatenation of `parts` if it is already in the table;
+    /// never adds it.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn get(&self, parts: &[&str]) -> Option<&'static str> {
+        if parts.iter().map(|p| p.len()).sum::<usize>() > MAX_LEN {
+            return None;
+        }
+        let hash = fnv1a(parts);
+        self.names
+            .find(slot(hash), |entry| {
+                entry.hash == hash && equals(entry.name, parts)
+            })
+            .map(|(_, entry)| entry.name)
+    }
+}
+
 impl<V: Copy> Interner<V> {
     pub(crate) const fn new() -> Self {
         Self {
@@ -68,11 +85,9 @@ impl<V: Copy> Interner<V> {
             return None;
         }
         let hash = fnv1a(parts);
-        // Cannot truncate anything that matters: only the low bits pick the slot.
-        let start = hash as usize % CAPACITY;
         self.names
             .find_or_insert(
-                start,
+                slot(hash),
                 |entry| entry.hash == hash && equals(entry.name, parts),
                 || {
                     let name = leak(parts, len);
@@ -85,6 +100,12 @@ impl<V: Copy> Interner<V> {
             )
             .map(|(_, entry)| (entry.name, entry.value))
     }
+}
+
+/// The slot a name's walk starts at.
+fn slot(hash: u64) -> usize {
+    // Cannot truncate anything that matters: only the low bits pick the slot.
+    hash as usize % CAPACITY
 }
 
 /// FNV-1a over the bytes of `parts`, as if they were one string.
@@ -157,6 +178,19 @@ mod tests {
             Interner::<()>::new().intern(&[&longest]),
             Some(longest.as_str())
         );
+    }
+
+    #[test]
+    fn looking_up_adds_nothing() {
+        let table: Interner = Interner::new();
+        assert_eq!(table.get(&["/shop.Cart/Checkout"]), None);
+        assert_eq!(table.names.filled(), 0);
+        let name = table.intern(&["/shop.Cart/", "Checkout"]).unwrap();
+        let found = table.get(&["/shop.Cart/Checkout"]).unwrap();
+        assert!(std::ptr::eq(name, found));
+        assert_eq!(table.get(&["/shop.Cart/Track"]), None);
+        assert_eq!(table.get(&[&"x".repeat(MAX_LEN + 1)]), None);
+        assert_eq!(table.names.filled(), 1);
     }
 
     #[test]

@@ -64,6 +64,21 @@ impl<T, const N: usize> Table<T, N> {
             })
     }
 
+    /// The entry `is` accepts, walking the slots from `start` to the first
+    /// empty one (where [`Table::find_or_insert`] would have put it), and
+    /// adding nothing; `None` if no slot on the way holds it.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn find(&self, start: usize, is: impl Fn(&T) -> bool) -> Option<(usize, &T)> {
+        for probe in 0..N {
+            let index = (start + probe) % N;
+            let entry = self.slots[index].get()?;
+            if is(entry) {
+                return Some((index, entry));
+            }
+        }
+        None
+    }
+
     /// The entry in slot `index`, if it is filled.
     pub(crate) fn get(&self, index: usize) -> Option<&T> {
         self.slots.get(index)?.get()
@@ -113,6 +128,24 @@ mod tests {
         assert_eq!(add(11), Some(1));
         assert_eq!(add(7), Some(0));
         assert_eq!(table.filled(), 3);
+    }
+
+    #[test]
+    fn finding_adds_nothing_and_stops_at_the_first_empty_slot() {
+        let table: Table<u32, 4> = Table::new();
+        let find = |x: u32| {
+            table
+                .find(x as usize % 4, |held| *held == x)
+                .map(|(i, _)| i)
+        };
+        assert_eq!(find(3), None);
+        assert_eq!(table.filled(), 0);
+        table.find_or_insert(3, |held| *held == 3, || 3);
+        table.find_or_insert(3, |held| *held == 7, || 7);
+        assert_eq!(find(3), Some(3));
+        assert_eq!(find(7), Some(0));
+        assert_eq!(find(11), None);
+        assert_eq!(table.filled(), 2);
     }
 
     #[test]
