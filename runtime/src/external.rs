@@ -135,7 +135,8 @@ pub(crate) fn run_sync<R>(
 ///
 /// The call's busy interval runs from the future's first poll to its
 /// completion, or to its drop if it is cancelled first. Outside any handler
-/// the future runs unmeasured, at the cost of one task-local lookup.
+/// the future runs unmeasured, and the call is counted as an [orphan
+/// call](crate#orphan-calls) (see the [cost](crate#cost)).
 ///
 /// This is what `#[external_call]` expands to for an `async fn`.
 ///

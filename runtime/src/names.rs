@@ -13,8 +13,9 @@ use crate::table::Table;
 /// names count as [`OTHER_DEPENDENCY`](crate::OTHER_DEPENDENCY).
 pub(crate) const CAPACITY: usize = 1024;
 
-/// The name every dependency past [`CAPACITY`] (and past a ledger's named
-/// slots) is counted under.
+/// The name every dependency past the 1,024 names a process numbers (and
+/// past a ledger's 16 named slots) is counted under, and a dependency
+/// named `other` too.
 pub const OTHER_DEPENDENCY: &str = "other";
 
 static NAMES: Table<&'static str, CAPACITY> = Table::new();

@@ -217,6 +217,9 @@ impl<S, R: Clone> Layer<S> for HandlerLayer<R> {
     type Service = HandlerService<S, R>;
 
     fn layer(&self, inner: S) -> Self::Service {
+        // Calibrated now, while the service is built, rather than in its
+        // first request.
+        crate::clock::warm();
         HandlerService {
             inner,
             name: self.name,
