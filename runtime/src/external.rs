@@ -138,7 +138,11 @@ pub(crate) fn run_sync<R>(
 /// the future runs unmeasured, and the call is counted as an [orphan
 /// call](crate#orphan-calls) (see the [cost](crate#cost)).
 ///
-/// This is what `#[external_call]` expands to for an `async fn`.
+/// `#[external_call]` expands to this for a fn that returns a future, and
+/// for an `async fn` in wake mode (`wake`). An `async fn` without `wake` is
+/// measured without a future around its body: its call begins when the body
+/// starts and ends when the body ends, however it ends, or when its future
+/// is dropped.
 ///
 /// # Examples
 ///
