@@ -31,6 +31,16 @@ fn counter() -> &'static quanta::Clock {
     CLOCK.get_or_init(quanta::Clock::new)
 }
 
+/// Readies the clock now rather than at the first handler's start: where it
+/// is the CPU's counter, `quanta` calibrates it on its first use, a busy
+/// spin against the OS's clock (usually milliseconds, at most 200 ms).
+/// Tokio's clock (`test-util`) needs nothing.
+#[cfg_attr(not(feature = "tower"), allow(dead_code))]
+pub(crate) fn warm() {
+    #[cfg(not(feature = "test-util"))]
+    counter();
+}
+
 impl Origin {
     /// Now, as an origin.
     #[inline]

@@ -29,19 +29,27 @@ pub(crate) struct Call {
 }
 
 impl Call {
+    /// Begins a call to the dependency numbered `dep`, looked up once by the
+    /// caller (a tower client layer, the `reqwest` middleware).
     #[cfg_attr(not(any(feature = "tower", feature = "reqwest")), allow(dead_code))]
     #[inline]
-    pub(crate) fn begin(dep: &'static str) -> Option<Self> {
-        Self::begin_at(dep, None)
+    pub(crate) fn begin(dep: DepId) -> Option<Self> {
+        Self::begin_with(dep, None)
     }
 
-    /// [`Call::begin`], attributing an orphan call to an `#[external_call]` site.
+    /// Begins a call to `dep`, numbered through `site` when there is one,
+    /// and attributes an orphan call to that `#[external_call]` site.
     // Measured (the `external` bench): left to the inliner, the call was
     // built and then copied through the stack into the future's state.
     #[allow(clippy::inline_always)]
     #[inline(always)]
     pub(crate) fn begin_at(dep: &'static str, site: Option<&'static Site>) -> Option<Self> {
-        let dep = dep_id(dep, site);
+        Self::begin_with(dep_id(dep, site), site)
+    }
+
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    fn begin_with(dep: DepId, site: Option<&'static Site>) -> Option<Self> {
         let Some(handler) = scope::current() else {
             orphan::record(dep, site);
             return None;
@@ -127,9 +135,14 @@ pub(crate) fn run_sync<R>(
 ///
 /// The call's busy interval runs from the future's first poll to its
 /// completion, or to its drop if it is cancelled first. Outside any handler
-/// the future runs unmeasured, at the cost of one task-local lookup.
+/// the future runs unmeasured, and the call is counted as an [orphan
+/// call](crate#orphan-calls) (see the [cost](crate#cost)).
 ///
-/// This is what `#[external_call]` expands to for an `async fn`.
+/// `#[external_call]` expands to this for a fn that returns a future, and
+/// for an `async fn` in wake mode (`wake`). An `async fn` without `wake` is
+/// measured without a future around its body: its call begins when the body
+/// starts and ends when the body ends, however it ends, or when its future
+/// is dropped.
 ///
 /// # Examples
 ///

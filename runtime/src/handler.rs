@@ -363,6 +363,16 @@ impl Run {
         &self.span
     }
 
+    /// Names the handler `name`, with `route`, from now on: in its report,
+    /// and in its span's `otel.name` (the `tower` layer, naming a gRPC
+    /// method only once the server has answered it).
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn rename(&mut self, name: &'static str, route: Route) {
+        self.name = name;
+        self.route = route;
+        self.span.record("otel.name", name);
+    }
+
     /// Runs one step of the body (its call, a poll, a body frame): inside
     /// the span, timed as a poll when the ledger splits internal time, and
     /// marked running, so that a step that unwinds reads `panic`.

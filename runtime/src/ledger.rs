@@ -577,6 +577,35 @@ mod tests {
     }
 
     #[test]
+    fn calls_named_other_share_the_overflow_entry() {
+        const NAMES: [&str; 17] = [
+            "o0", "o1", "o2", "o3", "o4", "o5", "o6", "o7", "o8", "o9", "o10", "o11", "o12", "o13",
+            "o14", "o15", "o16",
+        ];
+        let ledger = Ledger::new();
+        // Named `other` before the slots are full: still the overflow entry.
+        let named = ledger.begin(OTHER_DEPENDENCY, 0);
+        ledger.end(OTHER_DEPENDENCY, named, 3);
+        for (i, &name) in NAMES.iter().enumerate() {
+            let t = ledger.begin(name, 10 + i as u64 * 10);
+            ledger.end(name, t, 10 + i as u64 * 10 + 5);
+        }
+        let owned: &'static str = String::from(OTHER_DEPENDENCY).leak();
+        let again = ledger.begin(owned, 500);
+        ledger.end(owned, again, 502);
+        let f = ledger.figures(1000);
+        let others: Vec<_> = f.deps[..f.dep_count]
+            .iter()
+            .filter(|dep| dep.name == OTHER_DEPENDENCY)
+            .collect();
+        // o16 overflowed: 5, plus the two calls named `other`: 3 and 2.
+        assert_eq!(others.len(), 1, "{f:?}");
+        assert_eq!((others[0].busy, others[0].calls), (10, 3));
+        assert_eq!(f.dep_count, 17);
+        assert_eq!(f.deps[16].name, OTHER_DEPENDENCY);
+    }
+
+    #[test]
     fn names_compare_by_content_not_address() {
         let ledger = Ledger::new();
         let owned: &'static str = String::from("redis").leak();

@@ -249,7 +249,9 @@
 //! - **Many dependencies.** A ledger names 16 dependencies, in order of
 //!   first call; calls to further ones are counted together under
 //!   [`OTHER_DEPENDENCY`] (`other`). No time is lost: the union and the call
-//!   count include them.
+//!   count include them. A dependency named `other` (an
+//!   `#[external_call("other")]`, a host the `reqwest` middleware cannot
+//!   name) is counted in that same entry, never in one of its own.
 //! - **Many calls at once.** Up to 16,383 calls of one handler may be in
 //!   flight at the same moment; a call beyond that still counts toward the
 //!   call counts and falls inside the union interval already open.
@@ -336,12 +338,39 @@
 //!   and close of the handler's union and of the dependency's). It
 //!   allocates nothing and takes no lock; its cost does not grow with the
 //!   number of calls already made. Its dependency's number is looked up
-//!   once per call site (a call through [`external`] looks it up by name, in
-//!   a hash table); finding that number among the handler's dependencies
-//!   compares at most 16 two-byte ids. A call in wake mode
-//!   allocates once and takes an uncontended lock per poll.
+//!   once and kept: by an `#[external_call]` site at its first call, by a
+//!   tower client layer when it wraps its service, by a `reqwest`
+//!   middleware given a name at its first call, and beside each host the
+//!   `reqwest` middleware interns (a call to a host still finds the host
+//!   in a hash table: a hash of its name and a comparison). A call through
+//!   [`external`] or [`external_sync`] looks its dependency up by name, in
+//!   a hash table, each time. Finding the number among the handler's
+//!   dependencies compares at most 16 two-byte ids. An asynchronous call
+//!   (`#[external_call]` on an `async fn`, [`external`], the tower client
+//!   layers, the `reqwest` middleware) also holds its handler while it is in
+//!   flight: it clones the handler's `Arc` when it begins and drops it when
+//!   it ends, two atomic operations on a count that the handler's other
+//!   holders share (its calls in flight, and the tasks it was carried into,
+//!   which may run on other threads). A synchronous call borrows the handler
+//!   instead. A call in wake mode allocates once and takes an uncontended
+//!   lock per poll.
 //! - **Outside any handler** a call reads no clock: one task-local lookup,
-//!   and one atomic add to its call site's orphan counter.
+//!   then one atomic add to its dependency's orphan counter in this
+//!   thread's shard of the counters (found through a thread-local; a thread
+//!   takes its shard at its first orphan call). Its dependency's number is
+//!   found as inside a handler: kept by an `#[external_call]` site, a tower
+//!   client layer or a named `reqwest` middleware; looked up by name for a
+//!   call through [`external`] or [`external_sync`], and by host for the
+//!   `reqwest` middleware. Debug builds also check a flag, to warn once.
+//! - **The clock's first reading.** Where the clock is the CPU's counter,
+//!   `quanta` calibrates it against the OS's clock when it is first read: a
+//!   busy spin, usually of milliseconds, capped at 200 ms. Unless something
+//!   read it before, that is at the start of the process's first handler,
+//!   whose caller waits for it (the handler's figures start after it). A
+//!   `HandlerLayer` reads it when it wraps a service (`Layer::layer`: axum's
+//!   `Router::layer`, tonic's `serve`), so a tower service's first request
+//!   does not wait for it. With `test-util` the clock is tokio's, which
+//!   needs no calibration.
 //! - **A handler** allocates at most once: its state (the ledger) is taken
 //!   from its thread's pool of finished ones (up to 16 a thread) when there
 //!   is one, so a steady stream of handlers allocates nothing. Its report
@@ -543,8 +572,9 @@ pub use selftime_macros::timed_handler;
 /// (`impl Future<…>`, `Pin<Box<dyn Future<…>>>`, `BoxFuture`,
 /// `LocalBoxFuture`, or with `future` a boxed future under a name of your
 /// own): the future it returns is measured from its first poll to its end,
-/// and building it is not. Outside any handler it is a no-op that still
-/// returns the value, at the cost of one task-local lookup.
+/// and building it is not. Outside any handler it reads no clock, counts an
+/// [orphan call](crate#orphan-calls) and returns the value (see the
+/// [cost](crate#cost)).
 ///
 /// Nested calls are fine: the union counts their time once, and each call
 /// counts toward its own dependency.

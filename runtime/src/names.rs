@@ -1,8 +1,11 @@
 //! Dependency names, numbered process-wide: each distinct name (by content)
 //! gets a small number, its [`DepId`], on first use, in an append-only
 //! [`Table`] found by the name's hash. A ledger then keeps two-byte ids
-//! instead of names, and a call site (`#[external_call]`, a tower client
-//! layer) looks its id up once and keeps it.
+//! instead of names. Whoever makes calls to a name looks its id up once and
+//! keeps it: an `#[external_call]` site at its first call, a tower client
+//! layer when it wraps its service, a `reqwest` middleware given a name at
+//! its first call, and beside each host it interns; only the functions
+//! (`external`, `external_sync`) look the name up on every call.
 
 use crate::table::Table;
 
@@ -10,23 +13,35 @@ use crate::table::Table;
 /// names count as [`OTHER_DEPENDENCY`](crate::OTHER_DEPENDENCY).
 pub(crate) const CAPACITY: usize = 1024;
 
-/// The name every dependency past [`CAPACITY`] (and past a ledger's named
-/// slots) is counted under.
+/// The name every dependency past the 1,024 names a process numbers (and
+/// past a ledger's 16 named slots) is counted under, and a dependency
+/// named `other` too.
 pub const OTHER_DEPENDENCY: &str = "other";
 
 static NAMES: Table<&'static str, CAPACITY> = Table::new();
 
 /// A dependency, by number: a name's index in the table plus one (so that 0
 /// can mean "none" in a ledger's slots), or [`DepId::OTHER`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct DepId(u16);
+
+impl std::fmt::Debug for DepId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("DepId").field(&self.name()).finish()
+    }
+}
 
 impl DepId {
     /// Every dependency past the table's capacity.
     pub(crate) const OTHER: Self = Self(u16::MAX);
 
-    /// The id of `name`, numbering it on its first use.
+    /// The id of `name`, numbering it on its first use. The name
+    /// [`OTHER_DEPENDENCY`] is [`DepId::OTHER`] itself, never a number of
+    /// its own: calls named `other` and calls that overflow are one entry.
     pub(crate) fn of(name: &'static str) -> Self {
+        if name == OTHER_DEPENDENCY {
+            return Self::OTHER;
+        }
         let start = fnv1a(name) as usize % CAPACITY;
         NAMES
             .find_or_insert(
@@ -85,5 +100,12 @@ mod tests {
         assert_eq!(DepId::OTHER.name(), OTHER_DEPENDENCY);
         assert_eq!(DepId::from_raw(a.raw()), Some(a));
         assert_eq!(DepId::from_raw(0), None);
+    }
+
+    #[test]
+    fn the_name_other_is_the_overflow_id() {
+        let owned: &'static str = String::from(OTHER_DEPENDENCY).leak();
+        assert_eq!(DepId::of(OTHER_DEPENDENCY), DepId::OTHER);
+        assert_eq!(DepId::of(owned), DepId::OTHER);
     }
 }

@@ -68,19 +68,22 @@
 use crate::body::ExternalBody;
 use crate::external::Call;
 use crate::intern::Interner;
-use crate::ledger::OTHER_DEPENDENCY;
+use crate::names::DepId;
 use http::Extensions;
 use reqwest::{Request, Response, ResponseBuilderExt as _};
 use reqwest_middleware::{Middleware, Next};
+use std::sync::OnceLock;
 
-/// Dependency names taken from hosts.
-static HOSTS: Interner = Interner::new();
+/// Dependency names taken from hosts, each with its number.
+static HOSTS: Interner<DepId> = Interner::new();
 
 /// Marks every request sent through a `reqwest_middleware` client as an
 /// external call: see the [module docs](self).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct ExternalCallMiddleware {
     name: Option<&'static str>,
+    /// The number of `name`, looked up on the first call.
+    dep: OnceLock<DepId>,
     through_body: bool,
 }
 
@@ -91,6 +94,7 @@ impl ExternalCallMiddleware {
     pub const fn new() -> Self {
         Self {
             name: None,
+            dep: OnceLock::new(),
             through_body: false,
         }
     }
@@ -100,6 +104,7 @@ impl ExternalCallMiddleware {
     pub const fn named(dep: &'static str) -> Self {
         Self {
             name: Some(dep),
+            dep: OnceLock::new(),
             through_body: false,
         }
     }
@@ -122,19 +127,21 @@ impl ExternalCallMiddleware {
         self
     }
 
-    fn dependency(&self, request: &Request) -> &'static str {
+    /// The number of the request's dependency: the client's name's, looked
+    /// up on its first call, or the host's, kept beside the interned host.
+    fn dependency(&self, request: &Request) -> DepId {
         if let Some(name) = self.name {
-            return name;
+            return *self.dep.get_or_init(|| DepId::of(name));
         }
         let url = request.url();
         let Some(host) = url.host_str() else {
-            return OTHER_DEPENDENCY;
+            return DepId::OTHER;
         };
-        let name = match url.port() {
-            Some(port) => HOSTS.intern(&[host, ":", decimal(port, &mut [0; 5])]),
-            None => HOSTS.intern(&[host]),
+        let interned = match url.port() {
+            Some(port) => HOSTS.intern_with(&[host, ":", decimal(port, &mut [0; 5])], DepId::of),
+            None => HOSTS.intern_with(&[host], DepId::of),
         };
-        name.unwrap_or(OTHER_DEPENDENCY)
+        interned.map_or(DepId::OTHER, |(_, dep)| dep)
     }
 }
 

@@ -41,10 +41,42 @@ impl<T, const N: usize> Table<T, N> {
         is: impl Fn(&T) -> bool,
         make: impl Fn() -> T,
     ) -> Option<(usize, &T)> {
-        (0..N).map(|probe| (start + probe) % N).find_map(|index| {
-            let entry = self.slots[index].get_or_init(&make);
-            is(entry).then_some((index, entry))
-        })
+        self.find_or_insert_near(start, N, is, make)
+    }
+
+    /// [`Table::find_or_insert`], walking at most `probes` slots from
+    /// `start`: an entry is always found where it was put, within `probes`
+    /// of its start, and a new one that finds those slots full of others
+    /// gets `None` however empty the rest of the table is.
+    #[inline]
+    pub(crate) fn find_or_insert_near(
+        &self,
+        start: usize,
+        probes: usize,
+        is: impl Fn(&T) -> bool,
+        make: impl Fn() -> T,
+    ) -> Option<(usize, &T)> {
+        (0..probes.min(N))
+            .map(|probe| (start + probe) % N)
+            .find_map(|index| {
+                let entry = self.slots[index].get_or_init(&make);
+                is(entry).then_some((index, entry))
+            })
+    }
+
+    /// The entry `is` accepts, walking the slots from `start` to the first
+    /// empty one (where [`Table::find_or_insert`] would have put it), and
+    /// adding nothing; `None` if no slot on the way holds it.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn find(&self, start: usize, is: impl Fn(&T) -> bool) -> Option<(usize, &T)> {
+        for probe in 0..N {
+            let index = (start + probe) % N;
+            let entry = self.slots[index].get()?;
+            if is(entry) {
+                return Some((index, entry));
+            }
+        }
+        None
     }
 
     /// The entry in slot `index`, if it is filled.
@@ -95,6 +127,41 @@ mod tests {
         assert_eq!(add(7), Some(0));
         assert_eq!(add(11), Some(1));
         assert_eq!(add(7), Some(0));
+        assert_eq!(table.filled(), 3);
+    }
+
+    #[test]
+    fn finding_adds_nothing_and_stops_at_the_first_empty_slot() {
+        let table: Table<u32, 4> = Table::new();
+        let find = |x: u32| {
+            table
+                .find(x as usize % 4, |held| *held == x)
+                .map(|(i, _)| i)
+        };
+        assert_eq!(find(3), None);
+        assert_eq!(table.filled(), 0);
+        table.find_or_insert(3, |held| *held == 3, || 3);
+        table.find_or_insert(3, |held| *held == 7, || 7);
+        assert_eq!(find(3), Some(3));
+        assert_eq!(find(7), Some(0));
+        assert_eq!(find(11), None);
+        assert_eq!(table.filled(), 2);
+    }
+
+    #[test]
+    fn a_bounded_walk_stops_after_its_probes() {
+        let table: Table<u32, 8> = Table::new();
+        let add = |x: u32| {
+            table
+                .find_or_insert_near(6, 3, |held| *held == x, || x)
+                .map(|(i, _)| i)
+        };
+        assert_eq!(add(1), Some(6));
+        assert_eq!(add(2), Some(7));
+        assert_eq!(add(3), Some(0));
+        // Slots 6, 7 and 0 hold others: refused, though five are empty.
+        assert_eq!(add(4), None);
+        assert_eq!(add(3), Some(0));
         assert_eq!(table.filled(), 3);
     }
 

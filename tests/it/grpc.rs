@@ -86,6 +86,11 @@ pub(crate) type ShopClient = CartClient<HttpExternalService<Channel>>;
 /// The server, every RPC a handler, on an in-memory duplex, and a channel to
 /// it: real HTTP/2 framing without a socket, so it runs on the paused clock.
 pub(crate) async fn in_memory() -> ShopClient {
+    CartClient::new(HttpExternalLayer::new("cart").layer(in_memory_channel().await))
+}
+
+/// The channel of [`in_memory`], bare.
+async fn in_memory_channel() -> Channel {
     let (client, server) = tokio::io::duplex(64 * 1024);
     // One connection, and an incoming stream that stays open: a stream that
     // ended would shut the server down.
@@ -98,7 +103,7 @@ pub(crate) async fn in_memory() -> ShopClient {
             .serve_with_incoming(incoming),
     );
     let mut client = Some(client);
-    let channel = Endpoint::from_static("http://shop.test")
+    Endpoint::from_static("http://shop.test")
         .connect_with_connector(tower::service_fn(move |_: http::Uri| {
             let client = client.take();
             async move {
@@ -108,8 +113,7 @@ pub(crate) async fn in_memory() -> ShopClient {
             }
         }))
         .await
-        .expect("the channel connects over the duplex");
-    CartClient::new(HttpExternalLayer::new("cart").layer(channel))
+        .expect("the channel connects over the duplex")
 }
 
 /// The server's spans (named `request`, target `selftime::tower`), once
@@ -279,6 +283,57 @@ async fn a_client_that_gives_up_on_a_unary_rpc_cancels_the_handler() {
     let client = capture.only("place_order");
     assert_eq!(client.outcome(), "cancelled");
     assert_eq!(client.figures(), (10_000, 7_000, 3_000));
+}
+
+/// Calls `path`, a method the shop does not have, as a unary RPC.
+async fn call_missing(channel: Channel, path: String) -> tonic::Code {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.expect("the channel is ready");
+    let path = http::uri::PathAndQuery::try_from(path).unwrap();
+    let codec = tonic_prost::ProstCodec::<CheckoutRequest, CheckoutReply>::default();
+    let request = Request::new(CheckoutRequest {
+        cart: String::new(),
+    });
+    grpc.unary(request, path, codec).await.unwrap_err().code()
+}
+
+#[tokio::test(start_paused = true)]
+async fn calls_to_methods_the_server_does_not_have_cannot_use_up_the_names() {
+    let (capture, _g) = Capture::install();
+    let channel = in_memory_channel().await;
+    // More made-up methods than the process has room for route names.
+    for i in 0..300 {
+        let path = format!("/it.grpc.Made{i}/Up{i}");
+        assert_eq!(
+            call_missing(channel.clone(), path).await,
+            tonic::Code::Unimplemented
+        );
+    }
+    let cart = CartClient::new(HttpExternalLayer::new("cart").layer(channel));
+    assert_eq!(
+        place_order(cart, "c4").await.map_err(|s| s.code()),
+        Ok("order-c4".to_owned())
+    );
+
+    let servers = server_spans(&capture, 301).await;
+    for server in &servers[..300] {
+        assert_eq!(server.field("otel.name"), Some("unmatched"), "{server:?}");
+        assert_eq!(server.outcome(), "error");
+    }
+    assert_eq!(servers[300].field("otel.name"), Some("/shop.Cart/Checkout"));
+    assert_eq!(servers[300].outcome(), "ok");
+
+    // And a method no request has named before still gets a name of its own.
+    let fresh = HandlerLayer::grpc().layer(tower::service_fn(|_: http::Request<String>| async {
+        Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+    }));
+    let request = http::Request::post("/it.grpc.Fresh/Method")
+        .body(String::new())
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(fresh, request).await.unwrap();
+    drop(response);
+    let [.., last] = <[Closed; 302]>::try_from(server_spans(&capture, 302).await).unwrap();
+    assert_eq!(last.field("otel.name"), Some("/it.grpc.Fresh/Method"));
 }
 
 // ---------------------------------------------------------------------------

@@ -546,6 +546,55 @@ async fn the_grpc_layer_names_rpcs_after_their_method_and_nothing_else() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_grpc_method_is_named_only_once_the_server_has_answered_it() {
+    let (capture, _g) = Capture::install();
+    // A server that has one method: it answers the others as tonic does
+    // (HTTP 200, `grpc-status: 12` in the head), or with a 404.
+    let service =
+        HandlerLayer::grpc().layer(service_fn(|request: Request<Empty<Bytes>>| async move {
+            let mut response = Response::new(Empty::<Bytes>::new());
+            match request.uri().path() {
+                "/it.tower.Names/Kept" => {}
+                "/it.tower.Names/NotFound" => *response.status_mut() = StatusCode::NOT_FOUND,
+                _ => {
+                    let headers = response.headers_mut();
+                    headers.insert("grpc-status", "12".parse().unwrap());
+                }
+            }
+            Ok::<_, Infallible>(response)
+        }));
+    let paths = [
+        "/it.tower.Names/Missing",
+        "/it.tower.Names/NotFound",
+        "/it.tower.Names/Kept",
+        "/it.tower.Names/Missing",
+        "/it.tower.Names/Kept",
+    ];
+    for path in paths {
+        let request = Request::post(path).body(Empty::new()).unwrap();
+        let response = service.clone().oneshot(request).await.unwrap();
+        read_all(response.into_body()).await;
+    }
+    let spans = capture.named("request");
+    let names: Vec<_> = spans.iter().map(|s| s.field("otel.name")).collect();
+    assert_eq!(
+        names,
+        [
+            Some("unmatched"),
+            Some("unmatched"),
+            Some("/it.tower.Names/Kept"),
+            Some("unmatched"),
+            Some("/it.tower.Names/Kept"),
+        ]
+    );
+    // The span still says which method was called.
+    let methods: Vec<_> = spans.iter().map(|s| s.field("rpc.method")).collect();
+    assert_eq!(methods[0], Some("it.tower.Names/Missing"));
+    assert_eq!(methods[1], Some("it.tower.Names/NotFound"));
+    assert_eq!(spans[0].outcome(), "error");
+}
+
+#[tokio::test(start_paused = true)]
 async fn axum_routes_name_handlers_by_matched_path() {
     let (capture, _g) = Capture::install();
     let app = Router::new()

@@ -2,6 +2,7 @@
 
 pub use crate::body::ExternalBody;
 use crate::external::Call;
+use crate::names::DepId;
 use http::{Request, Response};
 use http_body::Body;
 use pin_project_lite::pin_project;
@@ -37,7 +38,8 @@ impl<S> Layer<S> for ExternalLayer {
     fn layer(&self, inner: S) -> Self::Service {
         ExternalService {
             inner,
-            dep: self.dep,
+            // Numbered once, here, for every call through the service.
+            dep: DepId::of(self.dep),
         }
     }
 }
@@ -46,7 +48,7 @@ impl<S> Layer<S> for ExternalLayer {
 #[derive(Clone, Debug)]
 pub struct ExternalService<S> {
     inner: S,
-    dep: &'static str,
+    dep: DepId,
 }
 
 impl<S, Req> Service<Req> for ExternalService<S>
@@ -122,7 +124,8 @@ impl<S> Layer<S> for HttpExternalLayer {
     fn layer(&self, inner: S) -> Self::Service {
         HttpExternalService {
             inner,
-            dep: self.dep,
+            // Numbered once, here, for every call through the service.
+            dep: DepId::of(self.dep),
         }
     }
 }
@@ -131,7 +134,7 @@ impl<S> Layer<S> for HttpExternalLayer {
 #[derive(Clone, Debug)]
 pub struct HttpExternalService<S> {
     inner: S,
-    dep: &'static str,
+    dep: DepId,
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for HttpExternalService<S>

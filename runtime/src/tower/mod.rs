@@ -65,9 +65,13 @@
 //!   axum's `MatchedPath`;
 //! - [`HandlerLayer::grpc()`]: the gRPC method's path, `/shop.Cart/Checkout`.
 //!
-//! Names built from routes are interned, at most 256 of them; a route beyond
-//! that is named `other`. Never return the raw path: `/users/42` and
-//! `/users/43` would be two handlers. With the `opentelemetry` feature, the
+//! Names built from routes are interned, at most 256 of them for the whole
+//! process (every `HandlerLayer` shares the table); a route beyond that is
+//! named `other`. Never return the raw path: `/users/42` and `/users/43`
+//! would be two handlers. Under [`HandlerLayer::grpc()`] a method takes a
+//! place only once the server has answered it as a method it has (not
+//! `UNIMPLEMENTED`), so calls to methods it does not have, named
+//! `unmatched`, cannot fill the table. With the `opentelemetry` feature, the
 //! route (`http.route`, or `rpc.system.name` and `rpc.method`) is also an
 //! attribute of the request's series.
 //!

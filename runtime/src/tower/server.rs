@@ -90,9 +90,17 @@ impl HandlerLayer {
     /// identifiers only) is named `unmatched`.
     ///
     /// The methods a server implements are a bounded set, but a client may
-    /// call any path of that shape; tonic answers `UNIMPLEMENTED` (an
-    /// `error`), and the name still takes a place in the table of 256 route
-    /// names, beyond which requests are named `other`.
+    /// call any path of that shape. So a request only looks its method up in
+    /// the process's table of 256 route names (beyond which requests are
+    /// named `other`), and a method is added to the table once the server
+    /// has answered it as one it has: a response head with HTTP status 200
+    /// and no `grpc-status` of `UNIMPLEMENTED`. A request whose method is
+    /// not in the table is named `unmatched` until its response head, and
+    /// then, if it was answered so, after its method (its span's `otel.name`
+    /// is recorded again). A call to a method the server does not have
+    /// (tonic answers `UNIMPLEMENTED`, an `error`) is named `unmatched` and
+    /// takes no place in the table; so is one that fails or is cancelled
+    /// before its response head while its method is not in the table yet.
     ///
     /// The outcome follows the `grpc-status` of the response's head or
     /// trailers (see the [module docs](super#what-is-measured)), and a
@@ -161,7 +169,8 @@ impl<R> HandlerLayer<R> {
     /// `route` must return a *template* (`/users/{id}`), never the raw path
     /// (`/users/42`): names become the metrics' `handler` label, and raw
     /// paths would make one series per user. As a safety net, the names are
-    /// interned in a table of 256; a route beyond that is named `other`.
+    /// interned in a table of 256, which every `HandlerLayer` of the process
+    /// shares; a route beyond that is named `other`.
     /// The route is also the span's `http.route` field and, with the
     /// `opentelemetry` feature, the series' `http.route` attribute.
     ///
@@ -208,6 +217,9 @@ impl<S, R: Clone> Layer<S> for HandlerLayer<R> {
     type Service = HandlerService<S, R>;
 
     fn layer(&self, inner: S) -> Self::Service {
+        // Calibrated now, while the service is built, rather than in its
+        // first request.
+        crate::clock::warm();
         HandlerService {
             inner,
             name: self.name,
@@ -235,30 +247,58 @@ impl<S: fmt::Debug, R> fmt::Debug for HandlerService<S, R> {
     }
 }
 
-/// The handler's name for a request whose route function returned `route`,
-/// and the route as the series' attributes know it: parts of the interned
-/// name, so as bounded as the names.
+/// The handler's name for a request whose route function returned `route`;
+/// the route as the series' attributes know it: parts of the interned name,
+/// so as bounded as the names; and the path of a gRPC method not named yet,
+/// to name the request by once the server has answered it
+/// ([`name_answered`]).
 fn name_of(
     fallback: &'static str,
     naming: Naming,
     method: &'static str,
     route: Option<&str>,
-) -> (&'static str, Route) {
+) -> (&'static str, Route, Option<Box<str>>) {
     let Some(route) = route else {
-        return (fallback, Route::Unknown);
+        return (fallback, Route::Unknown, None);
     };
-    let interned = match naming {
-        Naming::Http => ROUTES.intern(&[method, " ", route]),
-        Naming::Grpc => ROUTES.intern(&[route]),
-    };
-    let Some(name) = interned else {
-        return (OTHER_DEPENDENCY, Route::Unknown);
-    };
-    let known = match naming {
-        Naming::Http => name.get(method.len() + 1..).map(Route::Http),
-        Naming::Grpc => name.strip_prefix('/').map(Route::Grpc),
-    };
-    (name, known.unwrap_or_default())
+    match naming {
+        Naming::Http => match ROUTES.intern(&[method, " ", route]) {
+            Some(name) => {
+                let known = name.get(method.len() + 1..).map(Route::Http);
+                (name, known.unwrap_or_default(), None)
+            }
+            None => (OTHER_DEPENDENCY, Route::Unknown, None),
+        },
+        // Looked up only: a client may call any method, and one the server
+        // does not have must not take a place in the table.
+        Naming::Grpc => match ROUTES.get(&[route]) {
+            Some(name) => (name, grpc_route(name), None),
+            None => (fallback, Route::Unknown, Some(route.into())),
+        },
+    }
+}
+
+/// A gRPC handler's route: its interned name without the leading `/`.
+fn grpc_route(name: &'static str) -> Route {
+    name.strip_prefix('/').map(Route::Grpc).unwrap_or_default()
+}
+
+/// gRPC's `UNIMPLEMENTED`: the server has no such method.
+const GRPC_UNIMPLEMENTED: u32 = 12;
+
+/// Names a gRPC request whose method was not named yet after the method at
+/// `path`, interning it, if the server answered it as a method it has:
+/// HTTP 200 and a `grpc-status`, if any, other than `UNIMPLEMENTED`.
+fn name_answered<B>(run: &mut Run, path: &str, response: &Response<B>) {
+    if response.status() != StatusCode::OK
+        || grpc_status(response.headers()) == Some(GRPC_UNIMPLEMENTED)
+    {
+        return;
+    }
+    match ROUTES.intern(&[path]) {
+        Some(name) => run.rename(name, grpc_route(name)),
+        None => run.rename(OTHER_DEPENDENCY, Route::Unknown),
+    }
 }
 
 /// RFC 9110's methods as themselves, any other as `_OTHER` (OpenTelemetry's
@@ -291,7 +331,7 @@ where
         let (parts, body) = request.into_parts();
         let method = method_label(&parts.method);
         let route = (self.route)(&parts);
-        let (name, known) = name_of(self.name, self.naming, method, route);
+        let (name, known, unnamed) = name_of(self.name, self.naming, method, route);
         let grpc = self.naming == Naming::Grpc;
         // The span's fields hold the route as the request gave it; the
         // series' attributes (`known`) only the interned, bounded one.
@@ -326,6 +366,7 @@ where
         ResponseFuture {
             inner: scope::scope(handler, future),
             run: Some(run),
+            unnamed,
             head,
             http1,
         }
@@ -345,6 +386,8 @@ pin_project! {
         #[pin]
         inner: TaskLocalFuture<Handler, F>,
         run: Option<Run>,
+        // The path of a gRPC method named at the response head.
+        unnamed: Option<Box<str>>,
         head: bool,
         http1: bool,
     }
@@ -378,7 +421,12 @@ where
             return Poll::Pending;
         };
         Poll::Ready(match result {
-            Ok(response) => Ok(track_body(response, run, *this.head, *this.http1)),
+            Ok(response) => {
+                if let Some(path) = this.unnamed.take() {
+                    name_answered(&mut run, &path, &response);
+                }
+                Ok(track_body(response, run, *this.head, *this.http1))
+            }
             Err(error) => {
                 run.finish(Outcome::Error);
                 Err(error)
@@ -392,11 +440,15 @@ where
 /// `INTERNAL`, `UNAVAILABLE`, `DATA_LOSS`. The others (`NOT_FOUND`,
 /// `INVALID_ARGUMENT`, …) are the client's, like HTTP's 4xx.
 fn grpc_failed(headers: &HeaderMap) -> bool {
+    grpc_status(headers).is_some_and(|code| matches!(code, 2 | 4 | 12 | 13 | 14 | 15))
+}
+
+/// The `grpc-status` in `headers`, if any.
+fn grpc_status(headers: &HeaderMap) -> Option<u32> {
     headers
         .get("grpc-status")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u32>().ok())
-        .is_some_and(|code| matches!(code, 2 | 4 | 12 | 13 | 14 | 15))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 fn content_length(headers: &HeaderMap) -> Option<u64> {
