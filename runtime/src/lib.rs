@@ -339,12 +339,11 @@
 //!   allocates nothing and takes no lock; its cost does not grow with the
 //!   number of calls already made. Its dependency's number is looked up
 //!   once and kept: by an `#[external_call]` site at its first call, by a
-//!   tower client layer when it wraps its service, by a `reqwest`
-//!   middleware given a name at its first call, and beside each host the
+//!   tower client layer when it wraps its service, and beside each host the
 //!   `reqwest` middleware interns (a call to a host still finds the host
 //!   in a hash table: a hash of its name and a comparison). A call through
-//!   [`external`] or [`external_sync`] looks its dependency up by name, in
-//!   a hash table, each time. Finding the number among the handler's
+//!   [`external`] or [`external_sync`], or a `reqwest` middleware given a
+//!   name, looks its dependency up by name, in a hash table, each time. Finding the number among the handler's
 //!   dependencies compares at most 16 two-byte ids. An asynchronous call
 //!   (`#[external_call]` on an `async fn`, [`external`], the tower client
 //!   layers, the `reqwest` middleware) also holds its handler while it is in

@@ -3,9 +3,9 @@
 //! [`Table`] found by the name's hash. A ledger then keeps two-byte ids
 //! instead of names. Whoever makes calls to a name looks its id up once and
 //! keeps it: an `#[external_call]` site at its first call, a tower client
-//! layer when it wraps its service, a `reqwest` middleware given a name at
-//! its first call, and beside each host it interns; only the functions
-//! (`external`, `external_sync`) look the name up on every call.
+//! layer when it wraps its service, and the `reqwest` middleware beside
+//! each host it interns; the functions (`external`, `external_sync`) and a
+//! `reqwest` middleware given a name look the name up on every call.
 
 use crate::table::Table;
 

@@ -72,18 +72,15 @@ use crate::names::DepId;
 use http::Extensions;
 use reqwest::{Request, Response, ResponseBuilderExt as _};
 use reqwest_middleware::{Middleware, Next};
-use std::sync::OnceLock;
 
 /// Dependency names taken from hosts, each with its number.
 static HOSTS: Interner<DepId> = Interner::new();
 
 /// Marks every request sent through a `reqwest_middleware` client as an
 /// external call: see the [module docs](self).
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct ExternalCallMiddleware {
     name: Option<&'static str>,
-    /// The number of `name`, looked up on the first call.
-    dep: OnceLock<DepId>,
     through_body: bool,
 }
 
@@ -94,7 +91,6 @@ impl ExternalCallMiddleware {
     pub const fn new() -> Self {
         Self {
             name: None,
-            dep: OnceLock::new(),
             through_body: false,
         }
     }
@@ -104,7 +100,6 @@ impl ExternalCallMiddleware {
     pub const fn named(dep: &'static str) -> Self {
         Self {
             name: Some(dep),
-            dep: OnceLock::new(),
             through_body: false,
         }
     }
@@ -128,10 +123,12 @@ impl ExternalCallMiddleware {
     }
 
     /// The number of the request's dependency: the client's name's, looked
-    /// up on its first call, or the host's, kept beside the interned host.
+    /// up by name (a hash of a short name, against a request's tens of
+    /// microseconds; it keeps the middleware `Copy`), or the host's, kept
+    /// beside the interned host.
     fn dependency(&self, request: &Request) -> DepId {
         if let Some(name) = self.name {
-            return *self.dep.get_or_init(|| DepId::of(name));
+            return DepId::of(name);
         }
         let url = request.url();
         let Some(host) = url.host_str() else {
