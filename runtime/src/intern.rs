@@ -12,7 +12,7 @@
 //! in it, a lookup is a hash, a load and a comparison, and concurrent
 //! requests share read-only cache lines.
 
-use crate::table::Table;
+use crate::table::{fnv1a, Table};
 
 /// How many names one table holds.
 pub(crate) const CAPACITY: usize = 256;
@@ -106,20 +106,6 @@ impl<V: Copy> Interner<V> {
 fn slot(hash: u64) -> usize {
     // Cannot truncate anything that matters: only the low bits pick the slot.
     hash as usize % CAPACITY
-}
-
-/// FNV-1a over the bytes of `parts`, as if they were one string.
-fn fnv1a(parts: &[&str]) -> u64 {
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0100_0000_01b3;
-    let mut hash = OFFSET;
-    for part in parts {
-        for &byte in part.as_bytes() {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(PRIME);
-        }
-    }
-    hash
 }
 
 /// Whether `name` is the concatenation of `parts`.

@@ -7,7 +7,7 @@
 //! each host it interns; the functions (`external`, `external_sync`) and a
 //! `reqwest` middleware given a name look the name up on every call.
 
-use crate::table::Table;
+use crate::table::{fnv1a, Table};
 
 /// How many distinct dependency names a process numbers; calls to further
 /// names count as [`OTHER_DEPENDENCY`](crate::OTHER_DEPENDENCY).
@@ -42,7 +42,7 @@ impl DepId {
         if name == OTHER_DEPENDENCY {
             return Self::OTHER;
         }
-        let start = fnv1a(name) as usize % CAPACITY;
+        let start = fnv1a(&[name]) as usize % CAPACITY;
         NAMES
             .find_or_insert(
                 start,
@@ -77,13 +77,6 @@ impl From<&'static str> for DepId {
     fn from(name: &'static str) -> Self {
         Self::of(name)
     }
-}
-
-/// FNV-1a: a hash of a name's bytes, so that two copies of one name meet.
-fn fnv1a(name: &str) -> u64 {
-    name.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 #[cfg(all(test, not(loom)))]

@@ -94,6 +94,22 @@ impl<T, const N: usize> Table<T, N> {
     }
 }
 
+/// FNV-1a over the bytes of `parts`, as if they were one string: how the
+/// tables of names find a name's first slot, so that two copies of a name
+/// (or one name in pieces) meet.
+pub(crate) fn fnv1a(parts: &[&str]) -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0100_0000_01b3;
+    let mut hash = OFFSET;
+    for part in parts {
+        for &byte in part.as_bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(PRIME);
+        }
+    }
+    hash
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::Table;
