@@ -20,16 +20,19 @@
 //!   in the chain (reported only: the part of the next variant's cost that
 //!   is reqwest-middleware's, which a service already using it has paid);
 //! - `selftime_layer`: `HandlerLayer::matched_path()` on the router and
-//!   `ExternalCallMiddleware::named("pricing").through_body()` on the
-//!   client, as in the README's service (which, like this one, shares the
-//!   `ClientWithMiddleware` through an `Arc` in the router's state);
+//!   `ExternalCallMiddleware::named("pricing")` on the client, its default
+//!   (a call ends at the response head), the client shared through an `Arc`
+//!   in the router's state as in the README's service;
+//! - `selftime_layer_through_body`: the same with `.through_body()` on the
+//!   middleware (a call ends with the response body), as in the README's
+//!   service;
 //! - `selftime_attributes`: `#[timed_handler]` on the handler and
 //!   `#[external_call("pricing")]` on the fn that calls the dependency;
 //! - `layer_server_only` and `middleware_client_only` (reported only): the
-//!   layer variant's two halves, each beside the other half done with the
-//!   attributes: `HandlerLayer` with `#[external_call]`, and
+//!   `through_body` layer variant's two halves, each beside the other half
+//!   done with the attributes: `HandlerLayer` with `#[external_call]`, and
 //!   `#[timed_handler]` with the `through_body` middleware. They tell which
-//!   half of the layer variant's cost is the server's and which the client's;
+//!   half of that variant's cost is the server's and which the client's;
 //! - `tracing_instrument`: what a team writes without selftime,
 //!   `#[tracing::instrument(skip_all)]` on the same two fns: a span per
 //!   request and one per call.
@@ -156,7 +159,7 @@ async fn uninstrumented(
     Ok(format!("item {item}: {price}"))
 }
 
-/// `middleware_only`, `selftime_layer` and `middleware_client_only`: the
+/// `middleware_only`, the layer variants and `middleware_client_only`: the
 /// chain decides.
 async fn through_chain(
     State(dep): State<Chain>,
@@ -211,16 +214,18 @@ enum Variant {
     Uninstrumented,
     MiddlewareOnly,
     SelftimeLayer,
+    SelftimeLayerThroughBody,
     LayerServerOnly,
     MiddlewareClientOnly,
     SelftimeAttributes,
     TracingInstrument,
 }
 
-const VARIANTS: [Variant; 7] = [
+const VARIANTS: [Variant; 8] = [
     Variant::Uninstrumented,
     Variant::MiddlewareOnly,
     Variant::SelftimeLayer,
+    Variant::SelftimeLayerThroughBody,
     Variant::LayerServerOnly,
     Variant::MiddlewareClientOnly,
     Variant::SelftimeAttributes,
@@ -233,6 +238,7 @@ impl Variant {
             Self::Uninstrumented => "uninstrumented",
             Self::MiddlewareOnly => "middleware_only",
             Self::SelftimeLayer => "selftime_layer",
+            Self::SelftimeLayerThroughBody => "selftime_layer_through_body",
             Self::LayerServerOnly => "layer_server_only",
             Self::MiddlewareClientOnly => "middleware_client_only",
             Self::SelftimeAttributes => "selftime_attributes",
@@ -266,6 +272,10 @@ impl Variant {
                 .route(ROUTE, get(through_chain))
                 .with_state(chain(None)),
             Self::SelftimeLayer => Router::new()
+                .route(ROUTE, get(through_chain))
+                .layer(HandlerLayer::matched_path())
+                .with_state(chain(Some(ExternalCallMiddleware::named("pricing")))),
+            Self::SelftimeLayerThroughBody => Router::new()
                 .route(ROUTE, get(through_chain))
                 .layer(HandlerLayer::matched_path())
                 .with_state(chain(Some(
@@ -498,7 +508,7 @@ fn print_table(r: &Rounds, settings: &Settings, group: &str, delay: Duration) {
     let mut out = format!(
         "\n== {group}: the dependency answers {answers}; {} interleaved rounds of {} requests a \
          variant, {} clients; median [p25 .. p75]; CPU is the whole process's\n  \
-         {:<22} {:>26} {:>24} {:>24} {:>22}\n",
+         {:<28} {:>26} {:>24} {:>24} {:>22}\n",
         settings.rounds,
         settings.requests,
         settings.clients,
@@ -516,7 +526,7 @@ fn print_table(r: &Rounds, settings: &Settings, group: &str, delay: Duration) {
         // Requests per second from ns per request: the quartiles swap.
         let _ = writeln!(
             out,
-            "  {:<22} {:>8.0} [{:>6.0} .. {:>6.0}] {:>7.1} [{:>5.1} .. {:>5.1}] \
+            "  {:<28} {:>8.0} [{:>6.0} .. {:>6.0}] {:>7.1} [{:>5.1} .. {:>5.1}] \
              {:>7.1} [{:>5.1} .. {:>5.1}] {:>6.2} [{:>5.2} .. {:>5.2}]",
             variant.name(),
             1e9 / ns.median,
@@ -543,7 +553,12 @@ fn judge(r: &Rounds) {
     };
     let base = Variant::Uninstrumented;
     for v in &VARIANTS[1..] {
-        let selftime = matches!(v, Variant::SelftimeLayer | Variant::SelftimeAttributes);
+        let selftime = matches!(
+            v,
+            Variant::SelftimeLayer
+                | Variant::SelftimeLayerThroughBody
+                | Variant::SelftimeAttributes
+        );
         let (throughput, p99) = if selftime {
             (Target::AtLeast(0.98), Target::AtMost(1.02))
         } else {
@@ -569,7 +584,11 @@ fn judge(r: &Rounds) {
         );
     }
     let tracing = Variant::TracingInstrument;
-    for v in [Variant::SelftimeLayer, Variant::SelftimeAttributes] {
+    for v in [
+        Variant::SelftimeLayer,
+        Variant::SelftimeLayerThroughBody,
+        Variant::SelftimeAttributes,
+    ] {
         let (t, x) = (of(tracing, "ns/request"), of(v, "ns/request"));
         r.ratio(
             &format!("throughput {} / {}", v.name(), tracing.name()),

@@ -111,11 +111,10 @@ impl ExternalCallMiddleware {
     /// It costs about eight allocations a response: reqwest's conversion of
     /// the response to `http` parts and back (its URL carried across), and
     /// the wrapped body, boxed. In the `service` bench (`BENCHMARKS.md`)
-    /// that is about 1.4 µs of CPU a request more than an `#[external_call]`
-    /// on the fn that sends it, on a request that costs the whole process
-    /// about 51 µs. It is the price of never counting a dependency's slow
-    /// body as the handler's own time; a client whose responses are small
-    /// and arrive with their head can do without it.
+    /// that is about 0.4 µs of CPU a request, on a request that costs the
+    /// whole process about 51 µs. It is the price of never counting a
+    /// dependency's slow body as the handler's own time; a client whose
+    /// responses are small and arrive with their head can do without it.
     #[must_use]
     pub const fn through_body(mut self) -> Self {
         self.through_body = true;
