@@ -16,6 +16,11 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::time::Duration;
 use tokio::time::sleep;
 
+// The same handlers as `otel_metrics`', written again on purpose: these run
+// with no subscriber (the metrics must not depend on spans), and tracing
+// caches each callsite's interest for the whole process, so a callsite
+// shared with a module that captures spans could be cached as "never" there
+// (tokio-rs/tracing#3611). Each module's handlers are callsites of its own.
 #[external_call("redis")]
 async fn redis(d: Duration) {
     sleep(d).await;
