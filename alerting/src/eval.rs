@@ -731,17 +731,20 @@ pub fn run_groups(
     Ok(timeline)
 }
 
+/// A label set from `(name, value)` pairs, for the tests here and in
+/// `shipped`.
+#[cfg(test)]
+pub(crate) fn labels(pairs: &[(&str, &str)]) -> Labels {
+    pairs
+        .iter()
+        .map(|&(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::promql::{rate, selector, series, sum_by};
-
-    fn labels(pairs: &[(&str, &str)]) -> Labels {
-        pairs
-            .iter()
-            .map(|&(k, v)| (k.to_owned(), v.to_owned()))
-            .collect()
-    }
 
     #[test]
     #[allow(clippy::float_cmp, reason = "exact figures")]

@@ -753,15 +753,8 @@ impl Overrides {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eval::{instant_vector, run_groups, Labels, Storage, NAME};
+    use crate::eval::{instant_vector, labels, run_groups, Labels, Storage, NAME};
     use std::collections::BTreeMap;
-
-    fn labels(pairs: &[(&str, &str)]) -> Labels {
-        pairs
-            .iter()
-            .map(|&(k, v)| (k.to_owned(), v.to_owned()))
-            .collect()
-    }
 
     /// (job, handler, other labels, value).
     type Row<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], f64);

@@ -173,25 +173,15 @@ mod tests {
     #[test]
     fn the_span_macro_declares_the_figure_fields() {
         let subscriber = tracing_subscriber::registry().with(Noop);
+        let names = |span: tracing::Span| -> Vec<&'static str> {
+            let fields = span.metadata().unwrap().fields();
+            fields.iter().map(|f| f.name()).collect()
+        };
         tracing::subscriber::with_default(subscriber, || {
             let plain = crate::__private::handler_span!(INFO, "plain");
-            let fields: Vec<&str> = plain
-                .metadata()
-                .unwrap()
-                .fields()
-                .iter()
-                .map(|f| f.name())
-                .collect();
-            assert_eq!(fields, FIELDS);
+            assert_eq!(names(plain), FIELDS);
             let polls = crate::__private::handler_span!(polls, INFO, "polls");
-            let fields: Vec<&str> = polls
-                .metadata()
-                .unwrap()
-                .fields()
-                .iter()
-                .map(|f| f.name())
-                .collect();
-            assert_eq!(fields, [&FIELDS[..], &SPLIT_FIELDS[..]].concat());
+            assert_eq!(names(polls), [&FIELDS[..], &SPLIT_FIELDS[..]].concat());
         });
     }
 }
