@@ -1,8 +1,10 @@
 //! A response body whose external call ends with it, shared by the `tower`
 //! client layer and the `reqwest` middleware: the call's interval runs to
-//! the body's last frame, an error, or the drop of a body left unread.
+//! the body's last frame, an error, or the drop of a body left unread. The
+//! call is in wake mode ([`crate::wake`]): each frame's wait from its
+//! arrival to the handler's poll is the handler's backlog.
 
-use crate::external::Call;
+use crate::wake::Waking;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use std::pin::Pin;
@@ -15,13 +17,13 @@ pin_project! {
     pub struct ExternalBody<B> {
         #[pin]
         inner: B,
-        call: Option<Call>,
+        call: Option<Waking>,
     }
 }
 
 impl<B: Body> ExternalBody<B> {
     /// Wraps `inner`; a body already at its end ends `call` at once.
-    pub(crate) fn new(inner: B, call: Option<Call>) -> Self {
+    pub(crate) fn new(inner: B, call: Option<Waking>) -> Self {
         let call = call.filter(|_| !inner.is_end_stream());
         Self { inner, call }
     }
@@ -36,7 +38,10 @@ impl<B: Body> Body for ExternalBody<B> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let mut this = self.project();
-        let polled = ready!(this.inner.as_mut().poll_frame(cx));
+        let polled = ready!(match &this.call {
+            Some(call) => call.poll(cx, |cx| this.inner.as_mut().poll_frame(cx)),
+            None => this.inner.as_mut().poll_frame(cx),
+        });
         let ended = match &polled {
             None | Some(Err(_)) => true,
             Some(Ok(_)) => this.inner.is_end_stream(),

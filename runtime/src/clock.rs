@@ -70,6 +70,24 @@ impl Origin {
     }
 }
 
+/// With `test-util`: whether tokio's clock in this context is paused. A
+/// paused clock stands still between two readings with no `.await` between
+/// them, while a running one follows the real clock, which is made to move
+/// in between.
+#[cfg(feature = "test-util")]
+pub(crate) fn tokio_paused() -> bool {
+    let before = tokio::time::Instant::now();
+    let real = std::time::Instant::now();
+    // Bounded: the real clock moves 200 ns in a few readings.
+    for _ in 0..10_000 {
+        if real.elapsed() >= std::time::Duration::from_nanos(200) {
+            break;
+        }
+        std::hint::spin_loop();
+    }
+    tokio::time::Instant::now() == before
+}
+
 /// In debug builds without `test-util`: tokio's clock at a handler's start,
 /// to compare with the real clock at its end.
 #[cfg(all(debug_assertions, not(feature = "test-util")))]

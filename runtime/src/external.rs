@@ -4,12 +4,11 @@ use crate::handler::{Handler, State, Tickets};
 use crate::names::DepId;
 use crate::orphan::{self, Site};
 use crate::scope;
-use crate::wake::WakeCall;
+use crate::wake::Waking;
 use pin_project_lite::pin_project;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 /// One external call in flight: ends (and is counted) when dropped.
 ///
@@ -29,14 +28,6 @@ pub(crate) struct Call {
 }
 
 impl Call {
-    /// Begins a call to the dependency numbered `dep`, looked up once by the
-    /// caller (a tower client layer, the `reqwest` middleware).
-    #[cfg_attr(not(any(feature = "tower", feature = "reqwest")), allow(dead_code))]
-    #[inline]
-    pub(crate) fn begin(dep: DepId) -> Option<Self> {
-        Self::begin_with(dep, None)
-    }
-
     /// Begins a call to `dep`, numbered through `site` when there is one,
     /// and attributes an orphan call to that `#[external_call]` site.
     // Measured (the `external` bench): left to the inliner, the call was
@@ -206,21 +197,6 @@ impl Step {
     }
 }
 
-/// A wake-mode call in flight: ends when dropped. (Its own type, so that
-/// `Step` needs no `Drop` of its own and dropping the other states costs
-/// nothing.)
-#[derive(Debug)]
-struct Waking {
-    call: Arc<WakeCall>,
-    waker: Waker,
-}
-
-impl Drop for Waking {
-    fn drop(&mut self) {
-        self.call.finish();
-    }
-}
-
 pin_project! {
     /// A future measured as an external call; see [`external`].
     #[derive(Debug)]
@@ -276,9 +252,9 @@ impl<F: Future> Future for External<F> {
             std::mem::forget(std::mem::replace(this.state, start(not_started)));
         }
         let out = match &*this.state {
-            Step::Waking(Waking { call, waker }) => {
-                call.before_poll(cx.waker());
-                this.inner.poll(&mut Context::from_waker(waker))
+            Step::Waking(call) => {
+                let inner = this.inner;
+                call.poll(cx, |cx| inner.poll(cx))
             }
             _ => this.inner.poll(cx),
         };
@@ -314,8 +290,8 @@ fn start(
 /// costs the default mode's poll nothing.
 #[inline(never)]
 fn start_waking(dep: &'static str, site: Option<&'static Site>) -> Option<Step> {
-    let (call, waker) = WakeCall::begin(scope::current()?, dep_id(dep, site));
-    Some(Step::Waking(Waking { call, waker }))
+    let call = Waking::begin_in(scope::current()?, dep_id(dep, site));
+    Some(Step::Waking(call))
 }
 
 /// `dep`'s number: looked up once per call site and kept there, or looked

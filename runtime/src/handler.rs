@@ -8,6 +8,7 @@
 //!   exactly once, however the run ends;
 //! - [`Spec`] and [`HandlerFuture`]: what `#[timed_handler]` expands to.
 
+use crate::backlog::Backlog;
 use crate::clock::Origin;
 use crate::ledger::{Ledger, Ticket, TICKET_BITS};
 use crate::names::DepId;
@@ -18,7 +19,7 @@ use pin_project_lite::pin_project;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use tokio::task::futures::TaskLocalFuture;
 use tracing::Span;
@@ -83,7 +84,13 @@ pub(crate) struct State {
     base: Origin,
     /// This handler's start, in nanoseconds from `base`.
     start: u64,
+    /// How long its request had waited in this process before the start
+    /// (known behind `HandlerLayer` with arrival times): part of its total
+    /// and of its backlog.
+    waited: u64,
     ledger: Ledger,
+    /// Waits after a dependency's answer: taken only by wake-mode steps.
+    backlog: Mutex<Backlog>,
     parent: Option<Handler>,
 }
 
@@ -118,7 +125,14 @@ impl Handler {
     /// Its state comes from this thread's pool of finished ones when it has
     /// one (see [`scope::recycle`]), so that a steady stream of handlers
     /// allocates nothing; otherwise it is allocated.
+    #[cfg(test)]
     pub(crate) fn open(activity: bool) -> Self {
+        Self::open_waited(activity, 0)
+    }
+
+    /// Opens a handler now whose request had already waited `waited`
+    /// nanoseconds in this process.
+    pub(crate) fn open_waited(activity: bool, waited: u64) -> Self {
         let parent = scope::current();
         let (base, start) = match &parent {
             Some(parent) => (parent.state.base, parent.state.base.elapsed()),
@@ -128,7 +142,9 @@ impl Handler {
             if let Some(state) = Arc::get_mut(&mut pooled) {
                 state.base = base;
                 state.start = start;
+                state.waited = waited;
                 state.ledger.reset(activity);
+                state.backlog.get_mut().unwrap_or_else(PoisonError::into_inner).reset();
                 state.parent = parent;
                 return Self { state: pooled };
             }
@@ -142,7 +158,9 @@ impl Handler {
             state: Arc::new(State {
                 base,
                 start,
+                waited,
                 ledger,
+                backlog: Mutex::new(Backlog::default()),
                 parent,
             }),
         }
@@ -180,6 +198,24 @@ impl State {
         self.start
     }
 
+    /// How long its request waited in this process before the start.
+    pub(crate) fn waited(&self) -> u64 {
+        self.waited
+    }
+
+    /// The backlog of waits after dependencies' answers, up to `now`
+    /// (without [`State::waited`]).
+    pub(crate) fn backlog(&self, now: u64) -> u64 {
+        let external = self.ledger.external_at(now);
+        self.backlog_lock().at(now, external)
+    }
+
+    fn backlog_lock(&self) -> MutexGuard<'_, Backlog> {
+        // Its updates are plain arithmetic that cannot panic halfway: the
+        // data behind a poisoned lock is whole.
+        self.backlog.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// This handler, then each one around it, innermost first.
     fn chain(&self) -> impl Iterator<Item = &Self> {
         std::iter::successors(Some(self), |s| s.parent.as_ref().map(Handler::state)).take(MAX_DEPTH)
@@ -200,6 +236,10 @@ impl State {
     /// A dependency woke a call at `now`: in every ledger that splits
     /// internal time, the wait for the next poll starts.
     pub(crate) fn wait_begin(&self, now: u64) -> Tickets {
+        for state in self.chain() {
+            let external = state.ledger.external_at(now);
+            state.backlog_lock().open(now, external);
+        }
         self.each_level(|ledger| ledger.wait_begin(now))
     }
 
@@ -214,6 +254,8 @@ impl State {
     pub(crate) fn wait_end(&self, tickets: Tickets, now: u64) {
         for (level, state) in self.chain().enumerate() {
             state.ledger.wait_end(tickets.at(level), now);
+            let external = state.ledger.external_at(now);
+            state.backlog_lock().close(now, external);
         }
     }
 
@@ -236,6 +278,7 @@ pub struct Spec {
     route: Route,
     span: Span,
     polls: bool,
+    waited: u64,
 }
 
 impl Spec {
@@ -247,7 +290,16 @@ impl Spec {
             route: Route::Unknown,
             span,
             polls: false,
+            waited: 0,
         }
+    }
+
+    /// The request had already waited `waited` nanoseconds in this process
+    /// when the handler starts (the `tower` layer, from its arrival time).
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn with_waited(mut self, waited: u64) -> Self {
+        self.waited = waited;
+        self
     }
 
     /// What the `tower` layer knows of the request's route, for the
@@ -343,7 +395,7 @@ impl Run {
     /// Opens the handler now, nested in the handler in scope if any; the
     /// run, and the handler to run the body's steps in.
     pub(crate) fn start(spec: Spec) -> (Self, Handler) {
-        let handler = Handler::open(spec.polls);
+        let handler = Handler::open_waited(spec.polls, spec.waited);
         let run = Self {
             handler: Some(handler.clone()),
             reported: false,

@@ -437,6 +437,11 @@ impl Ledger {
         }
     }
 
+    /// The external union's busy time up to `now`.
+    pub(crate) fn external_at(&self, now: u64) -> u64 {
+        self.union.busy_at(now)
+    }
+
     fn activity_at(&self, now: u64) -> Option<(u64, u64)> {
         self.activity
             .as_ref()

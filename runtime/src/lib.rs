@@ -434,6 +434,7 @@
 #![doc = include_str!("docs/integrations_metrics.md")]
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
+mod backlog;
 #[cfg(any(feature = "tower", feature = "reqwest"))]
 mod body;
 #[cfg(any(feature = "metrics", feature = "opentelemetry"))]
@@ -443,6 +444,7 @@ mod external;
 mod handler;
 #[cfg(any(feature = "tower", feature = "reqwest"))]
 mod intern;
+pub mod io;
 mod ledger;
 #[cfg(feature = "metrics")]
 pub mod metrics;

@@ -8,6 +8,7 @@
 //! | `selftime_total_seconds` | histogram | `handler` | the handler's wall time |
 //! | `selftime_internal_seconds` | histogram | `handler` | total minus external: the figure to alert on |
 //! | `selftime_external_seconds` | histogram | `handler`, `dependency` | time waiting on dependencies (see below) |
+//! | `selftime_backlog_seconds` | histogram | `handler` | the part of internal time in which this process held the request up ([backlog](crate#backlog)) |
 //! | `selftime_requests_total` | counter | `handler`, `outcome` | one per handler run |
 //!
 //! `handler` is the handler's name (the span's name, so `name = "…"`
@@ -123,6 +124,11 @@ pub const INTERNAL_SECONDS: &str = "selftime_internal_seconds";
 /// [`ALL_DEPENDENCIES`].
 pub const EXTERNAL_SECONDS: &str = "selftime_external_seconds";
 
+/// `selftime_backlog_seconds{handler}`: histogram of the part of handlers'
+/// internal time in which this process, not a dependency, held the request
+/// up: see [backlog](crate#backlog).
+pub const BACKLOG_SECONDS: &str = "selftime_backlog_seconds";
+
 /// `selftime_requests_total{handler,outcome}`: counter of finished handler
 /// runs by [`Outcome`].
 pub const REQUESTS_TOTAL: &str = "selftime_requests_total";
@@ -140,7 +146,7 @@ const OUTCOME: &str = "outcome";
 static METADATA: Metadata<'static> =
     Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
 
-/// Describes the four metrics (unit and help text) to the recorder in
+/// Describes the five metrics (unit and help text) to the recorder in
 /// scope.
 ///
 /// Call it once, after installing the recorder (global or local; the
@@ -188,6 +194,14 @@ pub fn describe() {
              dependency=\"all\" for the union of all of a request's calls."
                 .into(),
         );
+        recorder.describe_histogram(
+            KeyName::from_const_str(BACKLOG_SECONDS),
+            Some(Unit::Seconds),
+            "The part of selftime handlers' internal time in which this process held the \
+             request up: a dependency's answer waiting to be noticed, a request waiting for its \
+             handler to start."
+                .into(),
+        );
         recorder.describe_counter(
             KeyName::from_const_str(REQUESTS_TOTAL),
             Some(Unit::Count),
@@ -208,6 +222,9 @@ pub(crate) fn record(handler: &'static str, reading: &Reading<'_>, outcome: Outc
         recorder
             .register_histogram(&key(INTERNAL_SECONDS, None), &METADATA)
             .record(secs(reading.total_ns() - reading.external_ns()));
+        recorder
+            .register_histogram(&key(BACKLOG_SECONDS, None), &METADATA)
+            .record(secs(reading.backlog_ns()));
         recorder
             .register_histogram(
                 &key(EXTERNAL_SECONDS, Some((DEPENDENCY, ALL_DEPENDENCIES))),

@@ -9,6 +9,7 @@
 //! | `selftime.total.duration` | histogram | `s` | `selftime.handler` | the handler's wall time |
 //! | `selftime.internal.duration` | histogram | `s` | `selftime.handler` | total minus external: the figure to alert on |
 //! | `selftime.external.duration` | histogram | `s` | `selftime.handler`, `selftime.dependency` | time waiting on dependencies (see below) |
+//! | `selftime.backlog.duration` | histogram | `s` | `selftime.handler` | the part of internal time in which this process held the request up ([backlog](crate#backlog)) |
 //! | `selftime.requests` | counter | `{request}` | `selftime.handler`, `selftime.outcome` | one per handler run |
 //!
 //! `selftime.handler` is the handler's name: the span's name (or its
@@ -20,7 +21,7 @@
 //! # Route attributes
 //!
 //! A request served behind the `tower` feature's `HandlerLayer` also
-//! carries, on all four instruments, what the layer knows of its route, in
+//! carries, on all five instruments, what the layer knows of its route, in
 //! the OpenTelemetry semantic conventions' names (version 1.42, the one the
 //! 0.33 crates follow):
 //!
@@ -154,6 +155,11 @@ pub const INTERNAL_DURATION: &str = "selftime.internal.duration";
 /// [`ALL_DEPENDENCIES`].
 pub const EXTERNAL_DURATION: &str = "selftime.external.duration";
 
+/// `selftime.backlog.duration`: histogram of the part of handlers' internal
+/// time in which this process, not a dependency, held the request up (see
+/// [backlog](crate#backlog)), in seconds.
+pub const BACKLOG_DURATION: &str = "selftime.backlog.duration";
+
 /// `selftime.requests`: counter of finished handler runs by [`OUTCOME`].
 pub const REQUESTS: &str = "selftime.requests";
 
@@ -186,7 +192,7 @@ thread_local! {
 }
 
 /// Records every handler that ends from now on, on any thread, to
-/// `provider`: the four instruments are made once, from a meter of scope
+/// `provider`: the five instruments are made once, from a meter of scope
 /// `selftime`.
 ///
 /// Pass the provider your exporter is installed on (an
@@ -313,10 +319,11 @@ pub(crate) fn record(handler: &'static str, route: Route, reading: &Reading<'_>,
     }
 }
 
-/// The four instruments, made once from one provider.
+/// The five instruments, made once from one provider.
 struct Instruments {
     total: Histogram<f64>,
     internal: Histogram<f64>,
+    backlog: Histogram<f64>,
     external: Histogram<f64>,
     requests: Counter<u64>,
 }
@@ -342,6 +349,12 @@ impl Instruments {
                 "Time selftime handlers spent on their own work: total minus the time waiting \
                  on dependencies.",
             ),
+            backlog: histogram(
+                BACKLOG_DURATION,
+                "The part of selftime handlers' internal time in which this process held the \
+                 request up: a dependency's answer waiting to be noticed, a request waiting for \
+                 its handler to start.",
+            ),
             external: histogram(
                 EXTERNAL_DURATION,
                 "Time selftime handlers spent waiting on dependencies: per dependency, and \
@@ -364,6 +377,8 @@ impl Instruments {
         // Cannot underflow: external is clamped to total.
         self.internal
             .record(secs(total - external), attributes.common());
+        self.backlog
+            .record(secs(reading.backlog_ns()), attributes.common());
         self.external.record(
             secs(external),
             attributes.with(DEPENDENCY, ALL_DEPENDENCIES),

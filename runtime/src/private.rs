@@ -177,6 +177,7 @@ macro_rules! __selftime_span {
             external.calls = $crate::__private::tracing::field::Empty,
             external.breakdown = $crate::__private::tracing::field::Empty,
             outcome = $crate::__private::tracing::field::Empty,
+            internal.backlog_us = $crate::__private::tracing::field::Empty,
             $($after)*
         )
     };

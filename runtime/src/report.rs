@@ -11,13 +11,14 @@ use tracing::Span;
 /// The span fields `#[timed_handler]` declares and records, in the order
 /// they are declared. `#[timed_handler(polls)]` adds [`SPLIT_FIELDS`]. Use them to declare the fields yourself when recording
 /// onto a span of your own (`span = "current"`).
-pub const FIELDS: [&str; 6] = [
+pub const FIELDS: [&str; 7] = [
     "total.duration_us",
     "external.duration_us",
     "internal.duration_us",
     "external.calls",
     "external.breakdown",
     "outcome",
+    "internal.backlog_us",
 ];
 
 /// The fields `#[timed_handler(polls)]` adds: internal time split into the
@@ -77,8 +78,12 @@ fn record_on_span(span: &Span, reading: &Reading<'_>, outcome: Outcome) {
     let internal = total - external;
     let calls = reading.calls();
     let outcome = outcome.as_str();
+    // Floored on its own: at most the floor of internal, which it is part of.
+    let backlog = (reading.backlog_ns() / 1_000).min(internal);
     with_breakdown(reading, |breakdown| {
-        let values: [&dyn Value; 6] = [&total, &external, &internal, &calls, &breakdown, &outcome];
+        let values: [&dyn Value; 7] = [
+            &total, &external, &internal, &calls, &breakdown, &outcome, &backlog,
+        ];
         record_fields(span, fields, FIELDS, values);
     });
     if let Some((busy, scheduled)) = reading.split_ns() {

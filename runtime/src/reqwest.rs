@@ -66,9 +66,9 @@
 //! [`named`](ExternalCallMiddleware::named).
 
 use crate::body::ExternalBody;
-use crate::external::Call;
 use crate::intern::Interner;
 use crate::names::DepId;
+use crate::wake::{Answering, Waking};
 use http::Extensions;
 use reqwest::{Request, Response, ResponseBuilderExt as _};
 use reqwest_middleware::{Middleware, Next};
@@ -155,8 +155,8 @@ impl Middleware for ExternalCallMiddleware {
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
-        let call = Call::begin(self.dependency(&request));
-        let result = next.run(request, extensions).await;
+        let call = Waking::begin(self.dependency(&request));
+        let (result, call) = Answering::new(next.run(request, extensions), call).await;
         match (result, call) {
             (Ok(response), Some(call)) if self.through_body => Ok(hand_on(response, call)),
             // The call, if any, ends here as it drops.
@@ -166,7 +166,7 @@ impl Middleware for ExternalCallMiddleware {
 }
 
 /// Moves `call` into `response`'s body, so that it ends with the body.
-fn hand_on(response: Response, call: Call) -> Response {
+fn hand_on(response: Response, call: Waking) -> Response {
     // reqwest keeps the URL beside the `http` response, not in it: carry it
     // across the conversion, or `Response::url` would read a placeholder.
     let url = response.url().clone();

@@ -50,6 +50,7 @@ impl fmt::Display for Outcome {
 #[derive(Clone, Copy)]
 pub struct Snapshot {
     total: u64,
+    backlog: u64,
     figures: Figures,
 }
 
@@ -69,6 +70,7 @@ impl Snapshot {
         }
         Self {
             total: reading.total,
+            backlog: reading.backlog,
             figures,
         }
     }
@@ -90,6 +92,16 @@ impl Snapshot {
     #[must_use]
     pub fn internal(&self) -> Duration {
         Duration::from_nanos(self.total - self.figures.external)
+    }
+
+    /// The part of internal time in which this process, not a dependency,
+    /// held the request up: a dependency's answer waiting to be noticed
+    /// after it arrived (calls measured [until their answer](crate#backlog)),
+    /// and, behind `HandlerLayer` with arrival times, the request waiting
+    /// before its handler started. Never more than [`internal`](Self::internal).
+    #[must_use]
+    pub fn backlog(&self) -> Duration {
+        Duration::from_nanos(self.backlog)
     }
 
     /// With `#[timed_handler(polls)]`: the part of internal time in which the
@@ -148,6 +160,7 @@ impl fmt::Debug for Snapshot {
             .field("total", &self.total())
             .field("external", &self.external())
             .field("internal", &self.internal())
+            .field("backlog", &self.backlog())
             .field("calls", &self.calls())
             .field("dependencies", &self.breakdown().to_string())
             .finish()
@@ -162,12 +175,15 @@ pub(crate) struct Reading<'a> {
     ledger: &'a Ledger,
     now: u64,
     total: u64,
+    backlog: u64,
     totals: Totals,
 }
 
 impl<'a> Reading<'a> {
     pub(crate) fn new(state: &'a State, now: u64) -> Self {
-        let total = now.saturating_sub(state.start());
+        let total = now
+            .saturating_sub(state.start())
+            .saturating_add(state.waited());
         let mut totals = state.ledger().totals(now);
         // External time is clamped to the total (it could exceed it only
         // through clock readings that raced each other), and so are the
@@ -177,10 +193,16 @@ impl<'a> Reading<'a> {
             let polled = polled.clamp(totals.external, total);
             (polled, scheduled.clamp(polled, total))
         });
+        // The backlog is part of internal time: clamped to it.
+        let backlog = state
+            .waited()
+            .saturating_add(state.backlog(now))
+            .min(total - totals.external);
         Self {
             ledger: state.ledger(),
             now,
             total,
+            backlog,
             totals,
         }
     }
@@ -195,6 +217,10 @@ impl<'a> Reading<'a> {
 
     pub(crate) fn calls(&self) -> u64 {
         self.totals.calls
+    }
+
+    pub(crate) fn backlog_ns(&self) -> u64 {
+        self.backlog
     }
 
     /// `(busy, scheduled)` in nanoseconds, for handlers that split internal time.

@@ -14,13 +14,99 @@
 //! completes), so they take turns under one lock: each is a few ledger
 //! updates, and nothing outside this module runs while it is held.
 //!
+//! The waits from a wake to the next poll are the handler's backlog. For the
+//! wake to be the moment the answer arrived, the connection that reads it
+//! must not wait for a busy worker itself: a call in wake mode is polled with
+//! selftime's I/O runtime current ([`crate::io`]), so that the connections
+//! its client opens live there.
+//!
 //! The price: one allocation per call (the waker's shared state), a lock per
 //! poll, and a clock read per wake and per poll after one.
 
 use crate::handler::{Handler, State, Tickets};
 use crate::names::DepId;
+use pin_project_lite::pin_project;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Wake, Waker};
+use std::task::{ready, Context, Poll, Wake, Waker};
+
+/// A wake-mode call in flight, as its caller holds it: ends when dropped.
+#[derive(Debug)]
+pub(crate) struct Waking {
+    call: Arc<WakeCall>,
+    waker: Waker,
+}
+
+impl Waking {
+    /// Begins a call to `dep` of `handler` now.
+    pub(crate) fn begin_in(handler: Handler, dep: DepId) -> Self {
+        let (call, waker) = WakeCall::begin(handler, dep);
+        Self { call, waker }
+    }
+
+    /// Begins a call to `dep` of the handler in scope; outside any handler,
+    /// counts an orphan call and returns `None`.
+    #[cfg_attr(not(any(feature = "tower", feature = "reqwest")), allow(dead_code))]
+    pub(crate) fn begin(dep: DepId) -> Option<Self> {
+        match crate::scope::current() {
+            Some(handler) => Some(Self::begin_in(handler, dep)),
+            None => {
+                crate::orphan::record(dep, None);
+                None
+            }
+        }
+    }
+
+    /// Runs one poll of the call's future, `poll`, with the call's waker and
+    /// selftime's I/O runtime current.
+    pub(crate) fn poll<T>(&self, cx: &Context<'_>, poll: impl FnOnce(&mut Context<'_>) -> T) -> T {
+        self.call.before_poll(cx.waker());
+        let mut cx = Context::from_waker(&self.waker);
+        crate::io::enter(|| poll(&mut cx))
+    }
+}
+
+impl Drop for Waking {
+    fn drop(&mut self) {
+        self.call.finish();
+    }
+}
+
+pin_project! {
+    /// A future measured in wake mode that hands its call on when it
+    /// completes, rather than ending it: for a response whose body the call
+    /// goes on into. Without a call (outside any handler) it still polls its
+    /// future with the I/O runtime current, so that the connections opened
+    /// then live there too when calls inside handlers reuse them.
+    #[derive(Debug)]
+    pub(crate) struct Answering<F> {
+        #[pin]
+        inner: F,
+        call: Option<Waking>,
+    }
+}
+
+#[cfg_attr(not(any(feature = "tower", feature = "reqwest")), allow(dead_code))]
+impl<F> Answering<F> {
+    pub(crate) fn new(inner: F, call: Option<Waking>) -> Self {
+        Self { inner, call }
+    }
+}
+
+impl<F: Future> Future for Answering<F> {
+    type Output = (F::Output, Option<Waking>);
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let inner = this.inner;
+        let out = ready!(match this.call {
+            Some(call) => call.poll(cx, |cx| inner.poll(cx)),
+            None => crate::io::enter(|| inner.poll(cx)),
+        });
+        Poll::Ready((out, this.call.take()))
+    }
+}
 
 /// A call in wake mode: the state its waker shares with its future.
 #[derive(Debug)]

@@ -1,8 +1,8 @@
 //! The client side: every call through a service an external call.
 
 pub use crate::body::ExternalBody;
-use crate::external::Call;
 use crate::names::DepId;
+use crate::wake::{Answering, Waking};
 use http::{Request, Response};
 use http_body::Body;
 use pin_project_lite::pin_project;
@@ -67,10 +67,10 @@ where
         // Begun before the inner `call`: a buffered client (a tonic
         // `Channel`) hands the request to its worker there, before the
         // response future is first polled.
-        let call = Call::begin(self.dep);
+        let call = Waking::begin(self.dep);
+        let inner = &mut self.inner;
         ExternalFuture {
-            inner: self.inner.call(request),
-            call,
+            inner: Answering::new(crate::io::enter(|| inner.call(request)), call),
         }
     }
 }
@@ -81,11 +81,10 @@ pin_project! {
     #[derive(Debug)]
     #[must_use = "futures do nothing unless polled"]
     pub struct ExternalFuture<F> {
-        // Declared first so that it is dropped first: a cancelled call's
-        // interval closes only once its future is gone.
+        // The call ends with the future: a cancelled call's interval closes
+        // only once the inner future (declared before it) is gone.
         #[pin]
-        inner: F,
-        call: Option<Call>,
+        inner: Answering<F>,
     }
 }
 
@@ -93,9 +92,8 @@ impl<F: Future> Future for ExternalFuture<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.project();
-        let out = ready!(this.inner.poll(cx));
-        *this.call = None;
+        // The call, handed back, ends here as it drops.
+        let (out, _call) = ready!(self.project().inner.poll(cx));
         Poll::Ready(out)
     }
 }
@@ -151,10 +149,10 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let call = Call::begin(self.dep);
+        let call = Waking::begin(self.dep);
+        let inner = &mut self.inner;
         HttpExternalFuture {
-            inner: self.inner.call(request),
-            call,
+            inner: Answering::new(crate::io::enter(|| inner.call(request)), call),
         }
     }
 }
@@ -166,8 +164,7 @@ pin_project! {
     #[must_use = "futures do nothing unless polled"]
     pub struct HttpExternalFuture<F> {
         #[pin]
-        inner: F,
-        call: Option<Call>,
+        inner: Answering<F>,
     }
 }
 
@@ -179,9 +176,7 @@ where
     type Output = Result<Response<ExternalBody<B>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let result = ready!(this.inner.poll(cx));
-        let call = this.call.take();
+        let (result, call) = ready!(self.project().inner.poll(cx));
         Poll::Ready(result.map(|response| {
             // A body that is already over (a `HEAD`, a 204) ends the call now.
             response.map(|body| ExternalBody::new(body, call))

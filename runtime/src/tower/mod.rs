@@ -163,9 +163,11 @@
 //! # }
 //! ```
 
+mod arrival;
 mod client;
 mod server;
 
+pub use arrival::{Arrival, ArrivalListener, ArrivalStream, Incoming};
 pub use client::{
     ExternalBody, ExternalFuture, ExternalLayer, ExternalService, HttpExternalFuture,
     HttpExternalLayer, HttpExternalService,

@@ -357,11 +357,17 @@ where
         // Only an HTTP/1 server stops polling a body at its `content-length`
         // (HTTP/2 polls on, for trailers or the end).
         let http1 = parts.version < Version::HTTP_2;
-        let request = Request::from_parts(parts, body);
-
-        let (mut run, handler) = Run::start(Spec::new(name, span).with_route(known));
+        // Read before the handler opens, so that its total runs from the
+        // request's arrival.
+        let waited = super::arrival::waited(&parts.extensions);
+        let (mut run, handler) = Run::start(
+            Spec::new(name, span)
+                .with_route(known)
+                .with_waited(waited),
+        );
         // `call` may do part of the work (routing, a handler's synchronous
         // prelude): a step of the handler like any other.
+        let request = Request::from_parts(parts, body);
         let future = run.step(|| scope::sync_scope(handler.clone(), || self.inner.call(request)));
         ResponseFuture {
             inner: scope::scope(handler, future),

@@ -1,0 +1,112 @@
+//! Selftime's I/O thread: a small tokio runtime of its own, on a thread of
+//! its own, where the connections of measured clients live.
+//!
+//! A dependency's answer is data in a socket. Which thread notices it, and
+//! when, depends on the runtime that socket and its connection task belong
+//! to: the one current when the connection was opened. On the service's own
+//! runtime, a busy worker notices the answer only when it gets to it, so the
+//! answer waits (in the socket, then in the connection task, then in the run
+//! queue), and that wait used to be billed to the dependency. Opened with
+//! this runtime current, the socket is read and the response parsed here, on
+//! a thread that does nothing else, as soon as the answer arrives; the
+//! connection task then wakes the handler's task, and that wake is when a
+//! wake-mode call ends. The wait from there to the handler's next poll is the
+//! process's own backlog.
+//!
+//! The runtime starts at its first use. Under tokio's paused clock (with the
+//! `test-util` feature) it is never used: time there is the test's, and the
+//! I/O thread's timers would not follow it.
+
+use pin_project_lite::pin_project;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::OnceLock;
+use std::task::{Context, Poll};
+use tokio::runtime::Handle;
+
+/// The I/O runtime's handle; `None` where it could not be started (no thread
+/// could be spawned), in which case calls run where they are.
+fn handle() -> Option<&'static Handle> {
+    static IO: OnceLock<Option<Handle>> = OnceLock::new();
+    #[cfg(feature = "test-util")]
+    if crate::clock::tokio_paused() {
+        return None;
+    }
+    IO.get_or_init(start).as_ref()
+}
+
+fn start() -> Option<Handle> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .thread_name("selftime-io")
+        .build()
+        .ok()?;
+    let handle = runtime.handle().clone();
+    std::thread::Builder::new()
+        .name("selftime-io".into())
+        .spawn(move || runtime.block_on(std::future::pending::<()>()))
+        .ok()?;
+    Some(handle)
+}
+
+/// Runs `f` with selftime's I/O runtime as the current tokio runtime, so that
+/// the sockets it opens and the tasks it spawns live on the I/O thread.
+///
+/// The `tower` client layers and the `reqwest` middleware do this for every
+/// call, and `#[external_call(…, wake)]` for every poll of its call. Use it
+/// for a client whose connections are opened ahead of its calls, such as a
+/// tonic `Channel` (`connect_lazy` spawns the channel's worker at once):
+///
+/// ```no_run
+/// # fn demo() {
+/// # struct Endpoint; impl Endpoint { fn connect_lazy(&self) {} }
+/// # let endpoint = Endpoint;
+/// let channel = selftime::io::enter(|| endpoint.connect_lazy());
+/// # }
+/// ```
+///
+/// Tasks spawned in `f` run on the I/O thread, which has one thread: keep CPU
+/// work out of it. Under tokio's paused clock (`test-util`), `f` runs where it
+/// is.
+pub fn enter<R>(f: impl FnOnce() -> R) -> R {
+    match handle() {
+        Some(io) => {
+            let _entered = io.enter();
+            f()
+        }
+        None => f(),
+    }
+}
+
+/// Polls `fut` with selftime's I/O runtime as the current tokio runtime (see
+/// [`enter`]): for a client whose connection is opened by a future, such as
+/// a Redis multiplexed connection.
+///
+/// ```no_run
+/// # async fn open() -> u32 { 1 }
+/// # async fn demo() {
+/// let connection = selftime::io::run(open()).await;
+/// # }
+/// ```
+pub fn run<F: Future>(fut: F) -> OnIoThread<F> {
+    OnIoThread { inner: fut }
+}
+
+pin_project! {
+    /// A future polled with selftime's I/O runtime current: see [`run`].
+    #[derive(Debug)]
+    #[must_use = "futures do nothing unless polled"]
+    pub struct OnIoThread<F> {
+        #[pin]
+        inner: F,
+    }
+}
+
+impl<F: Future> Future for OnIoThread<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let inner = self.project().inner;
+        enter(|| inner.poll(cx))
+    }
+}

@@ -1,0 +1,406 @@
+//! When a request reached this process: a listener whose connections note
+//! the time each read's data arrived, for `HandlerLayer` to start a
+//! handler's total there rather than when a worker got to the request.
+//!
+//! On Linux the time is the kernel's receive timestamp (`SO_TIMESTAMPNS`),
+//! taken when the data reached the host, whatever the process was doing;
+//! elsewhere it is the time of the read, which sees the wait from the read
+//! to the handler's start but not the wait before the read.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{ready, Context, Poll};
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+
+/// A TCP listener whose connections note when their requests arrived, so
+/// that [`HandlerLayer`](super::HandlerLayer) counts the time a request
+/// waited in this process before its handler started (the accept queue, the
+/// connection's task, the run queue) in its handler's total and backlog.
+///
+/// With axum, serve with it and `Arrival` as the connection info:
+///
+/// ```no_run
+/// # #[cfg(feature = "axum")]
+/// # async fn demo() -> std::io::Result<()> {
+/// use selftime::tower::{Arrival, ArrivalListener, HandlerLayer};
+///
+/// let app = axum::Router::new()
+///     .route("/", axum::routing::get(|| async { "hello" }))
+///     .layer(HandlerLayer::matched_path());
+/// let listener = ArrivalListener::bind("127.0.0.1:3000").await?;
+/// axum::serve(listener, app.into_make_service_with_connect_info::<Arrival>()).await
+/// # }
+/// ```
+///
+/// With tonic (feature `tonic`), serve its [`incoming`](Self::incoming)
+/// connections: `Server::builder().layer(HandlerLayer::grpc()).add_service(…)
+/// .serve_with_incoming(listener.incoming())`.
+///
+/// On Linux the arrival is the kernel's receive timestamp of the request's
+/// data; on other systems it is the time the data was read, which leaves
+/// out a wait before the read.
+#[derive(Debug)]
+pub struct ArrivalListener {
+    inner: TcpListener,
+}
+
+impl ArrivalListener {
+    /// Binds to `addr`, as [`TcpListener::bind`].
+    ///
+    /// # Errors
+    ///
+    /// As [`TcpListener::bind`], and where the receive timestamps cannot be
+    /// turned on.
+    pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<Self> {
+        Self::from_tokio(TcpListener::bind(addr).await?)
+    }
+
+    /// Wraps a bound listener.
+    ///
+    /// # Errors
+    ///
+    /// Where the receive timestamps cannot be turned on.
+    pub fn from_tokio(inner: TcpListener) -> io::Result<Self> {
+        timestamps::enable(&inner)?;
+        Ok(Self { inner })
+    }
+
+    /// The address it listens on.
+    ///
+    /// # Errors
+    ///
+    /// As [`TcpListener::local_addr`].
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+
+    /// Accepts a connection.
+    ///
+    /// # Errors
+    ///
+    /// As [`TcpListener::accept`].
+    pub async fn accept(&self) -> io::Result<(ArrivalStream, SocketAddr)> {
+        let (stream, remote) = self.inner.accept().await?;
+        Ok((ArrivalStream::new(stream, remote)?, remote))
+    }
+
+    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<ArrivalStream>> {
+        let (stream, remote) = ready!(self.inner.poll_accept(cx))?;
+        Poll::Ready(ArrivalStream::new(stream, remote))
+    }
+
+    /// Its connections as a stream, for tonic's `serve_with_incoming`.
+    #[must_use]
+    pub fn incoming(self) -> Incoming {
+        Incoming { listener: self }
+    }
+}
+
+/// The connections of an [`ArrivalListener`], as a stream: see
+/// [`ArrivalListener::incoming`].
+#[derive(Debug)]
+pub struct Incoming {
+    listener: ArrivalListener,
+}
+
+#[cfg(feature = "tonic")]
+impl futures_core::Stream for Incoming {
+    type Item = io::Result<ArrivalStream>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.listener.poll_accept(cx).map(Some)
+    }
+}
+
+#[cfg(not(feature = "tonic"))]
+impl Incoming {
+    /// The next connection.
+    ///
+    /// # Errors
+    ///
+    /// As [`TcpListener::accept`].
+    pub fn poll_next_connection(&self, cx: &mut Context<'_>) -> Poll<io::Result<ArrivalStream>> {
+        self.listener.poll_accept(cx)
+    }
+}
+
+/// A connection of an [`ArrivalListener`]: a [`TcpStream`] that notes when
+/// the data of each read arrived.
+#[derive(Debug)]
+pub struct ArrivalStream {
+    io: TcpStream,
+    arrival: Arrival,
+    /// Room for the timestamp's control message, kept between reads.
+    control: Vec<u8>,
+}
+
+impl ArrivalStream {
+    fn new(io: TcpStream, remote: SocketAddr) -> io::Result<Self> {
+        timestamps::enable(&io)?;
+        Ok(Self {
+            io,
+            arrival: Arrival {
+                shared: Arc::new(Mutex::new(Arrivals::default())),
+                remote,
+            },
+            control: timestamps::control_buffer(),
+        })
+    }
+
+    /// The connection's [`Arrival`]: what `HandlerLayer` reads.
+    #[must_use]
+    pub fn arrival(&self) -> Arrival {
+        self.arrival.clone()
+    }
+}
+
+/// A connection's arrival times, as the connection info a server inserts
+/// into each request's extensions (axum's `ConnectInfo<Arrival>`, tonic's
+/// connection info), where [`HandlerLayer`](super::HandlerLayer) finds it.
+#[derive(Clone, Debug)]
+pub struct Arrival {
+    shared: Arc<Mutex<Arrivals>>,
+    remote: SocketAddr,
+}
+
+impl Arrival {
+    /// The peer's address.
+    #[must_use]
+    pub fn remote_addr(&self) -> SocketAddr {
+        self.remote
+    }
+
+    /// Claims the arrival of the request being handed to a handler now: the
+    /// first read since the last claim (a request that follows another on
+    /// its connection), else the latest read (a request read together with
+    /// one before it: pipelined, or another stream of an HTTP/2
+    /// connection). How long ago that was, in nanoseconds.
+    pub(crate) fn claim_waited(&self) -> u64 {
+        let arrived = {
+            let mut arrivals = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
+            arrivals.unclaimed.take().or(arrivals.latest)
+        };
+        arrived.map_or(0, |at| now_ns().saturating_sub(at))
+    }
+}
+
+/// Times in nanoseconds since the Unix epoch, as the kernel stamps them.
+#[derive(Debug, Default)]
+struct Arrivals {
+    unclaimed: Option<u64>,
+    latest: Option<u64>,
+}
+
+impl Arrivals {
+    fn read_at(&mut self, at: u64) {
+        self.unclaimed.get_or_insert(at);
+        self.latest = Some(at);
+    }
+}
+
+/// The wall clock, as the kernel's receive timestamps read it; a clock
+/// before 1970 reads as 0 (no wait is then found).
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos().try_into().unwrap_or(u64::MAX))
+}
+
+/// The arrival of the request in `extensions` (the connection info of an
+/// [`ArrivalListener`]'s connection) claimed: how long it has waited, in
+/// nanoseconds; 0 for a request that came another way.
+pub(crate) fn waited(extensions: &http::Extensions) -> u64 {
+    #[cfg(feature = "axum")]
+    if let Some(axum::extract::ConnectInfo(arrival)) =
+        extensions.get::<axum::extract::ConnectInfo<Arrival>>()
+    {
+        return arrival.claim_waited();
+    }
+    extensions.get::<Arrival>().map_or(0, Arrival::claim_waited)
+}
+
+impl AsyncRead for ArrivalStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let Self {
+            io,
+            arrival,
+            control,
+        } = self.get_mut();
+        loop {
+            ready!(io.poll_read_ready(cx))?;
+            let unfilled = buf.initialize_unfilled();
+            let read = io.try_io(tokio::io::Interest::READABLE, || {
+                timestamps::recv(io, unfilled, control)
+            });
+            match read {
+                Ok((n, stamp)) => {
+                    if n > 0 {
+                        let at = stamp.unwrap_or_else(now_ns);
+                        arrival
+                            .shared
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .read_at(at);
+                    }
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
+impl AsyncWrite for ArrivalStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(feature = "axum")]
+impl axum::serve::Listener for ArrivalListener {
+    type Io = ArrivalStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match ArrivalListener::accept(self).await {
+                Ok(accepted) => return accepted,
+                // A connection that failed on its own (reset before the
+                // accept): the next one.
+                Err(e) if connection_error(&e) => {}
+                // Out of descriptors or memory: wait for some to be freed,
+                // as axum's own listener does, rather than spin.
+                Err(_) => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        ArrivalListener::local_addr(self)
+    }
+}
+
+#[cfg(feature = "axum")]
+fn connection_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    )
+}
+
+#[cfg(feature = "axum")]
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, ArrivalListener>>
+    for Arrival
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, ArrivalListener>) -> Self {
+        stream.io().arrival()
+    }
+}
+
+#[cfg(feature = "tonic")]
+impl tonic::transport::server::Connected for ArrivalStream {
+    type ConnectInfo = Arrival;
+
+    fn connect_info(&self) -> Arrival {
+        self.arrival()
+    }
+}
+
+/// The kernel's receive timestamps, where there are any.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod timestamps {
+    use nix::sys::socket::{recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags};
+    use std::io::{self, IoSliceMut};
+    use std::os::fd::{AsFd, AsRawFd};
+
+    /// Turns on `SO_TIMESTAMPNS` for `socket` (a listener's connections
+    /// inherit it; it is set on each again all the same).
+    pub(super) fn enable(socket: &impl AsFd) -> io::Result<()> {
+        setsockopt(socket, sockopt::ReceiveTimestampns, &true).map_err(io::Error::from)
+    }
+
+    pub(super) fn control_buffer() -> Vec<u8> {
+        nix::cmsg_space!(nix::sys::time::TimeSpec)
+    }
+
+    /// One read into `buf`: its length, and the time its data arrived.
+    pub(super) fn recv(
+        socket: &impl AsRawFd,
+        buf: &mut [u8],
+        control: &mut Vec<u8>,
+    ) -> io::Result<(usize, Option<u64>)> {
+        let mut iov = [IoSliceMut::new(buf)];
+        let msg = recvmsg::<()>(socket.as_raw_fd(), &mut iov, Some(control), MsgFlags::empty())
+            .map_err(io::Error::from)?;
+        let mut stamp = None;
+        if let Ok(cmsgs) = msg.cmsgs() {
+            for cmsg in cmsgs {
+                if let ControlMessageOwned::ScmTimestampns(at) = cmsg {
+                    let secs = u64::try_from(at.tv_sec()).unwrap_or(0);
+                    let nanos = u64::try_from(at.tv_nsec()).unwrap_or(0);
+                    stamp = Some(secs.saturating_mul(1_000_000_000).saturating_add(nanos));
+                }
+            }
+        }
+        Ok((msg.bytes, stamp))
+    }
+}
+
+/// No receive timestamps: the time of the read stands for the arrival.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+mod timestamps {
+    use std::io::{self, Read as _};
+
+    pub(super) fn enable<T>(_: &T) -> io::Result<()> {
+        Ok(())
+    }
+
+    pub(super) fn control_buffer() -> Vec<u8> {
+        Vec::new()
+    }
+
+    pub(super) fn recv(
+        socket: &tokio::net::TcpStream,
+        buf: &mut [u8],
+        _: &mut Vec<u8>,
+    ) -> io::Result<(usize, Option<u64>)> {
+        let n = socket.try_read(buf)?;
+        Ok((n, None))
+    }
+}
