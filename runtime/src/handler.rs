@@ -144,7 +144,11 @@ impl Handler {
                 state.start = start;
                 state.waited = waited;
                 state.ledger.reset(activity);
-                state.backlog.get_mut().unwrap_or_else(PoisonError::into_inner).reset();
+                state
+                    .backlog
+                    .get_mut()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .reset();
                 state.parent = parent;
                 return Self { state: pooled };
             }

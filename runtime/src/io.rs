@@ -110,3 +110,80 @@ impl<F: Future> Future for OnIoThread<F> {
         enter(|| inner.poll(cx))
     }
 }
+
+/// Runs `fut` on the I/O thread, as a task of its own, where there is one;
+/// else (under tokio's paused clock) where it is polled. For the `tower`
+/// client layers: a buffered client (a tonic `Channel`) hands a request to
+/// its worker and its response future back to the caller, and a caller on a
+/// busy worker would notice neither in time. Run here, the call's future
+/// sees its answer the moment it arrives, and its task's end wakes the
+/// caller then.
+#[cfg_attr(not(feature = "tower"), allow(dead_code))]
+pub(crate) fn offload<F>(fut: F) -> Offload<F>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    match handle() {
+        Some(io) => Offload::Spawned {
+            task: Task(io.spawn(fut)),
+        },
+        None => Offload::Here { fut },
+    }
+}
+
+/// A task on the I/O thread that is aborted when its caller lets go of it:
+/// a cancelled call stops there too.
+pub(crate) struct Task<T>(tokio::task::JoinHandle<T>);
+
+impl<T> std::fmt::Debug for Task<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Task").field(&self.0.id()).finish()
+    }
+}
+
+impl<T> Drop for Task<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+pin_project! {
+    /// See [`offload`].
+    #[project = OffloadProj]
+    pub(crate) enum Offload<F: Future> {
+        Spawned { task: Task<F::Output> },
+        Here { #[pin] fut: F },
+    }
+}
+
+impl<F: Future + std::fmt::Debug> std::fmt::Debug for Offload<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Spawned { task } => f.debug_struct("Spawned").field("task", task).finish(),
+            Self::Here { fut } => f.debug_struct("Here").field("fut", fut).finish(),
+        }
+    }
+}
+
+impl<F: Future> Future for Offload<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        match self.project() {
+            OffloadProj::Spawned { task } => {
+                match std::task::ready!(Pin::new(&mut task.0).poll(cx)) {
+                    Ok(out) => Poll::Ready(out),
+                    // The call's own panic, carried over to its caller as if it
+                    // had run there.
+                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                    // Only dropping the task aborts it, and the I/O runtime is
+                    // never shut down: a task cannot be cancelled under a caller
+                    // still waiting on it.
+                    Err(_) => Poll::Pending,
+                }
+            }
+            OffloadProj::Here { fut } => fut.poll(cx),
+        }
+    }
+}

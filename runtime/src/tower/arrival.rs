@@ -90,10 +90,14 @@ impl ArrivalListener {
 
     fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<ArrivalStream>> {
         let (stream, remote) = ready!(self.inner.poll_accept(cx))?;
+        // As tonic's own listener does: HTTP/2 writes a response in several
+        // frames, which Nagle's algorithm would hold back.
+        stream.set_nodelay(true)?;
         Poll::Ready(ArrivalStream::new(stream, remote))
     }
 
-    /// Its connections as a stream, for tonic's `serve_with_incoming`.
+    /// Its connections as a stream, for tonic's `serve_with_incoming`, with
+    /// `TCP_NODELAY` set on each, as tonic's own listener sets it.
     #[must_use]
     pub fn incoming(self) -> Incoming {
         Incoming { listener: self }
@@ -366,8 +370,13 @@ mod timestamps {
         control: &mut Vec<u8>,
     ) -> io::Result<(usize, Option<u64>)> {
         let mut iov = [IoSliceMut::new(buf)];
-        let msg = recvmsg::<()>(socket.as_raw_fd(), &mut iov, Some(control), MsgFlags::empty())
-            .map_err(io::Error::from)?;
+        let msg = recvmsg::<()>(
+            socket.as_raw_fd(),
+            &mut iov,
+            Some(control),
+            MsgFlags::empty(),
+        )
+        .map_err(io::Error::from)?;
         let mut stamp = None;
         if let Ok(cmsgs) = msg.cmsgs() {
             for cmsg in cmsgs {

@@ -1,6 +1,7 @@
 //! The client side: every call through a service an external call.
 
 pub use crate::body::ExternalBody;
+use crate::io::Offload;
 use crate::names::DepId;
 use crate::wake::{Answering, Waking};
 use http::{Request, Response};
@@ -11,6 +12,8 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use tower_layer::Layer;
 use tower_service::Service;
+use tracing::instrument::Instrumented;
+use tracing::Instrument as _;
 
 /// A [`Layer`] that measures every call through the service it wraps as an
 /// external call to one dependency, from `call` to the response future's
@@ -54,6 +57,9 @@ pub struct ExternalService<S> {
 impl<S, Req> Service<Req> for ExternalService<S>
 where
     S: Service<Req>,
+    S::Future: Send + 'static,
+    S::Response: Send + 'static,
+    S::Error: Send + 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
@@ -68,11 +74,30 @@ where
         // `Channel`) hands the request to its worker there, before the
         // response future is first polled.
         let call = Waking::begin(self.dep);
-        let inner = &mut self.inner;
         ExternalFuture {
-            inner: Answering::new(crate::io::enter(|| inner.call(request)), call),
+            inner: Answering::new(on_io_thread(&mut self.inner, request), call),
         }
     }
+}
+
+/// The inner service's response future, carrying the handler in scope (if
+/// any) and the current span, so that calls and spans inside it still count
+/// and nest where it runs.
+type Carried<F> = Instrumented<crate::InCurrentHandler<F>>;
+
+/// Calls `inner` with selftime's I/O runtime current, and runs its response
+/// future there (see [`crate::io`]): a call's end is when its answer
+/// arrives, not when a busy worker next polls the caller.
+fn on_io_thread<S, Req>(inner: &mut S, request: Req) -> Offload<Carried<S::Future>>
+where
+    S: Service<Req>,
+    S::Future: Send + 'static,
+    S::Response: Send + 'static,
+    S::Error: Send + 'static,
+{
+    use crate::FutureExt as _;
+    let fut = crate::io::enter(|| inner.call(request));
+    crate::io::offload(fut.in_current_handler().in_current_span())
 }
 
 pin_project! {
@@ -80,11 +105,11 @@ pin_project! {
     /// completes or is dropped.
     #[derive(Debug)]
     #[must_use = "futures do nothing unless polled"]
-    pub struct ExternalFuture<F> {
+    pub struct ExternalFuture<F: Future> {
         // The call ends with the future: a cancelled call's interval closes
         // only once the inner future (declared before it) is gone.
         #[pin]
-        inner: Answering<F>,
+        inner: Answering<Offload<Carried<F>>>,
     }
 }
 
@@ -138,7 +163,9 @@ pub struct HttpExternalService<S> {
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for HttpExternalService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-    ResBody: Body,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    ResBody: Body + Send + 'static,
 {
     type Response = Response<ExternalBody<ResBody>>;
     type Error = S::Error;
@@ -150,9 +177,8 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let call = Waking::begin(self.dep);
-        let inner = &mut self.inner;
         HttpExternalFuture {
-            inner: Answering::new(crate::io::enter(|| inner.call(request)), call),
+            inner: Answering::new(on_io_thread(&mut self.inner, request), call),
         }
     }
 }
@@ -162,9 +188,9 @@ pin_project! {
     /// the response body.
     #[derive(Debug)]
     #[must_use = "futures do nothing unless polled"]
-    pub struct HttpExternalFuture<F> {
+    pub struct HttpExternalFuture<F: Future> {
         #[pin]
-        inner: Answering<F>,
+        inner: Answering<Offload<Carried<F>>>,
     }
 }
 

@@ -360,11 +360,8 @@ where
         // Read before the handler opens, so that its total runs from the
         // request's arrival.
         let waited = super::arrival::waited(&parts.extensions);
-        let (mut run, handler) = Run::start(
-            Spec::new(name, span)
-                .with_route(known)
-                .with_waited(waited),
-        );
+        let (mut run, handler) =
+            Run::start(Spec::new(name, span).with_route(known).with_waited(waited));
         // `call` may do part of the work (routing, a handler's synchronous
         // prelude): a step of the handler like any other.
         let request = Request::from_parts(parts, body);

@@ -1,0 +1,526 @@
+//! Saturation: figures checked against what the client and the dependency
+//! measured themselves, on a service whose one worker is kept busy.
+//!
+//! The service runs on a current-thread runtime (one worker) and does 4 ms
+//! of CPU work per request around one call to `billing`, which answers in
+//! about 20 ms and records how long it had each request. Requests arrive
+//! open-loop at random (Poisson) times, about 210 a second: the worker is about
+//! 84 % busy and requests queue. For every client integration selftime
+//! ships, and for a gRPC server as well as an HTTP one:
+//!
+//! - external time (what selftime bills to `billing`) is within 2 ms of
+//!   billing's own time at the median and within 1.2 x + 2 ms at p99: the
+//!   time an answer waited for the busy worker is not billing's;
+//! - that wait is internal, and reported as backlog;
+//! - the handler's total is within 1.2 x + 2 ms of the latency the client
+//!   measured, at p99: the time a request waited before its handler started
+//!   is in the total (the `ArrivalListener`).
+//!
+//! Its own binary: the figures need the machine's two cores to themselves
+//! rather than shared with the other suites' tests. Bounds hold on a busy
+//! machine too; they are not timing targets.
+
+#[path = "common/mod.rs"]
+mod common;
+#[path = "proto/shop.rs"]
+#[allow(unreachable_pub, clippy::pedantic)]
+#[rustfmt::skip]
+mod shop;
+
+use axum::routing::get;
+use axum::Router;
+use common::{Capture, Closed};
+use http_body_util::BodyExt as _;
+use reqwest_middleware::ClientBuilder;
+use selftime::reqwest::ExternalCallMiddleware;
+use selftime::tower::{Arrival, ArrivalListener, HandlerLayer, HttpExternalLayer};
+use shop::cart_client::CartClient;
+use shop::cart_server::{Cart, CartServer};
+use shop::{CheckoutReply, CheckoutRequest, TrackRequest, TrackUpdate};
+use std::future::IntoFuture as _;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tower::Layer as _;
+
+/// Requests per run, after the warm-up.
+const REQUESTS: usize = 300;
+/// Mean time between arrivals, µs: about 210 a second.
+const MEAN_GAP_US: f64 = 4_400.0;
+/// CPU work of each request, before and after its call.
+const WORK: Duration = Duration::from_millis(2);
+/// How long billing takes to answer.
+const BILLING: Duration = Duration::from_millis(20);
+
+/// Keeps the thread busy for `d` of wall time, as CPU work does.
+fn spin(d: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < d {
+        std::hint::spin_loop();
+    }
+}
+
+/// The `q` quantile of `xs` (nearest rank).
+fn quantile(xs: &[u64], q: f64) -> u64 {
+    let mut xs = xs.to_vec();
+    xs.sort_unstable();
+    #[allow(clippy::cast_sign_loss, clippy::cast_precision_loss)]
+    let rank = ((q * xs.len() as f64).ceil() as usize).clamp(1, xs.len());
+    xs[rank - 1]
+}
+
+/// The dependency: an HTTP route and a gRPC method that each wait
+/// [`BILLING`] and record how long they had the request, µs.
+struct Billing {
+    http: SocketAddr,
+    grpc: SocketAddr,
+    own: Arc<Mutex<Vec<u64>>>,
+}
+
+#[derive(Clone)]
+struct BillingCart {
+    own: Arc<Mutex<Vec<u64>>>,
+}
+
+#[tonic::async_trait]
+impl Cart for BillingCart {
+    async fn checkout(
+        &self,
+        _: tonic::Request<CheckoutRequest>,
+    ) -> Result<tonic::Response<CheckoutReply>, tonic::Status> {
+        let start = Instant::now();
+        tokio::time::sleep(BILLING).await;
+        self.own.lock().unwrap().push(micros(start.elapsed()));
+        Ok(tonic::Response::new(CheckoutReply {
+            order: "paid".into(),
+        }))
+    }
+
+    type TrackStream =
+        Pin<Box<dyn futures::Stream<Item = Result<TrackUpdate, tonic::Status>> + Send>>;
+
+    async fn track(
+        &self,
+        _: tonic::Request<TrackRequest>,
+    ) -> Result<tonic::Response<Self::TrackStream>, tonic::Status> {
+        Err(tonic::Status::unimplemented("billing does not track"))
+    }
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap()
+}
+
+/// Starts billing on a runtime and thread of its own, never busy.
+fn start_billing() -> Billing {
+    let own = Arc::new(Mutex::new(Vec::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let recorded = Arc::clone(&own);
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let own = Arc::clone(&recorded);
+            let router = Router::new().route(
+                "/charge",
+                get(move || {
+                    let own = Arc::clone(&own);
+                    async move {
+                        let start = Instant::now();
+                        tokio::time::sleep(BILLING).await;
+                        own.lock().unwrap().push(micros(start.elapsed()));
+                        "paid"
+                    }
+                }),
+            );
+            let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addrs = (http.local_addr().unwrap(), grpc.local_addr().unwrap());
+            tokio::spawn(async move { axum::serve(http, router).await.unwrap() });
+            let cart = CartServer::new(BillingCart { own: recorded });
+            tokio::spawn(
+                tonic::transport::Server::builder()
+                    .add_service(cart)
+                    .serve_with_incoming(tokio_stream_of(grpc)),
+            );
+            tx.send(addrs).unwrap();
+            std::future::pending::<()>().await;
+        });
+    });
+    let (http, grpc) = rx.recv().unwrap();
+    Billing { http, grpc, own }
+}
+
+/// A tokio listener's connections as the stream tonic serves.
+fn tokio_stream_of(
+    listener: tokio::net::TcpListener,
+) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    futures::stream::unfold(listener, |listener| async move {
+        // As tonic's own listener does: no Nagle delay on small frames.
+        let accepted = listener.accept().await.and_then(|(stream, _)| {
+            stream.set_nodelay(true)?;
+            Ok(stream)
+        });
+        Some((accepted, listener))
+    })
+}
+
+/// How the service calls billing.
+#[derive(Clone, Copy, Debug)]
+enum Client {
+    /// `ExternalCallMiddleware::named("billing")`: the call ends at the head.
+    Middleware,
+    /// The same with `through_body()`.
+    MiddlewareThroughBody,
+    /// hyper's client behind `HttpExternalLayer`.
+    TowerHttp,
+    /// A tonic `Channel` behind `HttpExternalLayer`.
+    Tonic,
+    /// A plain reqwest client inside `#[external_call("billing", wake)]`.
+    Attribute,
+}
+
+/// What the service's handler calls billing with, made once per run.
+#[derive(Clone)]
+struct Calls {
+    billing: Arc<BillingClients>,
+}
+
+struct BillingClients {
+    url: String,
+    middleware: reqwest_middleware::ClientWithMiddleware,
+    through_body: reqwest_middleware::ClientWithMiddleware,
+    plain: reqwest::Client,
+    hyper: selftime::tower::HttpExternalService<
+        hyper_util::client::legacy::Client<
+            hyper_util::client::legacy::connect::HttpConnector,
+            http_body_util::Empty<bytes::Bytes>,
+        >,
+    >,
+    tonic: CartClient<selftime::tower::HttpExternalService<tonic::transport::Channel>>,
+}
+
+#[selftime::external_call("billing", wake)]
+async fn charge_plain(client: &reqwest::Client, url: &str) -> String {
+    let response = client.get(url).send().await.unwrap();
+    response.text().await.unwrap()
+}
+
+impl Calls {
+    fn new(billing: &Billing) -> Self {
+        let url = format!("http://{}/charge", billing.http);
+        let hyper =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http();
+        // A tonic channel spawns its worker when it is made: made on
+        // selftime's I/O thread, as its docs say.
+        let channel = selftime::io::enter(|| {
+            tonic::transport::Endpoint::from_shared(format!("http://{}", billing.grpc))
+                .unwrap()
+                .connect_lazy()
+        });
+        Self {
+            billing: Arc::new(BillingClients {
+                url,
+                middleware: ClientBuilder::new(reqwest::Client::new())
+                    .with(ExternalCallMiddleware::named("billing"))
+                    .build(),
+                through_body: ClientBuilder::new(reqwest::Client::new())
+                    .with(ExternalCallMiddleware::named("billing").through_body())
+                    .build(),
+                plain: reqwest::Client::new(),
+                hyper: HttpExternalLayer::new("billing").layer(hyper),
+                tonic: CartClient::new(HttpExternalLayer::new("billing").layer(channel)),
+            }),
+        }
+    }
+
+    /// One request's work: CPU, the call, CPU.
+    async fn work(&self, client: Client) -> String {
+        spin(WORK);
+        let b = &self.billing;
+        let answer = match client {
+            Client::Middleware => {
+                let response = b.middleware.get(&b.url).send().await.unwrap();
+                response.text().await.unwrap()
+            }
+            Client::MiddlewareThroughBody => {
+                let response = b.through_body.get(&b.url).send().await.unwrap();
+                response.text().await.unwrap()
+            }
+            Client::TowerHttp => {
+                use tower::ServiceExt as _;
+                let request = http::Request::get(&b.url)
+                    .body(http_body_util::Empty::new())
+                    .unwrap();
+                let response = b.hyper.clone().oneshot(request).await.unwrap();
+                let body = response.into_body().collect().await.unwrap().to_bytes();
+                String::from_utf8(body.to_vec()).unwrap()
+            }
+            Client::Tonic => {
+                let reply = b
+                    .tonic
+                    .clone()
+                    .checkout(CheckoutRequest { cart: "c".into() })
+                    .await
+                    .unwrap();
+                reply.into_inner().order
+            }
+            Client::Attribute => charge_plain(&b.plain, &b.url).await,
+        };
+        spin(WORK);
+        answer
+    }
+}
+
+/// The service's gRPC face: `Checkout` does the same work as the HTTP route.
+#[derive(Clone)]
+struct ServiceCart {
+    calls: Calls,
+    client: Client,
+}
+
+#[tonic::async_trait]
+impl Cart for ServiceCart {
+    async fn checkout(
+        &self,
+        _: tonic::Request<CheckoutRequest>,
+    ) -> Result<tonic::Response<CheckoutReply>, tonic::Status> {
+        let order = self.calls.work(self.client).await;
+        Ok(tonic::Response::new(CheckoutReply { order }))
+    }
+
+    type TrackStream =
+        Pin<Box<dyn futures::Stream<Item = Result<TrackUpdate, tonic::Status>> + Send>>;
+
+    async fn track(
+        &self,
+        _: tonic::Request<TrackRequest>,
+    ) -> Result<tonic::Response<Self::TrackStream>, tonic::Status> {
+        Err(tonic::Status::unimplemented("the service does not track"))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Server {
+    Http,
+    Grpc,
+}
+
+/// One run's measurements, µs.
+struct Run {
+    /// The latency each request had at the client.
+    client: Vec<u64>,
+    /// Billing's own time for each call.
+    billing: Vec<u64>,
+    /// Each handler's span.
+    spans: Vec<Closed>,
+    /// The service's busy share: CPU work over the run's wall time.
+    busy: f64,
+}
+
+/// Serves the service on a current-thread runtime of its own thread (one
+/// worker), sends it `REQUESTS` requests at Poisson times from another
+/// runtime, and gathers what everyone measured.
+fn run(billing: &Billing, server: Server, client: Client) -> Run {
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let calls = Calls::new(billing);
+    let service = std::thread::spawn(move || {
+        let (capture, _guard) = Capture::install();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = ArrivalListener::bind("127.0.0.1:0").await.unwrap();
+            addr_tx.send(listener.local_addr().unwrap()).unwrap();
+            match server {
+                Server::Http => {
+                    let router = Router::new()
+                        .route(
+                            "/work",
+                            get(move || {
+                                let calls = calls.clone();
+                                async move { calls.work(client).await }
+                            }),
+                        )
+                        .layer(HandlerLayer::matched_path());
+                    let app = router.into_make_service_with_connect_info::<Arrival>();
+                    tokio::select! {
+                        served = axum::serve(listener, app).into_future() => served.unwrap(),
+                        _ = stop_rx => {}
+                    }
+                }
+                Server::Grpc => {
+                    let cart = CartServer::new(ServiceCart { calls, client });
+                    tonic::transport::Server::builder()
+                        .layer(HandlerLayer::grpc())
+                        .add_service(cart)
+                        .serve_with_incoming_shutdown(listener.incoming(), async {
+                            let _ = stop_rx.await;
+                        })
+                        .await
+                        .unwrap();
+                }
+            }
+        });
+        capture
+    });
+    let addr = addr_rx.recv().unwrap();
+    billing.own.lock().unwrap().clear();
+
+    let load = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (client_latencies, wall) = load.block_on(async move {
+        let http = reqwest::Client::new();
+        let grpc = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect_lazy();
+        let send = move || {
+            let http = http.clone();
+            let mut grpc = CartClient::new(grpc.clone());
+            async move {
+                let start = Instant::now();
+                match server {
+                    Server::Http => {
+                        let text = http
+                            .get(format!("http://{addr}/work"))
+                            .send()
+                            .await
+                            .unwrap()
+                            .text()
+                            .await
+                            .unwrap();
+                        assert!(text == "paid", "{text}");
+                    }
+                    Server::Grpc => {
+                        let reply = grpc
+                            .checkout(CheckoutRequest { cart: "c".into() })
+                            .await
+                            .unwrap();
+                        assert_eq!(reply.into_inner().order, "paid");
+                    }
+                }
+                micros(start.elapsed())
+            }
+        };
+        // Warm-up, one at a time: connections opened, clocks calibrated.
+        for _ in 0..10 {
+            send().await;
+        }
+        let start = Instant::now();
+        let mut next = tokio::time::Instant::now();
+        let mut seed: u64 = 0x5eed_0f_5e1f_7173;
+        let mut sent = Vec::with_capacity(REQUESTS);
+        for _ in 0..REQUESTS {
+            sent.push(tokio::spawn(send()));
+            // Exponential gaps from a fixed-seed generator: the same
+            // arrivals every run.
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            #[allow(clippy::cast_precision_loss)]
+            let uniform = ((seed >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+            #[allow(clippy::cast_sign_loss, clippy::cast_possible_truncation)]
+            let gap = (-uniform.ln() * MEAN_GAP_US) as u64;
+            next += Duration::from_micros(gap);
+            tokio::time::sleep_until(next).await;
+        }
+        // The busy share is taken over the arrivals' span.
+        let arrivals = start.elapsed();
+        let mut latencies = Vec::with_capacity(REQUESTS);
+        for request in sent {
+            latencies.push(request.await.unwrap());
+        }
+        (latencies, arrivals)
+    });
+    let _ = stop_tx.send(());
+    let capture = service.join().unwrap();
+    let spans: Vec<Closed> = capture
+        .closed()
+        .into_iter()
+        .filter(|span| span.name == "request")
+        .collect();
+    let mut billing_own = billing.own.lock().unwrap().clone();
+    // The warm-up's calls are the first ten: compare like with like.
+    billing_own.drain(..billing_own.len().saturating_sub(REQUESTS));
+    let spans = spans[spans.len().saturating_sub(REQUESTS)..].to_vec();
+    #[allow(clippy::cast_precision_loss)]
+    let busy = (2 * WORK * u32::try_from(REQUESTS).unwrap()).as_secs_f64() / wall.as_secs_f64();
+    Run {
+        client: client_latencies,
+        billing: billing_own,
+        spans,
+        busy,
+    }
+}
+
+fn check(billing: &Billing, server: Server, client: Client) {
+    let run = run(billing, server, client);
+    let what = format!("{server:?} server, {client:?} client");
+    assert_eq!(run.spans.len(), REQUESTS, "{what}");
+    assert_eq!(run.billing.len(), REQUESTS, "{what}");
+
+    let field = |name: &str| -> Vec<u64> { run.spans.iter().map(|s| s.u64(name)).collect() };
+    let (total, external, internal, backlog) = (
+        field("total.duration_us"),
+        field("external.duration_us"),
+        field("internal.duration_us"),
+        field("internal.backlog_us"),
+    );
+    let ms2 = 2_000;
+    let (own50, own99) = (quantile(&run.billing, 0.5), quantile(&run.billing, 0.99));
+    let (ext50, ext99) = (quantile(&external, 0.5), quantile(&external, 0.99));
+    let (client99, total99) = (quantile(&run.client, 0.99), quantile(&total, 0.99));
+    let summary = format!(
+        "{what}: busy {:.2}; billing's own p50 {own50} p99 {own99}; external p50 {ext50} p99 \
+         {ext99}; backlog p50 {} p99 {}; client p50 {} p99 {client99}; total p50 {} p99 \
+         {total99} (µs)",
+        run.busy,
+        quantile(&backlog, 0.5),
+        quantile(&backlog, 0.99),
+        quantile(&run.client, 0.5),
+        quantile(&total, 0.5),
+    );
+    println!("{summary}");
+    assert!(run.busy >= 0.75, "{summary}");
+
+    // What billing had is billing's: no more, and no less.
+    assert!(ext50 <= own50 + ms2, "{summary}");
+    assert!(ext50 + 1_000 >= own50, "{summary}");
+    assert!(ext99 * 5 <= own99 * 6 + 5 * ms2, "{summary}");
+    for (i, span) in run.spans.iter().enumerate() {
+        // The rest is internal: the work, and the waits for the worker.
+        assert_eq!(total[i], external[i] + internal[i], "{span:?}");
+        assert!(internal[i] >= micros(2 * WORK) - 100, "{span:?}");
+        assert!(backlog[i] <= internal[i], "{span:?}");
+        assert!(span.breakdown().starts_with("billing="), "{span:?}");
+    }
+    // A queue formed, and its waits are the backlog.
+    assert!(quantile(&backlog, 0.99) >= 2_000, "{summary}");
+    // The way in: the handler's total is what the client waited.
+    assert!(total99 * 5 <= client99 * 6 + 5 * ms2, "{summary}");
+    assert!(client99 * 5 <= total99 * 6 + 5 * ms2, "{summary}");
+}
+
+#[test]
+fn under_load_a_dependency_is_billed_its_own_time_and_the_backlog_is_ours() {
+    let billing = start_billing();
+    for client in [
+        Client::Tonic,
+        Client::Middleware,
+        Client::MiddlewareThroughBody,
+        Client::TowerHttp,
+        Client::Attribute,
+    ] {
+        check(&billing, Server::Http, client);
+    }
+    check(&billing, Server::Grpc, Client::Middleware);
+}
