@@ -13,13 +13,13 @@ use axum::Router;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 use selftime::reqwest::ExternalCallMiddleware;
-use selftime::tower::HandlerLayer;
+use selftime::tower::{Arrival, ArrivalListener, HandlerLayer};
 use std::sync::Arc;
 use tracing_subscriber::fmt::format::FmtSpan;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // Each request's span, with selftime's six fields, printed as it closes.
+    // Each request's span, with selftime's seven fields, printed as it closes.
     tracing_subscriber::fmt()
         .with_span_events(FmtSpan::CLOSE)
         .init();
@@ -50,8 +50,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/checkout/{cart}", get(checkout))
         .layer(HandlerLayer::matched_path())
         .with_state(billing);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 3000)).await?;
-    axum::serve(listener, app).await?;
+    // A listener that notes when each request arrived, so that a request
+    // waiting for a busy worker counts in its handler's total (as backlog).
+    let listener = ArrivalListener::bind(("127.0.0.1", 3000)).await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<Arrival>(),
+    )
+    .await?;
     Ok(())
 }
 

@@ -325,11 +325,21 @@ struct Run {
 /// Serves the service on a current-thread runtime of its own thread (one
 /// worker), sends it `REQUESTS` requests at Poisson times from another
 /// runtime, and gathers what everyone measured.
-fn run(billing: &Billing, server: Server, client: Client) -> Run {
+/// The service, on a current-thread runtime (one worker) of a thread of its
+/// own that records the handlers' spans: its address, a switch that stops
+/// it, and the thread, which hands back the spans.
+fn start_service(
+    calls: Calls,
+    server: Server,
+    client: Client,
+) -> (
+    SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    std::thread::JoinHandle<Capture>,
+) {
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let calls = Calls::new(billing);
-    let service = std::thread::spawn(move || {
+    let thread = std::thread::spawn(move || {
         let (capture, _guard) = Capture::install();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -351,7 +361,7 @@ fn run(billing: &Billing, server: Server, client: Client) -> Run {
                         .layer(HandlerLayer::matched_path());
                     let app = router.into_make_service_with_connect_info::<Arrival>();
                     tokio::select! {
-                        served = axum::serve(listener, app).into_future() => served.unwrap(),
+                        result = axum::serve(listener, app).into_future() => result.unwrap(),
                         _ = stop_rx => {}
                     }
                 }
@@ -370,64 +380,66 @@ fn run(billing: &Billing, server: Server, client: Client) -> Run {
         });
         capture
     });
-    let addr = addr_rx.recv().unwrap();
-    billing.own.lock().unwrap().clear();
+    (addr_rx.recv().unwrap(), stop_tx, thread)
+}
 
-    let load = tokio::runtime::Builder::new_multi_thread()
+/// Sends the service `REQUESTS` requests at Poisson times, after a warm-up,
+/// from a runtime of its own: the latency of each as the client saw it, and
+/// the span of the arrivals.
+fn load(addr: SocketAddr, server: Server) -> (Vec<u64>, Duration) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
-    let (client_latencies, wall) = load.block_on(async move {
+    runtime.block_on(async move {
         let http = reqwest::Client::new();
         let grpc = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
             .unwrap()
             .connect_lazy();
-        let send = move || {
+        let request = move || {
             let http = http.clone();
             let mut grpc = CartClient::new(grpc.clone());
             async move {
                 let start = Instant::now();
-                match server {
-                    Server::Http => {
-                        let text = http
-                            .get(format!("http://{addr}/work"))
-                            .send()
+                let answer = match server {
+                    Server::Http => http
+                        .get(format!("http://{addr}/work"))
+                        .send()
+                        .await
+                        .unwrap()
+                        .text()
+                        .await
+                        .unwrap(),
+                    Server::Grpc => {
+                        grpc.checkout(CheckoutRequest { cart: "c".into() })
                             .await
                             .unwrap()
-                            .text()
-                            .await
-                            .unwrap();
-                        assert!(text == "paid", "{text}");
+                            .into_inner()
+                            .order
                     }
-                    Server::Grpc => {
-                        let reply = grpc
-                            .checkout(CheckoutRequest { cart: "c".into() })
-                            .await
-                            .unwrap();
-                        assert_eq!(reply.into_inner().order, "paid");
-                    }
-                }
+                };
+                assert_eq!(answer, "paid");
                 micros(start.elapsed())
             }
         };
         // Warm-up, one at a time: connections opened, clocks calibrated.
         for _ in 0..10 {
-            send().await;
+            request().await;
         }
         let start = Instant::now();
         let mut next = tokio::time::Instant::now();
-        let mut seed: u64 = 0x5eed_0f_5e1f_7173;
-        let mut sent = Vec::with_capacity(REQUESTS);
+        let mut random: u64 = 0x005e_ed0f_5e1f_7173;
+        let mut in_flight = Vec::with_capacity(REQUESTS);
         for _ in 0..REQUESTS {
-            sent.push(tokio::spawn(send()));
+            in_flight.push(tokio::spawn(request()));
             // Exponential gaps from a fixed-seed generator: the same
             // arrivals every run.
-            seed = seed
+            random = random
                 .wrapping_mul(6_364_136_223_846_793_005)
                 .wrapping_add(1_442_695_040_888_963_407);
             #[allow(clippy::cast_precision_loss)]
-            let uniform = ((seed >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+            let uniform = ((random >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
             #[allow(clippy::cast_sign_loss, clippy::cast_possible_truncation)]
             let gap = (-uniform.ln() * MEAN_GAP_US) as u64;
             next += Duration::from_micros(gap);
@@ -436,12 +448,19 @@ fn run(billing: &Billing, server: Server, client: Client) -> Run {
         // The busy share is taken over the arrivals' span.
         let arrivals = start.elapsed();
         let mut latencies = Vec::with_capacity(REQUESTS);
-        for request in sent {
+        for request in in_flight {
             latencies.push(request.await.unwrap());
         }
         (latencies, arrivals)
-    });
-    let _ = stop_tx.send(());
+    })
+}
+
+/// One run: the service under load, and what everyone measured.
+fn run(billing: &Billing, server: Server, client: Client) -> Run {
+    let (addr, stop, service) = start_service(Calls::new(billing), server, client);
+    billing.own.lock().unwrap().clear();
+    let (client_latencies, arrivals) = load(addr, server);
+    let _ = stop.send(());
     let capture = service.join().unwrap();
     let spans: Vec<Closed> = capture
         .closed()
@@ -452,13 +471,12 @@ fn run(billing: &Billing, server: Server, client: Client) -> Run {
     // The warm-up's calls are the first ten: compare like with like.
     billing_own.drain(..billing_own.len().saturating_sub(REQUESTS));
     let spans = spans[spans.len().saturating_sub(REQUESTS)..].to_vec();
-    #[allow(clippy::cast_precision_loss)]
-    let busy = (2 * WORK * u32::try_from(REQUESTS).unwrap()).as_secs_f64() / wall.as_secs_f64();
+    let work = 2 * WORK * u32::try_from(REQUESTS).unwrap();
     Run {
         client: client_latencies,
         billing: billing_own,
         spans,
-        busy,
+        busy: work.as_secs_f64() / arrivals.as_secs_f64(),
     }
 }
 

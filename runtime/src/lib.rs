@@ -30,7 +30,7 @@
 //! [Nested handlers](#nested-handlers) ·
 //! [Spawned tasks, blocking calls and threads](#spawned-tasks-blocking-calls-and-threads) ·
 //! [Where internal time goes](#where-internal-time-goes) ·
-//! [Scheduler delay and wake mode](#scheduler-delay-and-wake-mode) ·
+//! [Backlog: when the service itself is the bottleneck](#backlog-when-the-service-itself-is-the-bottleneck) ·
 //! [Orphan calls](#orphan-calls) ·
 //! [Edge cases](#edge-cases) ·
 //! [Testing with tokio's paused clock](#testing-with-tokios-paused-clock) ·
@@ -134,6 +134,7 @@
 //! | `external.calls` | `u64`, how many external calls the handler started |
 //! | `external.breakdown` | `dep=<µs>us/<calls>` joined by `,`, in order of first call: `legacy=35012us/1,redis=812us/3` |
 //! | `outcome` | `ok`, `error`, `panic` or `cancelled` (see [Outcomes](#outcomes)) |
+//! | `internal.backlog_us` | `u64`, the part of internal time in which this process held the request up: answers waiting for a busy worker, and a request waiting before its handler started ([Backlog](#backlog-when-the-service-itself-is-the-bottleneck)) |
 //!
 //! The names are in [`FIELDS`]. The ledger works whether or not the span is
 //! enabled: with no subscriber, or a filter that drops the span, [`current`],
@@ -202,7 +203,7 @@
 //! | field | the part of internal time in which… |
 //! |---|---|
 //! | `internal.busy_us` | the handler's future was being polled, outside external calls: its own CPU work (and any blocking it does) |
-//! | `internal.scheduled_us` | a dependency had answered a [wake-mode](#scheduler-delay-and-wake-mode) call, and the handler waited to be polled |
+//! | `internal.scheduled_us` | a dependency had answered a [wake-mode](#backlog-when-the-service-itself-is-the-bottleneck) call, and the handler waited to be polled |
 //! | `internal.waiting_us` | neither: timers, locks, channels, the run queue after other wakes |
 //!
 //! The three add up to `internal.duration_us` exactly. A high *waiting* with
@@ -211,17 +212,70 @@
 //! the handler, which is why it is opt-in; a plain fn's whole body is one
 //! poll.
 //!
-//! # Scheduler delay and wake mode
+//! # Backlog: when the service itself is the bottleneck
 //!
-//! By default an external call ends when its future completes, which is when
-//! the handler is next polled after the dependency answered. On a busy
-//! runtime the answer can wait in the run queue, and that wait is billed to
-//! the dependency. Wake mode, `#[external_call("redis", wake)]` or
-//! [`External::until_wake`], polls the call with a waker of its own that
-//! ends the call's interval at the moment the dependency wakes the task; the
-//! wait until the next poll is internal time (`internal.scheduled_us` with
-//! `polls`). It costs one allocation per call and a clock read per wake,
-//! which is why it is opt-in.
+//! Under load a service's own backlog is easy to bill to its dependencies.
+//! A dependency's answer is data in a socket; on a runtime whose workers
+//! are all busy, nobody reads it until a worker is free, and then the
+//! handler waits in the run queue to be polled. Measured naively, from the
+//! call's start to the moment the handler sees the answer, that wait looks
+//! like a slow dependency: an overloaded service reports "my own work takes
+//! 25 ms, billing takes 800 ms", pages billing's owners and not its own.
+//! The same happens on the way in: a request that waits in the accept queue
+//! and the run queue before its handler starts is not in the handler's
+//! total at all.
+//!
+//! selftime counts the time *the dependency had the request*, from the call
+//! to the moment the answer reached this process, as external, and the wait
+//! from there until the handler noticed it as internal. That wait, and the
+//! wait before the handler started, are also reported on their own as the
+//! **backlog** (`internal.backlog_us`, [`Snapshot::backlog`], the
+//! `selftime_backlog_seconds` histogram), the part of internal time in
+//! which this process, not a dependency, held the request up. A high
+//! backlog with a modest own CPU time says: the service is saturated (too
+//! few workers, blocking work on a worker, a CPU-bound neighbour), which is
+//! the service's fault and pages its team.
+//!
+//! How each integration finds the moment an answer arrived:
+//!
+//! - the `tower` client layers, the `reqwest` middleware and
+//!   `#[external_call("dep", wake)]` open their connections on a small
+//!   runtime of selftime's own, on a thread of its own ([`io`]), which reads
+//!   the answer as soon as it arrives and wakes the handler's task then: the
+//!   call ends at that wake. The `tower` client layers run each call's
+//!   future there too, so a buffered client (a tonic `Channel`, whose worker
+//!   hands the response future back to the caller) is measured the same way;
+//!   that is why they need the inner service's future to be `Send +
+//!   'static`, as tonic's and hyper's are;
+//! - a client whose connections are opened ahead of its calls (a tonic
+//!   `Channel`, a Redis multiplexed connection) must open them there too,
+//!   one line: `selftime::io::enter(|| endpoint.connect_lazy())`, or
+//!   `selftime::io::run(client.get_multiplexed_async_connection()).await`;
+//!   with `#[external_call("redis", wake)]` on the calls, a Redis answer is
+//!   then noticed as it arrives;
+//! - an `#[external_call]` without `wake` (or [`external`]) ends its call
+//!   when the handler next runs after the answer: the cheapest form, right
+//!   on an idle runtime, and counting run-queue delay as external when the
+//!   runtime is busy;
+//! - on the way in, [`tower::ArrivalListener`](crate::tower) (a TCP listener
+//!   for axum's `serve` and tonic's `serve_with_incoming`) notes when each
+//!   request's data reached the host: on Linux the kernel's receive
+//!   timestamp, elsewhere the time of the read. `HandlerLayer` starts the
+//!   handler's total there, and the wait until the handler started is
+//!   backlog. Over HTTP/2, requests whose frames arrive in one read share
+//!   that read's arrival (its newest data's), so a queue of requests on one
+//!   connection is undercounted for all but the first of each read. Without
+//!   the listener, or with `#[timed_handler]` alone, the total starts when
+//!   the handler does: time spent before it (the accept queue, hyper's
+//!   connection task, the run queue) is invisible to it.
+//!
+//! What backlog cannot see: a wait inside a client that does not use the
+//! I/O thread (a connection opened elsewhere), which stays external, and
+//! CPU work of the handler itself, which is internal but not backlog.
+//! Wake-mode calls that split internal time (`polls`) also report their
+//! waits as `internal.scheduled_us`. The price of wake mode: one allocation
+//! per call, a lock per poll, and a clock read per wake; the `tower` client
+//! layers add a task on the I/O thread per call (see `BENCHMARKS.md`).
 //!
 //! # Orphan calls
 //!
@@ -240,12 +294,11 @@
 //!   outside the `#[external_call]` fn, the body's download time is internal.
 //!   Read the body inside the call (`resp.bytes().await` in the same fn) to
 //!   count it as external.
-//! - **Scheduler delay.** All figures are wall-clock. A dependency's answer
-//!   that waits in the run queue because the runtime is busy keeps its call
-//!   open until the handler is polled again, so scheduler delay after a wake
-//!   counts as external; delay before a call starts counts as internal. On a
-//!   saturated runtime both drift; the internal alert then reflects the
-//!   saturation, which is the service's own.
+//! - **Scheduler delay.** All figures are wall-clock. Delay before a call
+//!   starts is internal. Delay after a dependency answered is internal
+//!   backlog for the integrations and wake-mode calls, and external for an
+//!   `#[external_call]` without `wake` (see
+//!   [Backlog](#backlog-when-the-service-itself-is-the-bottleneck)).
 //! - **Many dependencies.** A ledger names 16 dependencies, in order of
 //!   first call; calls to further ones are counted together under
 //!   [`OTHER_DEPENDENCY`] (`other`). No time is lost: the union and the call
@@ -373,7 +426,7 @@
 //! - **A handler** allocates at most once: its state (the ledger) is taken
 //!   from its thread's pool of finished ones (up to 16 a thread) when there
 //!   is one, so a steady stream of handlers allocates nothing. Its report
-//!   records six span fields, formats the breakdown into a per-thread buffer,
+//!   records seven span fields, formats the breakdown into a per-thread buffer,
 //!   and with `metrics` borrows label sets built on first use.
 //! - **No global state on the hot path**: concurrent handlers on any number
 //!   of threads share nothing but the tables of names, which are read-only
@@ -394,7 +447,7 @@
 //!
 //! **`tower`**: the `selftime::tower` module. `HandlerLayer` runs every
 //! request of an axum, tonic or hyper service as a handler, one line instead
-//! of one attribute per handler: the six fields above on a span named
+//! of one attribute per handler: the seven fields above on a span named
 //! `request` (with `otel.name`, `http.route` and the status), measured to the
 //! *end of the response body*, so a streamed body's time is in `total` and
 //! the external calls made while streaming count; `cancelled` when the client
@@ -500,7 +553,7 @@ pub use report::{FIELDS, SPLIT_FIELDS};
 /// |---|---|---|
 /// | `name = "checkout"` | the span's name and the metrics' `handler` label | the fn's name |
 /// | `level = "debug"` | the span's level: `trace`, `debug`, `info`, `warn` or `error` | `info` |
-/// | `span = "current"` | record onto the span already current instead of opening one (declare the six fields on it: [`FIELDS`]); put the attribute *above* `#[tracing::instrument]` | `"new"` |
+/// | `span = "current"` | record onto the span already current instead of opening one (declare the seven fields on it: [`FIELDS`]); put the attribute *above* `#[tracing::instrument]` | `"new"` |
 /// | `polls` | split internal time into busy, scheduled and waiting ([Where internal time goes](crate#where-internal-time-goes)) | off |
 /// | `future` | the return type is a boxed future under a name the macro cannot see through (your own alias of `Pin<Box<dyn Future<…>>>`): time that future, not its construction | off |
 /// | `crate = "::my::selftime"` | the path to this crate, when it is re-exported | `::selftime` |
@@ -585,7 +638,7 @@ pub use selftime_macros::timed_handler;
 /// | argument | meaning | default |
 /// |---|---|---|
 /// | `"redis"` | the dependency's name (a string literal: it labels metrics) | the fn's name |
-/// | `wake` | end the call when its dependency wakes the task, not when the task next runs ([wake mode](crate#scheduler-delay-and-wake-mode)); for a call that is a future | off |
+/// | `wake` | end the call when its answer arrives, not when the task next runs: its client's connections are opened on selftime's I/O thread, and the wait for a busy worker is [backlog](crate#backlog-when-the-service-itself-is-the-bottleneck); for a call that is a future | off |
 /// | `future` | the return type is a boxed future under a name the macro cannot see through: measure that future, not its construction (as for `#[timed_handler]`) | off |
 /// | `crate = "::my::selftime"` | the path to this crate, when it is re-exported | `::selftime` |
 ///

@@ -8,7 +8,7 @@
 //! | `selftime_total_seconds` | histogram | `handler` | the handler's wall time |
 //! | `selftime_internal_seconds` | histogram | `handler` | total minus external: the figure to alert on |
 //! | `selftime_external_seconds` | histogram | `handler`, `dependency` | time waiting on dependencies (see below) |
-//! | `selftime_backlog_seconds` | histogram | `handler` | the part of internal time in which this process held the request up ([backlog](crate#backlog)) |
+//! | `selftime_backlog_seconds` | histogram | `handler` | the part of internal time in which this process held the request up ([backlog](crate#backlog-when-the-service-itself-is-the-bottleneck)) |
 //! | `selftime_requests_total` | counter | `handler`, `outcome` | one per handler run |
 //!
 //! `handler` is the handler's name (the span's name, so `name = "…"`
@@ -126,7 +126,7 @@ pub const EXTERNAL_SECONDS: &str = "selftime_external_seconds";
 
 /// `selftime_backlog_seconds{handler}`: histogram of the part of handlers'
 /// internal time in which this process, not a dependency, held the request
-/// up: see [backlog](crate#backlog).
+/// up: see [backlog](crate#backlog-when-the-service-itself-is-the-bottleneck).
 pub const BACKLOG_SECONDS: &str = "selftime_backlog_seconds";
 
 /// `selftime_requests_total{handler,outcome}`: counter of finished handler

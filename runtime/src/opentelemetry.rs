@@ -9,7 +9,7 @@
 //! | `selftime.total.duration` | histogram | `s` | `selftime.handler` | the handler's wall time |
 //! | `selftime.internal.duration` | histogram | `s` | `selftime.handler` | total minus external: the figure to alert on |
 //! | `selftime.external.duration` | histogram | `s` | `selftime.handler`, `selftime.dependency` | time waiting on dependencies (see below) |
-//! | `selftime.backlog.duration` | histogram | `s` | `selftime.handler` | the part of internal time in which this process held the request up ([backlog](crate#backlog)) |
+//! | `selftime.backlog.duration` | histogram | `s` | `selftime.handler` | the part of internal time in which this process held the request up ([backlog](crate#backlog-when-the-service-itself-is-the-bottleneck)) |
 //! | `selftime.requests` | counter | `{request}` | `selftime.handler`, `selftime.outcome` | one per handler run |
 //!
 //! `selftime.handler` is the handler's name: the span's name (or its
@@ -157,7 +157,7 @@ pub const EXTERNAL_DURATION: &str = "selftime.external.duration";
 
 /// `selftime.backlog.duration`: histogram of the part of handlers' internal
 /// time in which this process, not a dependency, held the request up (see
-/// [backlog](crate#backlog)), in seconds.
+/// [backlog](crate#backlog-when-the-service-itself-is-the-bottleneck)), in seconds.
 pub const BACKLOG_DURATION: &str = "selftime.backlog.duration";
 
 /// `selftime.requests`: counter of finished handler runs by [`OUTCOME`].

@@ -96,7 +96,7 @@ impl Snapshot {
 
     /// The part of internal time in which this process, not a dependency,
     /// held the request up: a dependency's answer waiting to be noticed
-    /// after it arrived (calls measured [until their answer](crate#backlog)),
+    /// after it arrived (calls measured [until their answer](crate#backlog-when-the-service-itself-is-the-bottleneck)),
     /// and, behind `HandlerLayer` with arrival times, the request waiting
     /// before its handler started. Never more than [`internal`](Self::internal).
     #[must_use]

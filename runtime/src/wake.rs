@@ -49,13 +49,11 @@ impl Waking {
     /// counts an orphan call and returns `None`.
     #[cfg_attr(not(any(feature = "tower", feature = "reqwest")), allow(dead_code))]
     pub(crate) fn begin(dep: DepId) -> Option<Self> {
-        match crate::scope::current() {
-            Some(handler) => Some(Self::begin_in(handler, dep)),
-            None => {
-                crate::orphan::record(dep, None);
-                None
-            }
-        }
+        let Some(handler) = crate::scope::current() else {
+            crate::orphan::record(dep, None);
+            return None;
+        };
+        Some(Self::begin_in(handler, dep))
     }
 
     /// Runs one poll of the call's future, `poll`, with the call's waker and

@@ -252,6 +252,7 @@ const TOTAL: &str = "selftime_total_seconds";
 const INTERNAL: &str = "selftime_internal_seconds";
 const EXTERNAL: &str = "selftime_external_seconds";
 const REQUESTS: &str = "selftime_requests_total";
+const BACKLOG: &str = "selftime_backlog_seconds";
 const ALL: (&str, &str) = ("dependency", "all");
 const REDIS: (&str, &str) = ("dependency", "redis");
 const LEGACY: (&str, &str) = ("dependency", "legacy");
@@ -285,6 +286,17 @@ fn every_series_has_the_figures_of_the_requests_that_ran() {
     login_series(&page);
     health_series(&page);
     explode_and_stuck_series(&page);
+
+    // No call in wake mode, no arrival times: a zero of backlog per run.
+    for (handler, runs) in [
+        ("checkout", 3),
+        ("login", 3),
+        ("health", 1),
+        ("explode", 1),
+        ("stuck", 1),
+    ] {
+        page.assert_histogram(BACKLOG, &[h(handler)], runs, 0.0, &[("0.0001", runs)]);
+    }
 
     // The `_sum`s add up: total = internal + external{dependency="all"}.
     for handler in ["checkout", "login", "health", "explode", "stuck"] {
@@ -404,6 +416,7 @@ fn described_with_units_help_and_histogram_types() {
         "selftime_total_seconds",
         "selftime_internal_seconds",
         "selftime_external_seconds",
+        "selftime_backlog_seconds",
     ] {
         assert!(
             page.text.contains(&format!("# TYPE {name} histogram\n")),

@@ -338,6 +338,7 @@ const TOTAL: &str = "selftime.total.duration";
 const INTERNAL: &str = "selftime.internal.duration";
 const EXTERNAL: &str = "selftime.external.duration";
 const REQUESTS: &str = "selftime.requests";
+const BACKLOG: &str = "selftime.backlog.duration";
 const ALL: (&str, &str) = ("selftime.dependency", "all");
 const REDIS: (&str, &str) = ("selftime.dependency", "redis");
 const LEGACY: (&str, &str) = ("selftime.dependency", "legacy");
@@ -444,6 +445,18 @@ fn assert_five_handlers(series: &Series) {
         1
     );
 
+    // No call is in wake mode and no request came through a listener that
+    // knows arrivals: no backlog, one zero per run.
+    for (handler, runs) in [
+        ("checkout", 3),
+        ("login", 3),
+        ("health", 1),
+        ("explode", 1),
+        ("stuck", 1),
+    ] {
+        series.assert_histogram(BACKLOG, &[h(handler)], runs, 0.0, &[(0.0001, runs)]);
+    }
+
     // The sums add up: total = internal + external{all}.
     for handler in ["checkout", "login", "health", "explode", "stuck"] {
         let parts = series.sum(INTERNAL, &[h(handler)]) + series.sum(EXTERNAL, &[h(handler), ALL]);
@@ -452,11 +465,11 @@ fn assert_five_handlers(series: &Series) {
             "{handler}: total ≠ internal + external"
         );
     }
-    // Nothing else: 5 handlers × 3 histograms, 2 dependency series of
+    // Nothing else: 5 handlers × 4 histograms, 2 dependency series of
     // checkout, 1 of login, 1 of stuck, 6 counter series.
     assert_eq!(
         series.points.len(),
-        15 + 4 + 6,
+        20 + 4 + 6,
         "{:#?}",
         series.points.keys()
     );
@@ -481,13 +494,14 @@ fn the_instruments_are_named_the_opentelemetry_way_with_units_and_descriptions()
     assert_eq!(
         names,
         [
+            "selftime.backlog.duration",
             "selftime.external.duration",
             "selftime.internal.duration",
             "selftime.requests",
             "selftime.total.duration",
         ]
     );
-    for histogram in [TOTAL, INTERNAL, EXTERNAL] {
+    for histogram in [TOTAL, INTERNAL, EXTERNAL, BACKLOG] {
         assert_eq!(series.units[histogram], "s");
     }
     assert_eq!(series.units[REQUESTS], "{request}");

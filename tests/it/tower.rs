@@ -640,9 +640,14 @@ where
     read_all(response.into_body()).await.len()
 }
 
-fn billing_service(
-) -> impl tower::Service<Request<Empty<Bytes>>, Response = Response<TestBody>, Error = Infallible> + Clone
-{
+// The client layers run a call's future on selftime's I/O thread (here,
+// under the paused clock, where it is polled): it must be `Send + 'static`.
+fn billing_service() -> impl tower::Service<
+    Request<Empty<Bytes>>,
+    Response = Response<TestBody>,
+    Error = Infallible,
+    Future: Send + 'static,
+> + Clone {
     service_fn(|_: Request<Empty<Bytes>>| async {
         sleep(ms(10)).await;
         Ok::<_, Infallible>(Response::new(streamed(vec![

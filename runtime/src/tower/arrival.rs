@@ -367,7 +367,7 @@ mod timestamps {
     pub(super) fn recv(
         socket: &impl AsRawFd,
         buf: &mut [u8],
-        control: &mut Vec<u8>,
+        control: &mut [u8],
     ) -> io::Result<(usize, Option<u64>)> {
         let mut iov = [IoSliceMut::new(buf)];
         let msg = recvmsg::<()>(
@@ -407,7 +407,7 @@ mod timestamps {
     pub(super) fn recv(
         socket: &tokio::net::TcpStream,
         buf: &mut [u8],
-        _: &mut Vec<u8>,
+        _: &mut [u8],
     ) -> io::Result<(usize, Option<u64>)> {
         let n = socket.try_read(buf)?;
         Ok((n, None))

@@ -47,7 +47,7 @@
 //! | `rpc.system.name`, `rpc.method` | `grpc` and the method, `shop.Cart/Checkout`, under [`HandlerLayer::grpc`] |
 //! | `http.response.status_code` | the response status, once the head is ready |
 //!
-//! and the six fields of `#[timed_handler]` ([`FIELDS`](crate::FIELDS)).
+//! and the seven fields of `#[timed_handler]` ([`FIELDS`](crate::FIELDS)).
 //! The request's URI, query and headers are never recorded: they carry
 //! tokens.
 //!
