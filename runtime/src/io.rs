@@ -187,3 +187,66 @@ impl<F: Future> Future for Offload<F> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// A call's panic reaches its caller as if the call had run there.
+    #[test]
+    fn a_panic_on_the_io_thread_reaches_the_caller() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            runtime.block_on(super::offload(async { panic!("the call's own bug") }))
+        }));
+        let payload = caught.unwrap_err();
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"the call's own bug"));
+    }
+
+    /// A call its caller lets go of stops on the I/O thread too.
+    #[test]
+    fn a_dropped_call_is_aborted_on_the_io_thread() {
+        struct Flag(Arc<AtomicBool>);
+        impl Drop for Flag {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let dropped = Arc::new(AtomicBool::new(false));
+        let flag = Flag(Arc::clone(&dropped));
+        let call = super::offload(async move {
+            let _flag = flag;
+            std::future::pending::<()>().await;
+        });
+        assert!(matches!(call, super::Offload::Spawned { .. }));
+        drop(call);
+        for _ in 0..1_000 {
+            if dropped.load(Ordering::SeqCst) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        panic!("the task on the I/O thread was not dropped");
+    }
+
+    /// Sockets opened inside `enter` are the I/O thread's: their readiness
+    /// is noticed there while the caller's thread is blocked.
+    #[test]
+    fn tasks_spawned_inside_enter_run_on_the_io_thread() {
+        let name = super::enter(|| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            tokio::spawn(async move {
+                let _ = tx.send(std::thread::current().name().map(str::to_owned));
+            });
+            rx
+        })
+        .recv_timeout(Duration::from_secs(5))
+        .unwrap();
+        assert_eq!(name.as_deref(), Some("selftime-io"));
+    }
+}

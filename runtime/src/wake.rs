@@ -244,6 +244,41 @@ mod tests {
     use crate::handler::Handler;
     use crate::names::DepId;
 
+    /// The wait from an answer's wake to the poll that takes it is backlog,
+    /// and not external time; a second wait overlapping the first counts
+    /// once.
+    #[test]
+    fn the_wait_after_a_wake_is_backlog_and_not_external() {
+        use std::task::{Context, Poll};
+        use std::time::Duration;
+        let handler = Handler::open(false);
+        let state = || handler.state();
+        let first = super::Waking::begin_in(handler.clone(), DepId::of("wake-test-backlog"));
+        let second = super::Waking::begin_in(handler.clone(), DepId::of("wake-test-backlog"));
+        std::thread::sleep(Duration::from_millis(5));
+        first.waker.wake_by_ref();
+        second.waker.wake_by_ref();
+        let woken = state().now();
+        std::thread::sleep(Duration::from_millis(20));
+        let task = std::task::Waker::noop();
+        let cx = Context::from_waker(task);
+        let polling = state().now();
+        assert!(first.poll(&cx, |_| Poll::Ready(())).is_ready());
+        assert!(second.poll(&cx, |_| Poll::Ready(())).is_ready());
+        let polled = state().now();
+        drop((first, second));
+        let now = state().now();
+        let backlog = state().backlog(now);
+        let external = state().ledger().external_at(now);
+        // Both calls were in flight until the wakes, then neither until the
+        // polls (which take them up again until they are dropped).
+        assert!(external >= 5_000_000, "{external}");
+        assert!(external <= woken + (now - polling), "{external}");
+        assert!(backlog >= 20_000_000, "{backlog}");
+        assert!(backlog <= polled - woken + (now - polled), "{backlog}");
+        assert!(external + backlog <= now, "{external} + {backlog} > {now}");
+    }
+
     /// A resource may keep the last waker it was given long after the call:
     /// the handler's state must still be free to go back to its pool.
     #[test]
