@@ -202,7 +202,7 @@ mod tests {
             .build()
             .unwrap();
         let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            runtime.block_on(super::offload(async { panic!("the call's own bug") }))
+            runtime.block_on(super::offload(async { panic!("the call's own bug") }));
         }));
         let payload = caught.unwrap_err();
         assert_eq!(payload.downcast_ref::<&str>(), Some(&"the call's own bug"));
