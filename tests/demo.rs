@@ -1,6 +1,6 @@
 //! The incident demo (`examples/incident`), run in-process in its quick
 //! mode: every incident reaches exactly its owner and nobody else is paged,
-//! the old endpoint alert pages the auth team for all five, the figures
+//! the old endpoint alert pages the auth team for all six, the figures
 //! behind the verdict are whole, and the chart and `incident.json` say so.
 //!
 //! This runs on the real clock against real loopback HTTP servers, so it
@@ -181,11 +181,11 @@ impl Replay {
     }
 }
 
-/// The verdict: the old alert paged the auth team for all five incidents,
+/// The verdict: the old alert paged the auth team for all six incidents,
 /// four of them false; the shipped rules reached each incident's owner,
 /// once, the right way, and nobody else.
 fn assert_verdict(verdict: &Verdict, printed: &str) {
-    assert_eq!(verdict.endpoint_pages(), [1, 2, 3, 4, 5], "{printed}");
+    assert_eq!(verdict.endpoint_pages(), [1, 2, 3, 4, 5, 6], "{printed}");
     assert_eq!(verdict.endpoint_false_pages(), 4);
     let owners = [
         None,
@@ -193,6 +193,7 @@ fn assert_verdict(verdict: &Verdict, printed: &str) {
         Some((Team::Legacy, Reach::Page)),
         Some((Team::Platform, Reach::Page)),
         Some((Team::SessionStore, Reach::Notify)),
+        Some((Team::Auth, Reach::Page)),
         Some((Team::Auth, Reach::Page)),
     ];
     for (phase, owner) in verdict.phases.iter().zip(owners) {
@@ -219,7 +220,7 @@ fn assert_verdict(verdict: &Verdict, printed: &str) {
         "{printed}"
     );
     assert!(
-        printed.contains("before selftime: LoginEndpointLatencyHigh paged the auth team in phases 2, 3, 4, 5, 6 (4 false + 1 true)."),
+        printed.contains("before selftime: LoginEndpointLatencyHigh paged the auth team in phases 2, 3, 4, 5, 6, 7 (4 false + 2 true)."),
         "{printed}"
     );
     for phase in PHASES {
@@ -302,6 +303,31 @@ fn assert_faults_show_where_injected(outcome: &incident::Outcome) {
         "auth +15 ms: {}",
         internal("auth", 5)
     );
+    // Saturated, auth's own time rises, and what its dependencies had of
+    // each login does not: the wait for a busy worker is not theirs. The
+    // session store stays under its threshold, and what auth bills the
+    // proxy agrees with the proxy's own total.
+    assert!(
+        internal("auth", 6) >= 10.0,
+        "auth saturated: {}",
+        internal("auth", 6)
+    );
+    let store = peak(
+        recorded::DEPENDENCY_P99,
+        &[("job", "auth"), ("dependency", "session_store")],
+        6,
+    );
+    assert!(store < 10.0, "auth saturated: session store {store}");
+    let billed = peak(
+        recorded::DEPENDENCY_P99,
+        &[("job", "auth"), ("dependency", "legacy_proxy")],
+        6,
+    );
+    let proxy_own = peak(recorded::TOTAL_P99, &[("job", "proxy")], 6);
+    assert!(
+        billed <= 1.2 * proxy_own + 5.0,
+        "auth saturated: billed to the proxy {billed}, its own total {proxy_own}"
+    );
     let endpoint = peak(recorded::TOTAL_P99, &[("job", "gateway")], 2);
     assert!(
         endpoint >= 50.0,
@@ -323,7 +349,15 @@ fn assert_report(replay: &Replay) {
     assert_eq!(json["evaluator"], verdict.evaluator.key());
     let phases = json["phases"].as_array().expect("phases is an array");
     assert_eq!(phases.len(), PHASES.len());
-    let faults = ["none", "gateway", "legacy", "proxy", "session_store", "own"];
+    let faults = [
+        "none",
+        "gateway",
+        "legacy",
+        "proxy",
+        "session_store",
+        "own",
+        "own_saturation",
+    ];
     let plan = Plan::quick();
     for (index, ((phase, fault), shown)) in
         phases.iter().zip(faults).zip(&verdict.phases).enumerate()
@@ -373,7 +407,7 @@ fn assert_chart(svg: &str, verdict: &Verdict) {
     let count = |text: &str| svg.matches(&format!(">\n{text}\n</text>")).count();
     let endpoint_pages = verdict.endpoint_pages().len();
     assert_eq!(
-        count("PAGE auth team (not theirs)") + usize::from(verdict.phases[5].endpoint.is_some()),
+        count("PAGE auth team (not theirs)") + own_endpoint_pages(verdict),
         endpoint_pages
     );
     let reached: usize = verdict.phases.iter().map(|p| p.reached().len()).sum();
@@ -388,10 +422,16 @@ fn assert_chart(svg: &str, verdict: &Verdict) {
     .map(|team| count(&format!("PAGE {team}")) + count(&format!("NOTIFY {team}")))
     .sum::<usize>();
     // The auth team's own endpoint page is marked `PAGE auth team` too.
-    assert_eq!(
-        marked,
-        reached + usize::from(verdict.phases[5].endpoint.is_some())
-    );
+    assert_eq!(marked, reached + own_endpoint_pages(verdict));
+}
+
+/// The endpoint alert's pages in the auth team's own incidents (its CPU
+/// regression, its saturation): marked `PAGE auth team` too.
+fn own_endpoint_pages(verdict: &Verdict) -> usize {
+    verdict.phases[5..]
+        .iter()
+        .filter(|phase| phase.endpoint.is_some())
+        .count()
 }
 
 /// Every tag is closed, in order: enough to catch a truncated or garbled

@@ -263,7 +263,7 @@ fn phases<DB: DrawingBackend>(
     chart.draw_series(verdict.phases.iter().map(|phase| {
         let shade = match phase.phase.fault {
             Fault::None => HEALTHY,
-            Fault::Own(_) => OURS,
+            Fault::Own(_) | Fault::OwnSaturation(_) => OURS,
             _ => THEIRS,
         };
         // The fault itself; the recovery after it is left white.

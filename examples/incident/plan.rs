@@ -23,6 +23,9 @@ pub(crate) enum Fault {
     SessionStore(Duration),
     /// The auth service's own code takes more CPU per login.
     Own(Duration),
+    /// The auth service saturates: a job blocks its workers, in slices of
+    /// this length, and logins wait for them.
+    OwnSaturation(Duration),
 }
 
 impl Fault {
@@ -35,6 +38,7 @@ impl Fault {
             Self::Proxy(_) => "proxy",
             Self::SessionStore(_) => "session_store",
             Self::Own(_) => "own",
+            Self::OwnSaturation(_) => "own_saturation",
         }
     }
 }
@@ -48,8 +52,8 @@ pub(crate) struct Phase {
     pub(crate) fault: Fault,
 }
 
-/// The six phases, in order: a baseline, then the five incidents.
-pub(crate) const PHASES: [Phase; 6] = [
+/// The seven phases, in order: a baseline, then the six incidents.
+pub(crate) const PHASES: [Phase; 7] = [
     Phase {
         title: "baseline",
         label: "baseline",
@@ -80,6 +84,11 @@ pub(crate) const PHASES: [Phase; 6] = [
         label: "auth CPU +15 ms",
         fault: Fault::Own(ms(15)),
     },
+    Phase {
+        title: "auth saturates (a job blocks its workers, 30 ms at a time)",
+        label: "auth saturated",
+        fault: Fault::OwnSaturation(ms(30)),
+    },
 ];
 
 /// How much rule time one scrape stands for: every scrape of the demo is one
@@ -109,12 +118,12 @@ pub(crate) struct Plan {
 impl Plan {
     /// The default run: about 1 minute 50 seconds.
     pub(crate) fn full() -> Self {
-        Self::paced(40, ms(2_000), ms(500))
+        Self::paced(48, ms(2_000), ms(420))
     }
 
     /// `--quick`: about 20 seconds.
     pub(crate) fn quick() -> Self {
-        Self::paced(50, ms(400), ms(90))
+        Self::paced(60, ms(400), ms(75))
     }
 
     fn paced(rate: u32, warmup: Duration, scrape_every: Duration) -> Self {

@@ -11,11 +11,14 @@
 //! - **gateway** (the gateway team): `HandlerLayer::matched_path()` on its
 //!   router, and the reqwest middleware on its client (dependency `auth`);
 //! - **auth** (us): the `login` handler is a `#[selftime::timed_handler]`,
-//!   its two outbound calls `#[selftime::external_call]`s (`session_store`,
-//!   `legacy_proxy`);
+//!   its two outbound calls `#[selftime::external_call(…, wake)]`s
+//!   (`session_store`, `legacy_proxy`): each ends when its answer arrives,
+//!   so that a wait for a busy auth worker is auth's backlog;
 //! - **proxy** (the platform team): like the gateway (dependency `legacy`);
 //! - **legacy** (the legacy team): `HandlerLayer::matched_path()`.
 //!
+//! Every service is served through selftime's `ArrivalListener`, so that
+//! behind `HandlerLayer` a request's wait for a worker is in its total.
 //! Each service runs on a tokio runtime of its own, whose threads record
 //! into that service's own Prometheus recorder: four processes' worth of
 //! metrics in one process. Every service has a latency knob (an atomic the
@@ -32,7 +35,7 @@ use metrics_exporter_prometheus::{
 };
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 use selftime::reqwest::ExternalCallMiddleware;
-use selftime::tower::HandlerLayer;
+use selftime::tower::{Arrival, ArrivalListener, HandlerLayer};
 use std::cell::RefCell;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -51,6 +54,8 @@ const PROXY_BASE: Duration = Duration::from_millis(1);
 const LEGACY_BASE: Duration = Duration::from_millis(5);
 /// The CPU time the auth service spends sealing a session on a healthy day.
 const SEAL_BASE: Duration = Duration::from_millis(1);
+/// The auth service's worker threads.
+const AUTH_WORKERS: usize = 2;
 /// How long any hop waits for the next one before giving up.
 pub(crate) const HOP_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -85,6 +90,8 @@ pub(crate) struct Knobs {
     pub(crate) session_store: Knob,
     pub(crate) proxy: Knob,
     pub(crate) legacy: Knob,
+    /// The slice of a worker the job that saturates auth blocks at a time.
+    pub(crate) auth_hog: Knob,
 }
 
 impl Knobs {
@@ -96,6 +103,7 @@ impl Knobs {
             &self.session_store,
             &self.proxy,
             &self.legacy,
+            &self.auth_hog,
         ] {
             knob.set(Duration::ZERO);
         }
@@ -106,6 +114,7 @@ impl Knobs {
             Fault::Proxy(extra) => self.proxy.set(extra),
             Fault::SessionStore(extra) => self.session_store.set(extra),
             Fault::Own(extra) => self.auth.set(extra),
+            Fault::OwnSaturation(slice) => self.auth_hog.set(slice),
         }
     }
 }
@@ -195,10 +204,14 @@ fn start_service(job: &'static str, workers: usize, router: Router) -> io::Resul
         }),
     );
     runtime.spawn(async move {
-        let Ok(listener) = TcpListener::from_std(listener) else {
+        // A listener that notes when each request arrived: behind
+        // `HandlerLayer`, the wait for a worker is in the handler's total.
+        let Ok(listener) = TcpListener::from_std(listener).and_then(ArrivalListener::from_tokio)
+        else {
             return;
         };
-        // axum retries failed accepts itself; this ends with the runtime.
+        let app = app.into_make_service_with_connect_info::<Arrival>();
+        // The listener retries failed accepts; this ends with the runtime.
         let _ = axum::serve(listener, app).await;
     });
     Ok(Service { job, addr, runtime })
@@ -236,11 +249,14 @@ pub(crate) fn start(sessions: Sessions, knobs: Arc<Knobs>) -> io::Result<System>
     // Two workers: sealing blocks one of them (`block_in_place`).
     let auth = start_service(
         "auth",
-        2,
+        AUTH_WORKERS,
         Router::new()
             .route("/login/{token}", get(login))
             .with_state(Arc::new(auth_state)),
     )?;
+    for _ in 0..AUTH_WORKERS {
+        auth.runtime.spawn(blocking_job(Arc::clone(&knobs)));
+    }
     let gateway_hop = Hop {
         http: instrumented_client("auth")?,
         next: format!("http://{}", auth.addr),
@@ -334,7 +350,11 @@ async fn load_session(auth: &Auth, token: &str) -> io::Result<Option<String>> {
 
 /// Asks the legacy member system, through the reverse proxy, for the
 /// member's tier.
-#[selftime::external_call("legacy_proxy")]
+///
+/// In wake mode too: the client's connections are opened on selftime's I/O
+/// thread, which reads the proxy's answer as it arrives, so that a wait for
+/// a busy auth worker is auth's backlog, not the proxy's time.
+#[selftime::external_call("legacy_proxy", wake)]
 async fn fetch_member(auth: &Auth, user: &str) -> reqwest::Result<String> {
     auth.http
         .get(format!("{}/legacy/members/{user}", auth.proxy))
@@ -343,6 +363,25 @@ async fn fetch_member(auth: &Auth, user: &str) -> reqwest::Result<String> {
         .error_for_status()?
         .text()
         .await
+}
+
+/// A job on an auth worker that blocks it (a synchronous client, a file
+/// read, a lock held across I/O): while the saturation knob is set it takes
+/// its worker for a slice at a time, and lets it go for a third of one.
+/// Logins wait for a free worker, before their handler starts and between
+/// its steps: that wait is auth's own backlog, and nobody else's. (It
+/// blocks rather than spins, so the rest of the system keeps the
+/// machine's cores.)
+async fn blocking_job(knobs: Arc<Knobs>) {
+    loop {
+        let slice = knobs.auth_hog.get();
+        if slice.is_zero() {
+            sleep(Duration::from_millis(5)).await;
+            continue;
+        }
+        std::thread::sleep(slice);
+        sleep(slice / 3).await;
+    }
 }
 
 /// Seals a session: a key-stretching hash that runs for `cost` of wall

@@ -38,7 +38,7 @@ pub(crate) const SESSION_STORE_THRESHOLD: f64 = 0.01;
 /// Each handler's objective: this share of logins within its threshold.
 const OBJECTIVE: f64 = 0.99;
 /// Requests per second of rule time below which nothing fires. Rule time
-/// runs 60 / `scrape_every` times faster than the load, so 50 logins a
+/// runs 60 / `scrape_every` times faster than the load, so 60 logins a
 /// second read as fewer than one a second: the shipped default (0.1) would
 /// be too close.
 const MIN_RATE: f64 = 0.01;
@@ -205,7 +205,7 @@ impl PhaseAlerts {
             Fault::Legacy(_) => Some((Team::Legacy, Reach::Page)),
             Fault::Proxy(_) => Some((Team::Platform, Reach::Page)),
             Fault::SessionStore(_) => Some((Team::SessionStore, Reach::Notify)),
-            Fault::Own(_) => Some((Team::Auth, Reach::Page)),
+            Fault::Own(_) | Fault::OwnSaturation(_) => Some((Team::Auth, Reach::Page)),
         }
     }
 

@@ -33,6 +33,18 @@
 //!   done with the attributes: `HandlerLayer` with `#[external_call]`, and
 //!   `#[timed_handler]` with the `through_body` middleware. They tell which
 //!   half of that variant's cost is the server's and which the client's;
+//! - `selftime_layer_plain_call` (reported only): `selftime_layer` with a
+//!   middleware of this bench's own that measures each call as
+//!   `selftime::external` does, ending when the handler next runs, with no
+//!   I/O thread: the call as selftime measured it before its answers were
+//!   read on the I/O thread. Beside `selftime_layer`, the I/O thread's cost;
+//! - `selftime_layer_arrival`: `selftime_layer_through_body` served through
+//!   `ArrivalListener` (the kernel's receive timestamps), exactly the
+//!   README's service. Beside `selftime_layer_through_body`, the way in's
+//!   cost;
+//! - `selftime_attributes_wake` (reported only): `selftime_attributes` with
+//!   `#[external_call("pricing", wake)]`: the attribute's call ended by its
+//!   answer, on the I/O thread;
 //! - `tracing_instrument`: what a team writes without selftime,
 //!   `#[tracing::instrument(skip_all)]` on the same two fns: a span per
 //!   request and one per call.
@@ -104,7 +116,7 @@ use common::{env_or, Noop, Rounds, Target};
 use criterion::Criterion;
 use reqwest_middleware::ClientWithMiddleware;
 use selftime::reqwest::ExternalCallMiddleware;
-use selftime::tower::HandlerLayer;
+use selftime::tower::{Arrival, ArrivalListener, HandlerLayer};
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
@@ -198,6 +210,38 @@ async fn layer_then_timed_call(
     Ok(format!("item {item}: {price}"))
 }
 
+#[selftime::external_call("pricing", wake)]
+async fn fetch_woken(dep: &Plain, item: u32) -> Result<String, StatusCode> {
+    fetch(dep, item).await
+}
+
+#[selftime::timed_handler]
+async fn timed_woken(
+    State(dep): State<Plain>,
+    Path(item): Path<u32>,
+) -> Result<String, StatusCode> {
+    let price = fetch_woken(&dep, item).await?;
+    Ok(format!("item {item}: {price}"))
+}
+
+/// `selftime_layer_plain_call`: each request an external call measured by
+/// `selftime::external`, which ends it when the handler next runs: no I/O
+/// thread, no waker of its own.
+#[derive(Clone, Copy)]
+struct PlainCall;
+
+#[async_trait::async_trait]
+impl reqwest_middleware::Middleware for PlainCall {
+    async fn handle(
+        &self,
+        request: reqwest::Request,
+        extensions: &mut http::Extensions,
+        next: reqwest_middleware::Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        selftime::external("pricing", next.run(request, extensions)).await
+    }
+}
+
 #[tracing::instrument(skip_all)]
 async fn fetch_traced(dep: &Plain, item: u32) -> Result<String, StatusCode> {
     fetch(dep, item).await
@@ -219,9 +263,12 @@ enum Variant {
     MiddlewareClientOnly,
     SelftimeAttributes,
     TracingInstrument,
+    SelftimeLayerPlainCall,
+    SelftimeLayerArrival,
+    SelftimeAttributesWake,
 }
 
-const VARIANTS: [Variant; 8] = [
+const VARIANTS: [Variant; 11] = [
     Variant::Uninstrumented,
     Variant::MiddlewareOnly,
     Variant::SelftimeLayer,
@@ -230,6 +277,9 @@ const VARIANTS: [Variant; 8] = [
     Variant::MiddlewareClientOnly,
     Variant::SelftimeAttributes,
     Variant::TracingInstrument,
+    Variant::SelftimeLayerPlainCall,
+    Variant::SelftimeLayerArrival,
+    Variant::SelftimeAttributesWake,
 ];
 
 impl Variant {
@@ -243,7 +293,15 @@ impl Variant {
             Self::MiddlewareClientOnly => "middleware_client_only",
             Self::SelftimeAttributes => "selftime_attributes",
             Self::TracingInstrument => "tracing_instrument",
+            Self::SelftimeLayerPlainCall => "selftime_layer_plain_call",
+            Self::SelftimeLayerArrival => "selftime_layer_arrival",
+            Self::SelftimeAttributesWake => "selftime_attributes_wake",
         }
+    }
+
+    /// Whether this variant is served through `ArrivalListener`.
+    fn arrival(self) -> bool {
+        self == Self::SelftimeLayerArrival
     }
 
     /// The service this variant is, calling the dependency at `dependency`.
@@ -251,6 +309,10 @@ impl Variant {
         let base: Arc<str> = format!("http://{dependency}/price").into();
         let plain = Plain {
             client: reqwest::Client::new(),
+            base: base.clone(),
+        };
+        let chain_with = |builder: reqwest_middleware::ClientBuilder| Chain {
+            client: Arc::new(builder.build()),
             base: base.clone(),
         };
         let chain = |middleware: Option<ExternalCallMiddleware>| {
@@ -292,17 +354,35 @@ impl Variant {
                 ))),
             Self::SelftimeAttributes => Router::new().route(ROUTE, get(timed)).with_state(plain),
             Self::TracingInstrument => Router::new().route(ROUTE, get(traced)).with_state(plain),
+            Self::SelftimeLayerPlainCall => Router::new()
+                .route(ROUTE, get(through_chain))
+                .layer(HandlerLayer::matched_path())
+                .with_state(chain_with(
+                    reqwest_middleware::ClientBuilder::new(reqwest::Client::new()).with(PlainCall),
+                )),
+            Self::SelftimeLayerArrival => Self::SelftimeLayerThroughBody.service(dependency),
+            Self::SelftimeAttributesWake => Router::new()
+                .route(ROUTE, get(timed_woken))
+                .with_state(plain),
         }
     }
 }
 
 /// Serves `router` on a fresh loopback port, `TCP_NODELAY` on every
 /// connection.
-async fn serve(router: Router) -> SocketAddr {
+async fn serve(router: Router, arrival: bool) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .await
         .expect("a loopback port");
     let addr = listener.local_addr().expect("a bound listener's address");
+    if arrival {
+        let listener = ArrivalListener::from_tokio(listener)
+            .expect("receive timestamps")
+            .nodelay(true);
+        let app = router.into_make_service_with_connect_info::<Arrival>();
+        tokio::spawn(async move { axum::serve(listener, app).await.expect("serving") });
+        return addr;
+    }
     let listener = listener.tap_io(|tcp| {
         // Only latency would suffer, and equally in every variant.
         let _ = tcp.set_nodelay(true);
@@ -447,10 +527,14 @@ fn group(
     delay: Duration,
 ) {
     let loads: Vec<Load> = rts.servers.block_on(async {
-        let dependency = serve(Router::new().route(ROUTE, get(price)).with_state(delay)).await;
+        let dependency = serve(
+            Router::new().route(ROUTE, get(price)).with_state(delay),
+            false,
+        )
+        .await;
         let mut loads = Vec::new();
         for variant in VARIANTS {
-            let service = serve(variant.service(dependency)).await;
+            let service = serve(variant.service(dependency), variant.arrival()).await;
             loads.push(Load::new(service, settings.clients));
         }
         loads
@@ -557,6 +641,7 @@ fn judge(r: &Rounds) {
             v,
             Variant::SelftimeLayer
                 | Variant::SelftimeLayerThroughBody
+                | Variant::SelftimeLayerArrival
                 | Variant::SelftimeAttributes
         );
         let (throughput, p99) = if selftime {
@@ -587,6 +672,7 @@ fn judge(r: &Rounds) {
     for v in [
         Variant::SelftimeLayer,
         Variant::SelftimeLayerThroughBody,
+        Variant::SelftimeLayerArrival,
         Variant::SelftimeAttributes,
     ] {
         let (t, x) = (of(tracing, "ns/request"), of(v, "ns/request"));
@@ -610,6 +696,35 @@ fn judge(r: &Rounds) {
             |round| (x(round) - b(round)) / 1e3,
         );
     }
+    // What the backlog's mechanisms cost a request (one call each), in µs
+    // of the process's CPU, against the same service without them: on the
+    // layer path the I/O thread and the arrival times together are held to
+    // 1 µs.
+    let cost = |with: Variant, without: Variant| {
+        let (a, b) = (of(with, "cpu/request"), of(without, "cpu/request"));
+        move |round: &common::Round<'_>| (a(round) - b(round)) / 1e3
+    };
+    let io = cost(Variant::SelftimeLayer, Variant::SelftimeLayerPlainCall);
+    let arrival = cost(
+        Variant::SelftimeLayerArrival,
+        Variant::SelftimeLayerThroughBody,
+    );
+    r.figure(
+        "backlog CPU per request, the I/O thread (layer path)",
+        "us",
+        &io,
+    );
+    r.figure("backlog CPU per request, the arrival times", "us", &arrival);
+    r.ratio(
+        "backlog CPU per request on the layer path / 1 us",
+        Target::AtMost(1.0),
+        |round| io(round) + arrival(round),
+    );
+    r.figure(
+        "backlog CPU per request, wake mode (attributes)",
+        "us",
+        cost(Variant::SelftimeAttributesWake, Variant::SelftimeAttributes),
+    );
 }
 
 fn main() {

@@ -442,8 +442,8 @@
 //! # Integrations
 //!
 //! Each is an optional cargo feature, so the core builds with `tokio` (its
-//! `rt` and `time` features), `tracing`, `pin-project-lite` and `quanta`
-//! (the clock) alone.
+//! `rt`, `time` and `net` features: the [I/O thread](io) reads sockets),
+//! `tracing`, `pin-project-lite` and `quanta` (the clock) alone.
 //!
 //! **`tower`**: the `selftime::tower` module. `HandlerLayer` runs every
 //! request of an axum, tonic or hyper service as a handler, one line instead
@@ -451,11 +451,17 @@
 //! `request` (with `otel.name`, `http.route` and the status), measured to the
 //! *end of the response body*, so a streamed body's time is in `total` and
 //! the external calls made while streaming count; `cancelled` when the client
-//! goes away mid-response. The feature `axum` adds
-//! `HandlerLayer::matched_path()`, which names each request after its route.
-//! On the client side, `ExternalLayer` / `HttpExternalLayer` mark every call
-//! through a tower service (a tonic channel, hyper's client) as an external
-//! call to a named dependency, the latter until the response body ends.
+//! goes away mid-response. Served through `ArrivalListener`, it starts each
+//! request's total when the request reached the host (the kernel's receive
+//! timestamp on Linux), so that a request waiting for a busy worker is in
+//! its total. The feature `axum` adds `HandlerLayer::matched_path()`, which
+//! names each request after its route, and serves `ArrivalListener` to
+//! `axum::serve`; the feature `tonic`, `ArrivalListener::incoming()` for
+//! tonic's `serve_with_incoming`. On the client side, `ExternalLayer` /
+//! `HttpExternalLayer` mark every call through a tower service (a tonic
+//! channel, hyper's client) as an external call to a named dependency, the
+//! latter until the response body ends; its response future runs on the
+//! I/O thread.
 //!
 //! gRPC with tonic is two lines:
 //! `Server::builder().layer(HandlerLayer::grpc())` makes every RPC a handler
@@ -471,7 +477,9 @@
 //! external call; the dependency is the URL's host (interned, bounded) or a
 //! name given per client. By default a call ends at the response head, and
 //! a body read after `send()` returns counts as the handler's own time;
-//! `through_body()` keeps it in flight until the body is read.
+//! `through_body()` keeps it in flight until the body is read. The client's
+//! connections are opened on the I/O thread, and a call ends when its
+//! answer arrives.
 //!
 //! **`opentelemetry`**: the `selftime::opentelemetry` module. The figures of
 //! the `metrics` feature (below) through the OpenTelemetry metrics API

@@ -46,6 +46,17 @@
 //! while doing something else) counts as external too, so read the body
 //! straight away.
 //!
+//! Every call is polled with selftime's I/O runtime current ([`crate::io`]),
+//! so the connections the client opens, and the tasks that read them, live
+//! on selftime's I/O thread, even for calls made outside any handler (a
+//! connection opened then is reused by calls inside one). A call ends when
+//! its answer wakes the handler's task, the moment it arrives; the wait for
+//! a busy worker from there is the handler's
+//! [backlog](crate#backlog-when-the-service-itself-is-the-bottleneck), not
+//! the dependency's time. A client used both through this middleware and
+//! without it shares one pool: a connection opened by a call without it
+//! lives where that call ran.
+//!
 //! Where the middleware sits in the chain matters: after a retry middleware,
 //! each attempt is one call; before it, the attempts and the waits between
 //! them are one call. A middleware that reads the body itself, placed after

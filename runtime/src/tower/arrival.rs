@@ -36,8 +36,8 @@ use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 /// # }
 /// ```
 ///
-/// With tonic (feature `tonic`), serve its [`incoming`](Self::incoming)
-/// connections: `Server::builder().layer(HandlerLayer::grpc()).add_service(…)
+/// With tonic (feature `tonic`), serve its `incoming()` connections:
+/// `Server::builder().layer(HandlerLayer::grpc()).add_service(…)
 /// .serve_with_incoming(listener.incoming())`.
 ///
 /// On Linux the arrival is the kernel's receive timestamp of the request's
@@ -46,6 +46,7 @@ use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 #[derive(Debug)]
 pub struct ArrivalListener {
     inner: TcpListener,
+    nodelay: bool,
 }
 
 impl ArrivalListener {
@@ -66,7 +67,20 @@ impl ArrivalListener {
     /// Where the receive timestamps cannot be turned on.
     pub fn from_tokio(inner: TcpListener) -> io::Result<Self> {
         timestamps::enable(&inner)?;
-        Ok(Self { inner })
+        Ok(Self {
+            inner,
+            nodelay: false,
+        })
+    }
+
+    /// Sets `TCP_NODELAY` on every connection it accepts (off by default, as
+    /// with axum's listener; on for [`incoming`](Self::incoming), as with
+    /// tonic's). Use it rather than axum's `tap_io`, whose wrapper hides the
+    /// connection from [`Arrival`].
+    #[must_use]
+    pub fn nodelay(mut self, nodelay: bool) -> Self {
+        self.nodelay = nodelay;
+        self
     }
 
     /// The address it listens on.
@@ -85,27 +99,38 @@ impl ArrivalListener {
     /// As [`TcpListener::accept`].
     pub async fn accept(&self) -> io::Result<(ArrivalStream, SocketAddr)> {
         let (stream, remote) = self.inner.accept().await?;
-        Ok((ArrivalStream::new(stream, remote)?, remote))
+        Ok((self.wrap(stream, remote)?, remote))
     }
 
+    fn wrap(&self, stream: TcpStream, remote: SocketAddr) -> io::Result<ArrivalStream> {
+        if self.nodelay {
+            stream.set_nodelay(true)?;
+        }
+        ArrivalStream::new(stream, remote)
+    }
+
+    #[cfg(feature = "tonic")]
     fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<ArrivalStream>> {
         let (stream, remote) = ready!(self.inner.poll_accept(cx))?;
-        // As tonic's own listener does: HTTP/2 writes a response in several
-        // frames, which Nagle's algorithm would hold back.
-        stream.set_nodelay(true)?;
-        Poll::Ready(ArrivalStream::new(stream, remote))
+        Poll::Ready(self.wrap(stream, remote))
     }
 
     /// Its connections as a stream, for tonic's `serve_with_incoming`, with
     /// `TCP_NODELAY` set on each, as tonic's own listener sets it.
+    #[cfg(feature = "tonic")]
     #[must_use]
     pub fn incoming(self) -> Incoming {
-        Incoming { listener: self }
+        // As tonic's own listener does: HTTP/2 writes a response in several
+        // frames, which Nagle's algorithm would hold back.
+        Incoming {
+            listener: self.nodelay(true),
+        }
     }
 }
 
 /// The connections of an [`ArrivalListener`], as a stream: see
 /// [`ArrivalListener::incoming`].
+#[cfg(feature = "tonic")]
 #[derive(Debug)]
 pub struct Incoming {
     listener: ArrivalListener,
@@ -117,18 +142,6 @@ impl futures_core::Stream for Incoming {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.listener.poll_accept(cx).map(Some)
-    }
-}
-
-#[cfg(not(feature = "tonic"))]
-impl Incoming {
-    /// The next connection.
-    ///
-    /// # Errors
-    ///
-    /// As [`TcpListener::accept`].
-    pub fn poll_next_connection(&self, cx: &mut Context<'_>) -> Poll<io::Result<ArrivalStream>> {
-        self.listener.poll_accept(cx)
     }
 }
 

@@ -113,13 +113,47 @@
 //! handler nests like any other: it gets its own figures, and its external
 //! calls count toward the enclosing handler as well.
 //!
+//! ## When the request arrived
+//!
+//! A server on a busy runtime reads a request only when a worker gets to
+//! its connection, and calls the layer later still. Served through an
+//! [`ArrivalListener`], the layer starts each handler's total when the
+//! request's data reached the host instead (on Linux, the kernel's receive
+//! timestamp of the data; elsewhere, the time it was read), and the wait
+//! until `call` is part of the handler's
+//! [backlog](crate#backlog-when-the-service-itself-is-the-bottleneck):
+//!
+//! ```no_run
+//! # #[cfg(feature = "axum")]
+//! # async fn demo(app: axum::Router) -> std::io::Result<()> {
+//! use selftime::tower::{Arrival, ArrivalListener};
+//! let listener = ArrivalListener::bind("0.0.0.0:3000").await?;
+//! axum::serve(listener, app.into_make_service_with_connect_info::<Arrival>()).await
+//! # }
+//! ```
+//!
+//! The layer finds the arrival in the request's extensions, where axum puts
+//! `ConnectInfo<Arrival>` and tonic (`serve_with_incoming(listener.incoming())`,
+//! feature `tonic`) the connection's `Arrival`. A request that came another
+//! way starts at `call`. Over HTTP/1 each request has its own arrival; over
+//! HTTP/2, requests whose frames came in one read share that read's (its
+//! newest data's), which understates the wait of all but the first.
+//!
 //! # Client side
 //!
 //! Two layers mark every call through a tower `Service` as an external call
 //! to a named dependency, as `#[external_call("…")]` does for a fn. Each call
 //! starts at the service's `call` (a buffered client such as a tonic
 //! `Channel` sends the request from there) and is one call in the
-//! dependency's count.
+//! dependency's count. Its response future runs on selftime's I/O thread
+//! ([`crate::io`]), as a task of its own, and the call ends when that task
+//! has the answer, whether or not the caller's worker is free to see it:
+//! the wait from there is the caller's
+//! [backlog](crate#backlog-when-the-service-itself-is-the-bottleneck). So
+//! the inner service's future must be `Send + 'static` (hyper's and tonic's
+//! are), and a call dropped by its caller is aborted there. A tonic
+//! `Channel` must be made on the I/O thread too, for its worker to live
+//! there: `selftime::io::enter(|| endpoint.connect_lazy())`.
 //!
 //! - [`ExternalLayer`] works with any service. The call ends when the
 //!   response future completes (or is dropped). For an HTTP client that is
@@ -167,7 +201,9 @@ mod arrival;
 mod client;
 mod server;
 
-pub use arrival::{Arrival, ArrivalListener, ArrivalStream, Incoming};
+#[cfg(feature = "tonic")]
+pub use arrival::Incoming;
+pub use arrival::{Arrival, ArrivalListener, ArrivalStream};
 pub use client::{
     ExternalBody, ExternalFuture, ExternalLayer, ExternalService, HttpExternalFuture,
     HttpExternalLayer, HttpExternalService,
