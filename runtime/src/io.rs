@@ -132,6 +132,14 @@ where
     }
 }
 
+impl<F: Future> Offload<F> {
+    /// `fut`, polled where it is.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn here(fut: F) -> Self {
+        Self::Here { fut }
+    }
+}
+
 /// A task on the I/O thread that is aborted when its caller lets go of it:
 /// a cancelled call stops there too.
 pub(crate) struct Task<T>(tokio::task::JoinHandle<T>);

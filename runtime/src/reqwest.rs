@@ -46,16 +46,19 @@
 //! while doing something else) counts as external too, so read the body
 //! straight away.
 //!
-//! Every call is polled with selftime's I/O runtime current ([`crate::io`]),
-//! so the connections the client opens, and the tasks that read them, live
-//! on selftime's I/O thread, even for calls made outside any handler (a
-//! connection opened then is reused by calls inside one). A call ends when
-//! its answer wakes the handler's task, the moment it arrives; the wait for
-//! a busy worker from there is the handler's
+//! Every call inside a handler is polled with selftime's I/O runtime current
+//! ([`crate::io`]), so the connections the client opens, and the tasks that
+//! read them, live on selftime's I/O thread. A call ends when its answer
+//! wakes the handler's task, the moment it arrives; the wait for a busy
+//! worker from there is the handler's
 //! [backlog](crate#backlog-when-the-service-itself-is-the-bottleneck), not
-//! the dependency's time. A client used both through this middleware and
-//! without it shares one pool: a connection opened by a call without it
-//! lives where that call ran.
+//! the dependency's time. A call outside any handler runs where it is, with
+//! nothing added; a connection it opens lives on the caller's runtime, and
+//! calls inside handlers that reuse it from the pool see their answers when
+//! the caller's worker does. A client that serves background work as well
+//! as handlers can open its connections on the I/O thread all the same by
+//! wrapping those calls in [`selftime::io::run`](crate::io::run), or be two
+//! clients.
 //!
 //! Where the middleware sits in the chain matters: after a retry middleware,
 //! each attempt is one call; before it, the attempts and the waits between

@@ -74,9 +74,9 @@ impl Drop for Waking {
 pin_project! {
     /// A future measured in wake mode that hands its call on when it
     /// completes, rather than ending it: for a response whose body the call
-    /// goes on into. Without a call (outside any handler) it still polls its
-    /// future with the I/O runtime current, so that the connections opened
-    /// then live there too when calls inside handlers reuse them.
+    /// goes on into. Without a call (outside any handler) it polls its
+    /// future where it is, as if there were no selftime: nothing is added
+    /// to a call that measures nothing.
     #[derive(Debug)]
     pub(crate) struct Answering<F> {
         #[pin]
@@ -100,7 +100,7 @@ impl<F: Future> Future for Answering<F> {
         let inner = this.inner;
         let out = ready!(match this.call {
             Some(call) => call.poll(cx, |cx| inner.poll(cx)),
-            None => crate::io::enter(|| inner.poll(cx)),
+            None => inner.poll(cx),
         });
         Poll::Ready((out, this.call.take()))
     }

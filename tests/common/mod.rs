@@ -1,7 +1,7 @@
 //! What more than one test (or test binary) needs, written once: a layer
 //! that keeps the fields of closed spans, a layer that does nothing, a
-//! counting global allocator (installed only by the binaries that count),
-//! and small helpers.
+//! counting global allocator (installed only by the binaries that count), a
+//! `redis-server` of a test's own, and small helpers.
 //!
 //! Each binary includes this module and uses part of it.
 
@@ -10,6 +10,7 @@
 pub mod capture;
 pub mod counting;
 pub mod noop;
+pub mod redis_server;
 
 pub use capture::{Capture, Closed};
 

@@ -253,10 +253,7 @@ impl AsyncRead for ArrivalStream {
         } = self.get_mut();
         loop {
             ready!(io.poll_read_ready(cx))?;
-            let unfilled = buf.initialize_unfilled();
-            let read = io.try_io(tokio::io::Interest::READABLE, || {
-                timestamps::recv(io, unfilled, control)
-            });
+            let read = read_into(io, buf, control);
             match read {
                 Ok((n, stamp)) => {
                     if n > 0 {
@@ -267,7 +264,6 @@ impl AsyncRead for ArrivalStream {
                             .unwrap_or_else(PoisonError::into_inner)
                             .read_at(at);
                     }
-                    buf.advance(n);
                     return Poll::Ready(Ok(()));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -275,6 +271,47 @@ impl AsyncRead for ArrivalStream {
             }
         }
     }
+}
+
+thread_local! {
+    /// Each thread's buffer to read into: a server hands its reads an
+    /// uninitialized buffer, which safe code would have to zero whole on
+    /// every read; this one was zeroed once, and a read copies out only the
+    /// bytes it got.
+    static SCRATCH: std::cell::RefCell<Box<[u8]>> =
+        std::cell::RefCell::new(vec![0; 16 * 1024].into_boxed_slice());
+}
+
+/// One read from `io` into `buf`: its length and its arrival time. Through
+/// this thread's scratch buffer, else into `buf` itself, zeroed first.
+fn read_into(
+    io: &TcpStream,
+    buf: &mut ReadBuf<'_>,
+    control: &mut [u8],
+) -> io::Result<(usize, Option<u64>)> {
+    let interest = tokio::io::Interest::READABLE;
+    let through_scratch = SCRATCH.try_with(|scratch| {
+        let Ok(mut scratch) = scratch.try_borrow_mut() else {
+            return None;
+        };
+        let len = buf.remaining().min(scratch.len());
+        let read = io.try_io(interest, || {
+            timestamps::recv(io, &mut scratch[..len], control)
+        });
+        if let Ok((n, _)) = &read {
+            buf.put_slice(&scratch[..*n]);
+        }
+        Some(read)
+    });
+    if let Ok(Some(read)) = through_scratch {
+        return read;
+    }
+    let unfilled = buf.initialize_unfilled();
+    let read = io.try_io(interest, || timestamps::recv(io, unfilled, control));
+    if let Ok((n, _)) = &read {
+        buf.advance(*n);
+    }
+    read
 }
 
 impl AsyncWrite for ArrivalStream {

@@ -75,7 +75,7 @@ where
         // response future is first polled.
         let call = Waking::begin(self.dep);
         ExternalFuture {
-            inner: Answering::new(on_io_thread(&mut self.inner, request), call),
+            inner: Answering::new(on_io_thread(&mut self.inner, request, call.as_ref()), call),
         }
     }
 }
@@ -85,10 +85,16 @@ where
 /// and nest where it runs.
 type Carried<F> = Instrumented<crate::InCurrentHandler<F>>;
 
-/// Calls `inner` with selftime's I/O runtime current, and runs its response
-/// future there (see [`crate::io`]): a call's end is when its answer
-/// arrives, not when a busy worker next polls the caller.
-fn on_io_thread<S, Req>(inner: &mut S, request: Req) -> Offload<Carried<S::Future>>
+/// For a call inside a handler: calls `inner` with selftime's I/O runtime
+/// current, and runs its response future there (see [`crate::io`]), so
+/// that the call's end is when its answer arrives, not when a busy worker
+/// next polls the caller. Outside any handler (no `call`), calls it where
+/// it is: nothing is added to a call that measures nothing.
+fn on_io_thread<S, Req>(
+    inner: &mut S,
+    request: Req,
+    call: Option<&Waking>,
+) -> Offload<Carried<S::Future>>
 where
     S: Service<Req>,
     S::Future: Send + 'static,
@@ -96,6 +102,9 @@ where
     S::Error: Send + 'static,
 {
     use crate::FutureExt as _;
+    if call.is_none() {
+        return Offload::here(inner.call(request).in_current_handler().in_current_span());
+    }
     let fut = crate::io::enter(|| inner.call(request));
     crate::io::offload(fut.in_current_handler().in_current_span())
 }
@@ -178,7 +187,7 @@ where
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let call = Waking::begin(self.dep);
         HttpExternalFuture {
-            inner: Answering::new(on_io_thread(&mut self.inner, request), call),
+            inner: Answering::new(on_io_thread(&mut self.inner, request, call.as_ref()), call),
         }
     }
 }
