@@ -17,7 +17,6 @@ use crate::common::{Capture, Closed};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncCommands as _, RedisResult};
 use selftime::{external_call, timed_handler};
-use std::time::{Duration, Instant};
 
 #[external_call("redis")]
 async fn read_session(conn: &mut MultiplexedConnection, key: &str) -> RedisResult<Option<String>> {
