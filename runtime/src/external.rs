@@ -28,6 +28,14 @@ pub(crate) struct Call {
 }
 
 impl Call {
+    /// Begins a call to the dependency numbered `dep`, looked up once by the
+    /// caller (the `reqwest` middleware in place).
+    #[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
+    #[inline]
+    pub(crate) fn begin_id(dep: DepId) -> Option<Self> {
+        Self::begin_with(dep, None)
+    }
+
     /// Begins a call to `dep`, numbered through `site` when there is one,
     /// and attributes an orphan call to that `#[external_call]` site.
     // Measured (the `external` bench): left to the inliner, the call was

@@ -406,6 +406,21 @@
 //!   which may run on other threads). A synchronous call borrows the handler
 //!   instead. A call in wake mode allocates once and takes an uncontended
 //!   lock per poll.
+//! - **A call through an integration, inside a handler** (the `tower`
+//!   client layers, the `reqwest` middleware) is in wake mode, and its
+//!   connection's reads happen on selftime's I/O thread: the request is
+//!   handed to that thread and the answer handed back, two hand-offs
+//!   between threads a call, which is most of its cost (the `tower` client
+//!   layers also spawn the call's future there: one task a call). That is
+//!   the price of billing a dependency only the time it had the request,
+//!   however busy the caller is; `BENCHMARKS.md` measures it. An
+//!   `#[external_call]` without `wake` pays none of it, and bills the
+//!   dependency its answer's wait for a busy worker. Outside any handler an
+//!   integration's call runs where it is, as if selftime were not there.
+//! - **`ArrivalListener`** reads each connection's data with `recvmsg`
+//!   instead of `read`, the kernel's timestamp beside it, through a
+//!   per-thread buffer, and takes an uncontended lock per read that got
+//!   data.
 //! - **Outside any handler** a call reads no clock: one task-local lookup,
 //!   then one atomic add to its dependency's orphan counter in this
 //!   thread's shard of the counters (found through a thread-local; a thread

@@ -155,6 +155,28 @@ async fn through_body_keeps_the_call_until_the_body_is_read() {
     assert_eq!(breakdown(&span)[0].0, addr.to_string());
 }
 
+/// In place (no I/O thread), a call is measured the same way on an idle
+/// runtime, through the body too.
+#[tokio::test]
+async fn in_place_the_call_is_measured_where_it_runs() {
+    let (capture, _g) = Capture::install();
+    let addr = backend().await;
+    let client = client(
+        ExternalCallMiddleware::named("trickle")
+            .in_place()
+            .through_body(),
+    );
+    let url = format!("http://{addr}/trickle");
+    let (seen_url, text) = read_trickle(&client, url.clone()).await;
+    assert_eq!(text, "drip\n".repeat(4));
+    assert_eq!(seen_url, url);
+    let span = capture.only("read_trickle");
+    let (total, external, _) = span.figures();
+    assert!((120_000..=total).contains(&external), "{span:?}");
+    assert_eq!(span.u64("internal.backlog_us"), 0, "{span:?}");
+    assert_eq!(breakdown(&span)[0].0, "trickle");
+}
+
 #[timed_handler]
 async fn glance(client: &ClientWithMiddleware, url: String) -> u16 {
     let status = client.get(&url).send().await.unwrap().status().as_u16();

@@ -1,5 +1,6 @@
 //! The client side: every call through a service an external call.
 
+use crate::body::BodyCall;
 pub use crate::body::ExternalBody;
 use crate::io::Offload;
 use crate::names::DepId;
@@ -214,7 +215,7 @@ where
         let (result, call) = ready!(self.project().inner.poll(cx));
         Poll::Ready(result.map(|response| {
             // A body that is already over (a `HEAD`, a 204) ends the call now.
-            response.map(|body| ExternalBody::new(body, call))
+            response.map(|body| ExternalBody::new(body, call.map(BodyCall::Waking)))
         }))
     }
 }
