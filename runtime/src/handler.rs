@@ -283,6 +283,7 @@ pub struct Spec {
     span: Span,
     polls: bool,
     waited: u64,
+    client: bool,
 }
 
 impl Spec {
@@ -295,7 +296,17 @@ impl Spec {
             span,
             polls: false,
             waited: 0,
+            client: false,
         }
+    }
+
+    /// The handler's response is sent to a client through it (the `tower`
+    /// layer): the time the client kept the response waiting is reported,
+    /// and is not internal time.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn with_client(mut self) -> Self {
+        self.client = true;
+        self
     }
 
     /// The request had already waited `waited` nanoseconds in this process
@@ -391,8 +402,21 @@ pub(crate) struct Run {
     /// finished (tokio's task harness, `catch_unwind`), where
     /// `std::thread::panicking()` is already false.
     running: bool,
+    /// The time the client kept the response waiting, when it is tracked
+    /// (see [`Run::frame_sent`]).
+    client: Option<ClientWait>,
     #[cfg(all(debug_assertions, not(feature = "test-util")))]
     paused: crate::clock::PausedCheck,
+}
+
+/// The waits between a response frame handed to the server and the server
+/// asking for the next: the server was sending it, at the pace the client
+/// took it.
+#[derive(Debug, Default)]
+struct ClientWait {
+    total: u64,
+    /// When the last frame was handed over, and the external busy time then.
+    sent: Option<(u64, u64)>,
 }
 
 impl Run {
@@ -407,10 +431,17 @@ impl Run {
             route: spec.route,
             span: spec.span,
             running: false,
+            client: spec.client.then(ClientWait::default),
             #[cfg(all(debug_assertions, not(feature = "test-util")))]
             paused: crate::clock::PausedCheck::start(),
         };
         (run, handler)
+    }
+
+    /// The handler's name, as it will be reported.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn name(&self) -> &'static str {
+        self.name
     }
 
     /// The span the figures are recorded on.
@@ -454,6 +485,34 @@ impl Run {
         })
     }
 
+    /// A response frame was handed to the server now.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn frame_sent(&mut self) {
+        if let (Some(client), Some(handler)) = (&mut self.client, &self.handler) {
+            let state = handler.state();
+            let now = state.now();
+            client.sent = Some((now, state.ledger().external_at(now)));
+        }
+    }
+
+    /// The server asks for the next frame now: the time since the last one
+    /// was handed over, less external time in it (a carried task's call),
+    /// was the client's.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn frame_asked(&mut self) {
+        if let (Some(client), Some(handler)) = (&mut self.client, &self.handler) {
+            if let Some((sent, external_then)) = client.sent.take() {
+                let state = handler.state();
+                let now = state.now();
+                let external = state.ledger().external_at(now);
+                let wait = now
+                    .saturating_sub(sent)
+                    .saturating_sub(external.saturating_sub(external_then));
+                client.total = client.total.saturating_add(wait);
+            }
+        }
+    }
+
     /// Reports now with `outcome`; later calls (and the drop) do nothing.
     pub(crate) fn finish(&mut self, outcome: Outcome) {
         if self.reported {
@@ -462,7 +521,8 @@ impl Run {
         self.reported = true;
         if let Some(handler) = &self.handler {
             let state = handler.state();
-            let reading = Reading::new(state, state.now());
+            let client = self.client.as_ref().map(|c| c.total);
+            let reading = Reading::new(state, state.now()).with_client(client);
             crate::report::report(self.name, self.route, &self.span, &reading, outcome);
         }
         #[cfg(all(debug_assertions, not(feature = "test-util")))]

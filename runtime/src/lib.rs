@@ -549,7 +549,7 @@ pub use handler::Handler;
 pub use ledger::OTHER_DEPENDENCY;
 pub use orphan::{orphan_calls, OrphanCalls};
 pub use propagate::{bind, spawn, spawn_blocking, FutureExt, InCurrentHandler};
-pub use report::{FIELDS, SPLIT_FIELDS};
+pub use report::{CLIENT_FIELD, FIELDS, SPLIT_FIELDS};
 /// Times a request handler: total, external and internal time, call counts,
 /// a per-dependency breakdown and the outcome, recorded on its span.
 ///

@@ -9,6 +9,7 @@
 //! | `selftime_internal_seconds` | histogram | `handler` | total minus external: the figure to alert on |
 //! | `selftime_external_seconds` | histogram | `handler`, `dependency` | time waiting on dependencies (see below) |
 //! | `selftime_backlog_seconds` | histogram | `handler` | the part of internal time in which this process held the request up ([backlog](crate#backlog-when-the-service-itself-is-the-bottleneck)) |
+//! | `selftime_client_seconds` | histogram | `handler` | behind the `tower` layer: the time the response waited on the client (a slow reader), which internal time does not include |
 //! | `selftime_requests_total` | counter | `handler`, `outcome` | one per handler run |
 //!
 //! `handler` is the handler's name (the span's name, so `name = "…"`
@@ -129,6 +130,11 @@ pub const EXTERNAL_SECONDS: &str = "selftime_external_seconds";
 /// up: see [backlog](crate#backlog-when-the-service-itself-is-the-bottleneck).
 pub const BACKLOG_SECONDS: &str = "selftime_backlog_seconds";
 
+/// `selftime_client_seconds{handler}`: histogram of the time the `tower`
+/// layer's handlers' responses waited on their clients (a slow reader): not
+/// internal time, not external. Only the layer's handlers record it.
+pub const CLIENT_SECONDS: &str = "selftime_client_seconds";
+
 /// `selftime_requests_total{handler,outcome}`: counter of finished handler
 /// runs by [`Outcome`].
 pub const REQUESTS_TOTAL: &str = "selftime_requests_total";
@@ -146,7 +152,7 @@ const OUTCOME: &str = "outcome";
 static METADATA: Metadata<'static> =
     Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
 
-/// Describes the five metrics (unit and help text) to the recorder in
+/// Describes the six metrics (unit and help text) to the recorder in
 /// scope.
 ///
 /// Call it once, after installing the recorder (global or local; the
@@ -202,6 +208,13 @@ pub fn describe() {
              handler to start."
                 .into(),
         );
+        recorder.describe_histogram(
+            KeyName::from_const_str(CLIENT_SECONDS),
+            Some(Unit::Seconds),
+            "Time the responses of selftime's tower layer waited on their clients (slow \
+             readers): neither internal nor external time."
+                .into(),
+        );
         recorder.describe_counter(
             KeyName::from_const_str(REQUESTS_TOTAL),
             Some(Unit::Count),
@@ -221,10 +234,15 @@ pub(crate) fn record(handler: &'static str, reading: &Reading<'_>, outcome: Outc
             .record(secs(reading.total_ns()));
         recorder
             .register_histogram(&key(INTERNAL_SECONDS, None), &METADATA)
-            .record(secs(reading.total_ns() - reading.external_ns()));
+            .record(secs(reading.internal_ns()));
         recorder
             .register_histogram(&key(BACKLOG_SECONDS, None), &METADATA)
             .record(secs(reading.backlog_ns()));
+        if let Some(client) = reading.client_ns() {
+            recorder
+                .register_histogram(&key(CLIENT_SECONDS, None), &METADATA)
+                .record(secs(client));
+        }
         recorder
             .register_histogram(
                 &key(EXTERNAL_SECONDS, Some((DEPENDENCY, ALL_DEPENDENCIES))),

@@ -10,6 +10,7 @@
 //! | `selftime.internal.duration` | histogram | `s` | `selftime.handler` | total minus external: the figure to alert on |
 //! | `selftime.external.duration` | histogram | `s` | `selftime.handler`, `selftime.dependency` | time waiting on dependencies (see below) |
 //! | `selftime.backlog.duration` | histogram | `s` | `selftime.handler` | the part of internal time in which this process held the request up ([backlog](crate#backlog-when-the-service-itself-is-the-bottleneck)) |
+//! | `selftime.client.duration` | histogram | `s` | `selftime.handler` | behind the `tower` layer: the time the response waited on the client, which internal time does not include |
 //! | `selftime.requests` | counter | `{request}` | `selftime.handler`, `selftime.outcome` | one per handler run |
 //!
 //! `selftime.handler` is the handler's name: the span's name (or its
@@ -21,7 +22,7 @@
 //! # Route attributes
 //!
 //! A request served behind the `tower` feature's `HandlerLayer` also
-//! carries, on all five instruments, what the layer knows of its route, in
+//! carries, on all six instruments, what the layer knows of its route, in
 //! the OpenTelemetry semantic conventions' names (version 1.42, the one the
 //! 0.33 crates follow):
 //!
@@ -160,6 +161,11 @@ pub const EXTERNAL_DURATION: &str = "selftime.external.duration";
 /// [backlog](crate#backlog-when-the-service-itself-is-the-bottleneck)), in seconds.
 pub const BACKLOG_DURATION: &str = "selftime.backlog.duration";
 
+/// `selftime.client.duration`: histogram of the time the `tower` layer's
+/// handlers' responses waited on their clients (slow readers), in seconds.
+/// Only the layer's handlers record it.
+pub const CLIENT_DURATION: &str = "selftime.client.duration";
+
 /// `selftime.requests`: counter of finished handler runs by [`OUTCOME`].
 pub const REQUESTS: &str = "selftime.requests";
 
@@ -192,7 +198,7 @@ thread_local! {
 }
 
 /// Records every handler that ends from now on, on any thread, to
-/// `provider`: the five instruments are made once, from a meter of scope
+/// `provider`: the six instruments are made once, from a meter of scope
 /// `selftime`.
 ///
 /// Pass the provider your exporter is installed on (an
@@ -319,11 +325,12 @@ pub(crate) fn record(handler: &'static str, route: Route, reading: &Reading<'_>,
     }
 }
 
-/// The five instruments, made once from one provider.
+/// The six instruments, made once from one provider.
 struct Instruments {
     total: Histogram<f64>,
     internal: Histogram<f64>,
     backlog: Histogram<f64>,
+    client: Histogram<f64>,
     external: Histogram<f64>,
     requests: Counter<u64>,
 }
@@ -355,6 +362,11 @@ impl Instruments {
                  request up: a dependency's answer waiting to be noticed, a request waiting for \
                  its handler to start.",
             ),
+            client: histogram(
+                CLIENT_DURATION,
+                "Time the responses of selftime's tower layer waited on their clients (slow \
+                 readers): neither internal nor external time.",
+            ),
             external: histogram(
                 EXTERNAL_DURATION,
                 "Time selftime handlers spent waiting on dependencies: per dependency, and \
@@ -376,7 +388,10 @@ impl Instruments {
         self.total.record(secs(total), attributes.common());
         // Cannot underflow: external is clamped to total.
         self.internal
-            .record(secs(total - external), attributes.common());
+            .record(secs(reading.internal_ns()), attributes.common());
+        if let Some(client) = reading.client_ns() {
+            self.client.record(secs(client), attributes.common());
+        }
         self.backlog
             .record(secs(reading.backlog_ns()), attributes.common());
         self.external.record(

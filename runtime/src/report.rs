@@ -21,6 +21,11 @@ pub const FIELDS: [&str; 7] = [
     "internal.backlog_us",
 ];
 
+/// The field the `tower` layer's handlers add: the time in which the
+/// response was ready but the client had not taken it (µs), which is neither
+/// internal nor external time.
+pub const CLIENT_FIELD: &str = "client.duration_us";
+
 /// The fields `#[timed_handler(polls)]` adds: internal time split into the
 /// handler's own polling, the wait after a dependency's wake, and the rest.
 pub const SPLIT_FIELDS: [&str; 3] = [
@@ -70,12 +75,15 @@ fn record_on_span(span: &Span, reading: &Reading<'_>, outcome: Outcome) {
         return;
     };
     let fields = metadata.fields();
-    // Microseconds are floored once each for total and external, and internal
-    // is their difference, so the three recorded figures always add up.
-    // Cannot underflow: external is clamped to total before flooring.
+    // Microseconds are floored once each for total, external and the
+    // client's time, and internal is what is left, so the recorded figures
+    // always add up. Cannot underflow: external and the client's time are
+    // clamped to total before flooring, and floor(t) - floor(e) is at least
+    // floor(t - e).
     let total = reading.total_ns() / 1_000;
     let external = reading.external_ns() / 1_000;
-    let internal = total - external;
+    let client = reading.client_ns().map(|ns| ns / 1_000);
+    let internal = (total - external).saturating_sub(client.unwrap_or(0));
     let calls = reading.calls();
     let outcome = outcome.as_str();
     // Floored on its own: at most the floor of internal, which it is part of.
@@ -86,6 +94,9 @@ fn record_on_span(span: &Span, reading: &Reading<'_>, outcome: Outcome) {
         ];
         record_fields(span, fields, FIELDS, values);
     });
+    if let Some(client) = client {
+        span.record(CLIENT_FIELD, client);
+    }
     if let Some((busy, scheduled)) = reading.split_ns() {
         let (busy, scheduled) = (busy / 1_000, scheduled / 1_000);
         // Floors of parts never exceed the floor of their sum, which is at

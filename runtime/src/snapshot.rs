@@ -176,6 +176,9 @@ pub(crate) struct Reading<'a> {
     now: u64,
     total: u64,
     backlog: u64,
+    /// Behind the `tower` layer: the time the client kept the response
+    /// waiting, at most `total - external`.
+    client: Option<u64>,
     totals: Totals,
 }
 
@@ -203,8 +206,32 @@ impl<'a> Reading<'a> {
             now,
             total,
             backlog,
+            client: None,
             totals,
         }
+    }
+
+    /// With the time the client kept the response waiting (the `tower`
+    /// layer's handlers): taken out of internal time, and out of the
+    /// backlog where the two would overlap.
+    pub(crate) fn with_client(mut self, client: Option<u64>) -> Self {
+        let Some(client) = client else {
+            return self;
+        };
+        let client = client.min(self.total - self.totals.external);
+        self.client = Some(client);
+        self.backlog = self.backlog.min(self.total - self.totals.external - client);
+        self
+    }
+
+    /// The time the client kept the response waiting, when it is known.
+    pub(crate) fn client_ns(&self) -> Option<u64> {
+        self.client
+    }
+
+    /// Total less external time, less the client's: the handler's own time.
+    pub(crate) fn internal_ns(&self) -> u64 {
+        self.total - self.totals.external - self.client.unwrap_or(0)
     }
 
     pub(crate) fn total_ns(&self) -> u64 {

@@ -83,6 +83,15 @@ impl Cart for Shop {
 /// `cart`, to the end of its response.
 pub(crate) type ShopClient = CartClient<HttpExternalService<Channel>>;
 
+/// The streaming method these tests time to its end: a finite stream.
+const TRACK: &str = "/shop.Cart/Track";
+
+/// The layer of most of these tests: every RPC a handler, `Track` timed to
+/// the end of its stream.
+fn timed_to_end() -> HandlerLayer {
+    HandlerLayer::grpc().to_end(&[TRACK])
+}
+
 /// The server, every RPC a handler, on an in-memory duplex, and a channel to
 /// it: real HTTP/2 framing without a socket, so it runs on the paused clock.
 pub(crate) async fn in_memory() -> ShopClient {
@@ -91,6 +100,11 @@ pub(crate) async fn in_memory() -> ShopClient {
 
 /// The channel of [`in_memory`], bare.
 async fn in_memory_channel() -> Channel {
+    in_memory_channel_with(timed_to_end()).await
+}
+
+/// An in-memory channel to the server behind `layer`.
+async fn in_memory_channel_with(layer: HandlerLayer) -> Channel {
     let (client, server) = tokio::io::duplex(64 * 1024);
     // One connection, and an incoming stream that stays open: a stream that
     // ended would shut the server down.
@@ -98,7 +112,7 @@ async fn in_memory_channel() -> Channel {
         futures::stream::iter([Ok::<_, std::io::Error>(server)]).chain(futures::stream::pending());
     tokio::spawn(
         Server::builder()
-            .layer(HandlerLayer::grpc())
+            .layer(layer)
             .add_service(CartServer::new(Shop))
             .serve_with_incoming(incoming),
     );
@@ -251,6 +265,24 @@ async fn a_streaming_response_is_timed_to_its_end_with_the_calls_made_while_stre
     assert_eq!(client.breakdown(), "cart=35000us/1");
 }
 
+/// By default a streaming method's latency is its response head: the
+/// stream that follows is not in the handler's figures.
+#[tokio::test(start_paused = true)]
+async fn by_default_a_streaming_method_is_timed_to_its_head() {
+    let (capture, _g) = Capture::install();
+    let channel = in_memory_channel_with(HandlerLayer::grpc()).await;
+    let cart = CartClient::new(HttpExternalLayer::new("cart").layer(channel));
+    assert_eq!(follow(cart, 3, None).await.map_err(|s| s.code()), Ok(3));
+
+    // 2 of its own before the head; the 3 updates after it are the stream's.
+    let [server] = <[Closed; 1]>::try_from(server_spans(&capture, 1).await).unwrap();
+    assert_eq!(server.figures(), (2_000, 0, 2_000));
+    assert_eq!(server.u64("client.duration_us"), 0);
+    assert_eq!(server.breakdown(), "");
+    assert_eq!(server.outcome(), "ok");
+    assert_eq!(server.field("otel.name"), Some(TRACK));
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_client_that_hangs_up_mid_stream_cancels_the_handler() {
     let (capture, _g) = Capture::install();
@@ -346,7 +378,7 @@ async fn over_loopback() -> ShopClient {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(
         Server::builder()
-            .layer(HandlerLayer::grpc())
+            .layer(timed_to_end())
             .add_service(CartServer::new(Shop))
             .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
     );
@@ -360,8 +392,11 @@ async fn over_loopback() -> ShopClient {
 
 fn assert_adds_up(span: &Closed) {
     let (total, external, internal) = span.figures();
+    // The server's spans have the client's time beside internal and
+    // external; the client's (attribute) spans do not.
+    let client = span.field("client.duration_us").map_or(0, |_| span.u64("client.duration_us"));
     assert!(external <= total, "{span:?}");
-    assert_eq!(total - external, internal, "{span:?}");
+    assert_eq!(total - external - client, internal, "{span:?}");
 }
 
 #[tokio::test]

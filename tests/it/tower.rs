@@ -127,7 +127,10 @@ async fn the_handler_runs_to_the_end_of_the_body_and_counts_calls_made_while_str
     assert_eq!(read_all(response.into_body()).await, "abc");
 
     let span = capture.only("request");
-    assert_eq!(span.figures(), (138_000, 25_000, 113_000));
+    // 100 of the 138 were the client's, before it asked for the body: not
+    // internal time.
+    assert_eq!(span.figures(), (138_000, 25_000, 13_000));
+    assert_eq!(span.u64("client.duration_us"), 100_000);
     assert_eq!(span.u64("external.calls"), 2);
     assert_eq!(span.breakdown(), "db=5000us/1,feed=20000us/1");
     assert_eq!(span.outcome(), "ok");
@@ -140,10 +143,10 @@ async fn the_handler_runs_to_the_end_of_the_body_and_counts_calls_made_while_str
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_slow_readers_pace_between_frames_is_in_the_total() {
+async fn a_slow_readers_pace_between_frames_is_the_clients_time() {
     // The handler lasts until its body has been handed over to the end, so
     // a reader that takes its time between frames (backpressure) lengthens
-    // it: that time is the handler's own, not a dependency's.
+    // its total; that time is the client's, neither internal nor external.
     let (capture, _g) = Capture::install();
     let mut body = own_then_feed().await;
     while let Some(frame) = body.frame().await {
@@ -151,9 +154,10 @@ async fn a_slow_readers_pace_between_frames_is_in_the_total() {
         sleep(ms(7)).await;
     }
     // a at 10, b at 37; the stream says it has ended only when polled once
-    // more, at 44.
+    // more, at 44. The reader kept each frame 7 before asking for the next.
     let span = capture.only("request");
-    assert_eq!(span.figures(), (44_000, 20_000, 24_000));
+    assert_eq!(span.figures(), (44_000, 20_000, 10_000));
+    assert_eq!(span.u64("client.duration_us"), 14_000);
     assert_eq!(span.breakdown(), "feed=20000us/1");
     assert_eq!(span.outcome(), "ok");
 }
@@ -805,7 +809,11 @@ async fn over_loopback_an_external_call_in_a_handler_is_external_time() {
     let (total, external, internal) = span.figures();
     assert!(external >= 50_000, "{span:?}");
     assert!(external <= total, "{span:?}");
-    assert_eq!(total - external, internal);
+    // The rest is internal, but for the moments the server spent sending
+    // the response, which are the client's.
+    let client = span.u64("client.duration_us");
+    assert!(client < 10_000, "{span:?}");
+    assert_eq!(total - external - client, internal);
     assert_eq!(span.u64("external.calls"), 1);
     assert!(span.breakdown().starts_with("legacy="), "{span:?}");
     assert_eq!(span.outcome(), "ok");

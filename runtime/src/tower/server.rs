@@ -7,7 +7,7 @@ use crate::report::Route;
 use crate::scope;
 use crate::snapshot::Outcome;
 use bytes::Buf as _;
-use http::header::CONTENT_LENGTH;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::request::Parts;
 use http::{HeaderMap, Method, Request, Response, StatusCode, Version};
 use http_body::{Body, Frame, SizeHint};
@@ -61,6 +61,7 @@ pub struct HandlerLayer<R = NoRoute> {
     name: &'static str,
     route: R,
     naming: Naming,
+    to_end: &'static [&'static str],
 }
 
 impl HandlerLayer {
@@ -76,6 +77,7 @@ impl HandlerLayer {
             name,
             route: no_route,
             naming: Naming::Http,
+            to_end: &[],
         }
     }
 
@@ -102,9 +104,12 @@ impl HandlerLayer {
     /// takes no place in the table; so is one that fails or is cancelled
     /// before its response head while its method is not in the table yet.
     ///
-    /// The outcome follows the `grpc-status` of the response's head or
-    /// trailers (see the [module docs](super#what-is-measured)), and a
-    /// streamed response is measured to its end, trailers included.
+    /// The outcome follows the `grpc-status` of the response's head (and
+    /// of its trailers, for a method timed to its end; see the [module
+    /// docs](super#what-is-measured)). A call is measured to its response
+    /// head: a unary method's answer is ready then, and a streaming
+    /// method's stream is not its latency. [`to_end`](Self::to_end) names
+    /// the methods whose finite stream should be timed to its end.
     ///
     /// # Examples
     ///
@@ -122,6 +127,7 @@ impl HandlerLayer {
             name: "unmatched",
             route: grpc_path,
             naming: Naming::Grpc,
+            to_end: &[],
         }
     }
 
@@ -156,6 +162,7 @@ impl HandlerLayer {
             name: "unmatched",
             route: matched,
             naming: Naming::Http,
+            to_end: &[],
         }
     }
 }
@@ -201,7 +208,30 @@ impl<R> HandlerLayer<R> {
             name: self.name,
             route,
             naming: Naming::Http,
+            to_end: self.to_end,
         }
+    }
+
+    /// Times the event streams of the handlers named `names` to their end
+    /// rather than to their response head: for a finite stream whose end is
+    /// its latency (an export streamed as server-sent events, a gRPC method
+    /// that streams a bounded result). Names as the handlers are named:
+    /// `"GET /export"`, `"/shop.Cart/Export"`. The time the client keeps
+    /// such a stream waiting is its own figure, not internal time (see the
+    /// [module docs](super#the-clients-time-and-event-streams)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use selftime::tower::HandlerLayer;
+    ///
+    /// let layer = HandlerLayer::grpc().to_end(&["/shop.Cart/Export"]);
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn to_end(mut self, names: &'static [&'static str]) -> Self {
+        self.to_end = names;
+        self
     }
 }
 
@@ -225,6 +255,7 @@ impl<S, R: Clone> Layer<S> for HandlerLayer<R> {
             name: self.name,
             route: self.route.clone(),
             naming: self.naming,
+            to_end: self.to_end,
         }
     }
 }
@@ -236,6 +267,7 @@ pub struct HandlerService<S, R = NoRoute> {
     name: &'static str,
     route: R,
     naming: Naming,
+    to_end: &'static [&'static str],
 }
 
 impl<S: fmt::Debug, R> fmt::Debug for HandlerService<S, R> {
@@ -351,7 +383,7 @@ where
                 rpc.method = rpc_method,
                 http.response.status_code = tracing::field::Empty,
             ],
-            []
+            [client.duration_us = tracing::field::Empty,]
         );
         let head = parts.method == Method::HEAD;
         // Only an HTTP/1 server stops polling a body at its `content-length`
@@ -360,8 +392,11 @@ where
         // Read before the handler opens, so that its total runs from the
         // request's arrival.
         let waited = super::arrival::waited(&parts.extensions);
-        let (mut run, handler) =
-            Run::start(Spec::new(name, span).with_route(known).with_waited(waited));
+        let spec = Spec::new(name, span)
+            .with_route(known)
+            .with_waited(waited)
+            .with_client();
+        let (mut run, handler) = Run::start(spec);
         // `call` may do part of the work (routing, a handler's synchronous
         // prelude): a step of the handler like any other.
         let request = Request::from_parts(parts, body);
@@ -372,6 +407,8 @@ where
             unnamed,
             head,
             http1,
+            grpc,
+            to_end: self.to_end,
         }
     }
 }
@@ -393,6 +430,8 @@ pin_project! {
         unnamed: Option<Box<str>>,
         head: bool,
         http1: bool,
+        grpc: bool,
+        to_end: &'static [&'static str],
     }
 }
 
@@ -428,7 +467,14 @@ where
                 if let Some(path) = this.unnamed.take() {
                     name_answered(&mut run, &path, &response);
                 }
-                Ok(track_body(response, run, *this.head, *this.http1))
+                let until = if this.to_end.contains(&run.name()) {
+                    Until::End
+                } else if *this.grpc || event_stream(response.headers()) {
+                    Until::Head
+                } else {
+                    Until::End
+                };
+                Ok(track_body(response, run, *this.head, *this.http1, until))
             }
             Err(error) => {
                 run.finish(Outcome::Error);
@@ -454,6 +500,28 @@ fn grpc_status(headers: &HeaderMap) -> Option<u32> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// Whether a response is an event stream, timed to its head by default: a
+/// `text/event-stream` (server-sent events).
+fn event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .get(..17)
+                .is_some_and(|t| t.eq_ignore_ascii_case("text/event-stream"))
+        })
+}
+
+/// Where a handler's latency ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Until {
+    /// At the response head: an event stream, a gRPC call.
+    Head,
+    /// At the end of the response body.
+    End,
+}
+
 fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers
         .get(CONTENT_LENGTH)
@@ -469,6 +537,7 @@ fn track_body<B: Body>(
     mut run: Run,
     head: bool,
     http1: bool,
+    until: Until,
 ) -> Response<HandlerBody<B>> {
     let status = response.status();
     run.span()
@@ -485,11 +554,15 @@ fn track_body<B: Body>(
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED
         || remaining == Some(0)
-        || body.is_end_stream();
+        || body.is_end_stream()
+        || until == Until::Head;
     let state = if bodiless {
         run.finish(outcome);
         None
     } else {
+        // The head is handed to the server: until it asks for the body's
+        // first frame, it is sending the head at the client's pace.
+        run.frame_sent();
         Some(Tracking {
             run,
             outcome,
@@ -548,6 +621,7 @@ impl<B: Body> Body for HandlerBody<B> {
         let Some(tracking) = this.state.as_mut() else {
             return this.inner.poll_frame(cx);
         };
+        tracking.run.frame_asked();
         let polled = tracking
             .run
             .step_in_scope(|| this.inner.as_mut().poll_frame(cx));
@@ -575,6 +649,10 @@ impl<B: Body> Body for HandlerBody<B> {
             if let Some(mut tracking) = this.state.take() {
                 tracking.run.finish(tracking.outcome);
             }
+        } else if let (Poll::Ready(Some(_)), Some(tracking)) = (&polled, this.state.as_mut()) {
+            // Handed to the server: until it asks for the next frame, it is
+            // sending this one at the pace the client takes it.
+            tracking.run.frame_sent();
         }
         polled
     }
