@@ -135,6 +135,7 @@
 //! | `external.breakdown` | `dep=<µs>us/<calls>` joined by `,`, in order of first call: `legacy=35012us/1,redis=812us/3` |
 //! | `outcome` | `ok`, `error`, `panic` or `cancelled` (see [Outcomes](#outcomes)) |
 //! | `internal.backlog_us` | `u64`, the part of internal time in which this process held the request up: answers waiting for a busy worker, and a request waiting before its handler started ([Backlog](#backlog-when-the-service-itself-is-the-bottleneck)) |
+//! | `client.duration_us` | behind the `tower` layer only: `u64`, the time the response was ready but the client had not taken it (a slow reader); then `internal = total − external − client` ([`CLIENT_FIELD`]) |
 //!
 //! The names are in [`FIELDS`]. The ledger works whether or not the span is
 //! enabled: with no subscriber, or a filter that drops the span, [`current`],
@@ -466,7 +467,12 @@
 //! `request` (with `otel.name`, `http.route` and the status), measured to the
 //! *end of the response body*, so a streamed body's time is in `total` and
 //! the external calls made while streaming count; `cancelled` when the client
-//! goes away mid-response. Served through `ArrivalListener`, it starts each
+//! goes away mid-response. The time a slow client keeps the response waiting
+//! is its own figure, `client.duration_us`, not internal time; event streams
+//! (server-sent events, upgrades, gRPC calls) end at their response head
+//! unless named with `HandlerLayer::to_end` (see the `tower` module's docs).
+//! `#[timed_handler]` on an axum handler times the handler fn only, up to the
+//! response it returns: it cannot see the body's delivery or the client. Served through `ArrivalListener`, it starts each
 //! request's total when the request reached the host (the kernel's receive
 //! timestamp on Linux), so that a request waiting for a busy worker is in
 //! its total. The feature `axum` adds `HandlerLayer::matched_path()`, which
@@ -481,11 +487,13 @@
 //! gRPC with tonic is two lines:
 //! `Server::builder().layer(HandlerLayer::grpc())` makes every RPC a handler
 //! named after its method (`/shop.Cart/Checkout`, with `rpc.method` on its
-//! span), a server-streaming response measured to its end and a `Status`
-//! that means a server fault an `error`; and
-//! `CartClient::new(HttpExternalLayer::new("cart").layer(channel))` makes
-//! every call of a client an external call to `cart`, in flight until its
-//! response (or stream) ends.
+//! span), measured to its response head (a streaming method's stream is not
+//! its latency; `.to_end(&["/shop.Cart/Export"])` times a finite one to its
+//! end) and a `Status` that means a server fault an `error`; and
+//! `CartClient::new(HttpExternalLayer::new("cart").layer(channel))`, the
+//! channel made with `selftime::io::enter(|| endpoint.connect_lazy())`,
+//! makes every call of a client an external call to `cart`, in flight until
+//! its response (or stream) ends.
 //!
 //! **`reqwest`**: the `selftime::reqwest` module. `ExternalCallMiddleware`,
 //! a `reqwest-middleware` middleware, marks every outbound request as an

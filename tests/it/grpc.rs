@@ -394,7 +394,9 @@ fn assert_adds_up(span: &Closed) {
     let (total, external, internal) = span.figures();
     // The server's spans have the client's time beside internal and
     // external; the client's (attribute) spans do not.
-    let client = span.field("client.duration_us").map_or(0, |_| span.u64("client.duration_us"));
+    let client = span
+        .field("client.duration_us")
+        .map_or(0, |_| span.u64("client.duration_us"));
     assert!(external <= total, "{span:?}");
     assert_eq!(total - external - client, internal, "{span:?}");
 }

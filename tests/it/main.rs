@@ -25,6 +25,7 @@ mod shop;
 
 mod behaviour;
 mod beyond;
+mod client_time;
 mod grpc;
 mod hygiene;
 mod loopback;

@@ -488,3 +488,45 @@ fn names_already_follow_prometheus_naming_so_recommended_naming_keeps_them() {
         page.text
     );
 }
+
+/// Behind `HandlerLayer`, the time the response waited on its reader has a
+/// histogram of its own, and internal time does not include it.
+#[test]
+fn a_slow_readers_time_is_its_own_histogram() {
+    use http_body_util::BodyExt as _;
+    use tower::{Layer as _, ServiceExt as _};
+    let page = scrape_after(exporter(), async {
+        let service = selftime::tower::HandlerLayer::new("slow_reader").layer(tower::service_fn(
+            |_: http::Request<axum::body::Body>| async {
+                let chunks = ["a", "b"].map(|c| Ok::<_, std::convert::Infallible>(c));
+                let body = axum::body::Body::from_stream(futures::stream::iter(chunks));
+                Ok::<_, std::convert::Infallible>(http::Response::new(body))
+            },
+        ));
+        let request = http::Request::get("/")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let mut body = service.oneshot(request).await.unwrap().into_body();
+        // The reader takes 20 before each of its three reads: the two
+        // frames, and the end.
+        loop {
+            sleep(ms(20)).await;
+            if body.frame().await.is_none() {
+                break;
+            }
+        }
+    });
+    let labels = [h("slow_reader")];
+    page.assert_histogram(
+        "selftime_client_seconds",
+        &labels,
+        1,
+        0.06,
+        &[("0.05", 0), ("0.1", 1)],
+    );
+    page.assert_histogram(TOTAL, &labels, 1, 0.06, &[("0.05", 0), ("0.1", 1)]);
+    page.assert_histogram(INTERNAL, &labels, 1, 0.0, &[("0.0001", 1)]);
+    assert!(page
+        .text
+        .contains("# HELP selftime_client_seconds Time the responses"));
+}

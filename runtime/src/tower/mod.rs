@@ -47,6 +47,8 @@
 //! | `rpc.system.name`, `rpc.method` | `grpc` and the method, `shop.Cart/Checkout`, under [`HandlerLayer::grpc`] |
 //! | `http.response.status_code` | the response status, once the head is ready |
 //!
+//! | `client.duration_us` | the time the response waited on the client ([below](#the-clients-time-and-event-streams)) |
+//!
 //! and the seven fields of `#[timed_handler]` ([`FIELDS`](crate::FIELDS)).
 //! The request's URI, query and headers are never recorded: they carry
 //! tokens.
@@ -77,18 +79,62 @@
 //!
 //! ## What is measured
 //!
-//! A handler runs from the layer's `call` to the **end of the response
-//! body**, not only to its head: the body is wrapped ([`HandlerBody`]) and
-//! each of its frames is produced inside the handler's scope and span, so
-//! a streamed body's production time is in `total`, and external calls made
-//! while streaming count. It ends when the body yields its last frame (its
-//! trailers, if it has any; over HTTP/1 with a `content-length`, its last
-//! byte) to the server, which is when the
-//! server has the whole response, not when the client has read it. In
-//! between frames the server is writing the previous one out, so a client
-//! that reads slowly (backpressure) lengthens the handler, as its own time;
-//! and a body that can only say it has ended when polled once more (a
-//! stream) ends at that poll.
+//! A handler runs from the layer's `call` (or, served through an
+//! [`ArrivalListener`], from the request's arrival) to the **end of the
+//! response body**, not only to its head: the body is wrapped
+//! ([`HandlerBody`]) and each of its frames is produced inside the
+//! handler's scope and span, so a streamed body's production time is in
+//! `total`, and external calls made while streaming count. It ends when the
+//! body yields its last frame (its trailers, if it has any; over HTTP/1 with
+//! a `content-length`, its last byte) to the server, which is when the
+//! server has the whole response, not when the client has read it; and a
+//! body that can only say it has ended when polled once more (a stream)
+//! ends at that poll.
+//!
+//! ## The client's time and event streams
+//!
+//! Between handing the server a frame (or the head) and asking for the
+//! next, the server is sending it out at the pace the client reads. A slow
+//! reader (a phone on a poor network, a client that reads a large export a
+//! little at a time) keeps the server, and so the handler, waiting: that
+//! time is the **client's**, recorded as `client.duration_us` on the span
+//! ([`CLIENT_FIELD`](crate::CLIENT_FIELD)) and in the
+//! `selftime_client_seconds` histogram (feature `metrics`) or
+//! `selftime.client.duration` (feature `opentelemetry`). It is neither
+//! internal nor external: for the layer's handlers,
+//!
+//! ```text
+//! total = external + internal + client
+//! ```
+//!
+//! so no slow client can page the service's team, and no dependency is
+//! billed for it. (What the server does in that time, its own writes, is
+//! counted as the client's too: microseconds, against the client's
+//! milliseconds. On a saturated runtime, the connection's wait for a worker
+//! between frames falls there as well.) HTTP/1 and HTTP/2 alike: over HTTP/2
+//! the server asks for the next frame when the client's flow-control window
+//! has room.
+//!
+//! **Event streams** are measured to their response head, by default:
+//!
+//! - a `text/event-stream` response (server-sent events): the handler ends
+//!   when it returns the response, and the stream's life, however long, is
+//!   in no figure;
+//! - a `101 Switching Protocols` (a WebSocket handshake, any upgrade): the
+//!   handler ends at the 101, before the upgraded connection's life;
+//! - every gRPC call under [`HandlerLayer::grpc`]: a unary method's answer
+//!   is ready when its head is sent, and a server-streaming or
+//!   bidirectional method's stream is not its latency. The outcome is
+//!   read from the head's `grpc-status` (a call that fails is answered with
+//!   its status in the head).
+//!
+//! A finite stream whose end is its latency (an export, a bounded gRPC
+//! stream) is named with [`HandlerLayer::to_end`]; it is then measured to
+//! its end, its client's time apart as above.
+//!
+//! Without the layer, `#[timed_handler]` on an axum handler times the
+//! handler fn: to the moment it returns its response, not the body's
+//! delivery, which axum and hyper do after it. It cannot see the client.
 //!
 //! A response that has no body to send ends at its head: a `HEAD` request,
 //! a 1xx, 204 or 304 status, `content-length: 0` over HTTP/1, or a body that reports its
