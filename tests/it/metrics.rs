@@ -498,7 +498,7 @@ fn a_slow_readers_time_is_its_own_histogram() {
     let page = scrape_after(exporter(), async {
         let service = selftime::tower::HandlerLayer::new("slow_reader").layer(tower::service_fn(
             |_: http::Request<axum::body::Body>| async {
-                let chunks = ["a", "b"].map(|c| Ok::<_, std::convert::Infallible>(c));
+                let chunks = ["a", "b"].map(Ok::<_, std::convert::Infallible>);
                 let body = axum::body::Body::from_stream(futures::stream::iter(chunks));
                 Ok::<_, std::convert::Infallible>(http::Response::new(body))
             },
