@@ -438,6 +438,12 @@ impl Run {
         (run, handler)
     }
 
+    /// The handler it runs, while it has one.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn handler(&self) -> Option<Handler> {
+        self.handler.clone()
+    }
+
     /// The handler's name, as it will be reported.
     #[cfg_attr(not(feature = "tower"), allow(dead_code))]
     pub(crate) fn name(&self) -> &'static str {

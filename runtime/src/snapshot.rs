@@ -230,6 +230,10 @@ impl<'a> Reading<'a> {
     }
 
     /// Total less external time, less the client's: the handler's own time.
+    #[cfg_attr(
+        not(any(feature = "metrics", feature = "opentelemetry")),
+        allow(dead_code)
+    )]
     pub(crate) fn internal_ns(&self) -> u64 {
         self.total - self.totals.external - self.client.unwrap_or(0)
     }

@@ -270,9 +270,13 @@ async fn a_streaming_response_is_timed_to_its_end_with_the_calls_made_while_stre
 #[tokio::test(start_paused = true)]
 async fn by_default_a_streaming_method_is_timed_to_its_head() {
     let (capture, _g) = Capture::install();
+    let orphans = selftime::orphan_calls().get("carrier");
     let channel = in_memory_channel_with(HandlerLayer::grpc()).await;
     let cart = CartClient::new(HttpExternalLayer::new("cart").layer(channel));
     assert_eq!(follow(cart, 3, None).await.map_err(|s| s.code()), Ok(3));
+    // The stream's carrier calls ran in the (reported) handler's scope: not
+    // taken for calls outside any handler.
+    assert_eq!(selftime::orphan_calls().get("carrier"), orphans);
 
     // 2 of its own before the head; the 3 updates after it are the stream's.
     let [server] = <[Closed; 1]>::try_from(server_spans(&capture, 1).await).unwrap();

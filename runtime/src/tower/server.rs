@@ -556,8 +556,15 @@ fn track_body<B: Body>(
         || remaining == Some(0)
         || body.is_end_stream()
         || until == Until::Head;
+    // An event stream's body is still produced in the handler's scope, so
+    // that calls made while streaming are not taken for calls outside any
+    // handler; the handler has reported, and they are ignored.
+    let mut scope = None;
     let state = if bodiless {
         run.finish(outcome);
+        if until == Until::Head && !body.is_end_stream() {
+            scope = run.handler();
+        }
         None
     } else {
         // The head is handed to the server: until it asks for the body's
@@ -569,7 +576,14 @@ fn track_body<B: Body>(
             remaining,
         })
     };
-    Response::from_parts(parts, HandlerBody { inner: body, state })
+    Response::from_parts(
+        parts,
+        HandlerBody {
+            inner: body,
+            state,
+            scope,
+        },
+    )
 }
 
 /// A handler whose response body is still being sent.
@@ -597,6 +611,9 @@ pin_project! {
         #[pin]
         inner: B,
         state: Option<Tracking>,
+        // An event stream's handler, reported at the head: the rest of the
+        // body is produced in its scope.
+        scope: Option<Handler>,
     }
 }
 
@@ -605,6 +622,7 @@ impl<B: fmt::Debug> fmt::Debug for HandlerBody<B> {
         f.debug_struct("HandlerBody")
             .field("inner", &self.inner)
             .field("state", &self.state)
+            .field("scope", &self.scope)
             .finish()
     }
 }
@@ -619,7 +637,10 @@ impl<B: Body> Body for HandlerBody<B> {
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let mut this = self.project();
         let Some(tracking) = this.state.as_mut() else {
-            return this.inner.poll_frame(cx);
+            return match this.scope {
+                Some(handler) => scope::sync_scope(handler.clone(), || this.inner.poll_frame(cx)),
+                None => this.inner.poll_frame(cx),
+            };
         };
         tracking.run.frame_asked();
         let polled = tracking
