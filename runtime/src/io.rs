@@ -53,7 +53,8 @@ fn start() -> Option<Handle> {
 /// the sockets it opens and the tasks it spawns live on the I/O thread.
 ///
 /// The `tower` client layers and the `reqwest` middleware do this for every
-/// call, and `#[external_call(…, wake)]` for every poll of its call. Use it
+/// call they measure (a call inside a handler), and `#[external_call(…,
+/// wake)]` for every poll of its call. Use it
 /// for a client whose connections are opened ahead of its calls, such as a
 /// tonic `Channel` (`connect_lazy` spawns the channel's worker at once):
 ///
@@ -242,8 +243,8 @@ mod tests {
         panic!("the task on the I/O thread was not dropped");
     }
 
-    /// Sockets opened inside `enter` are the I/O thread's: their readiness
-    /// is noticed there while the caller's thread is blocked.
+    /// What `enter` spawns runs on the I/O thread (and so do the connection
+    /// tasks a client spawns there).
     #[test]
     fn tasks_spawned_inside_enter_run_on_the_io_thread() {
         let name = super::enter(|| {
