@@ -541,9 +541,11 @@ mod names;
 pub mod opentelemetry;
 mod orphan;
 mod propagate;
+mod reading;
 mod report;
 #[cfg(feature = "reqwest")]
 pub mod reqwest;
+mod run;
 mod scope;
 mod snapshot;
 mod sync;
@@ -651,6 +653,7 @@ pub use report::{CLIENT_FIELD, FIELDS, SPLIT_FIELDS};
 /// ```
 pub use selftime_macros::timed_handler;
 
+pub use reading::{Dependency, Outcome};
 /// Marks a function as an outbound call to a dependency: its busy interval
 /// (first poll to completion or drop) is added to the ledger of the handler
 /// in scope.
@@ -714,4 +717,4 @@ pub use selftime_macros::timed_handler;
 /// # }
 /// ```
 pub use selftime_macros::external_call;
-pub use snapshot::{current, Dependency, Outcome, Snapshot};
+pub use snapshot::{current, Snapshot};

@@ -109,7 +109,7 @@
 //! [`Outcome`]: crate::Outcome
 //! [`Key`]: metrics::Key
 
-use crate::snapshot::{Outcome, Reading};
+use crate::reading::{Outcome, Reading};
 use crate::table::Table;
 use metrics::{Key, KeyName, Label, Level, Metadata, Unit};
 

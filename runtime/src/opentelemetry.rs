@@ -133,8 +133,7 @@
 //! # }
 //! ```
 
-use crate::report::Route;
-use crate::snapshot::{Outcome, Reading};
+use crate::reading::{Outcome, Reading, Route};
 use ::opentelemetry::metrics::{Counter, Histogram, MeterProvider};
 use ::opentelemetry::{InstrumentationScope, KeyValue};
 use std::cell::Cell;

@@ -9,9 +9,9 @@ use std::pin::Pin;
 #[doc(hidden)]
 pub use crate::external::external;
 #[doc(hidden)]
-pub use crate::handler::{HandlerFuture, Spec};
-#[doc(hidden)]
 pub use crate::orphan::Site;
+#[doc(hidden)]
+pub use crate::run::{HandlerFuture, Spec};
 #[doc(hidden)]
 pub use tracing;
 

@@ -2,7 +2,7 @@
 //! and `opentelemetry` features) the metrics facade and OpenTelemetry's
 //! instruments.
 
-use crate::snapshot::{Outcome, Reading};
+use crate::reading::{Outcome, Reading, Route};
 use std::cell::RefCell;
 use std::fmt::Write as _;
 use tracing::field::{Field, FieldSet, Value};
@@ -33,23 +33,6 @@ pub const SPLIT_FIELDS: [&str; 3] = [
     "internal.scheduled_us",
     "internal.waiting_us",
 ];
-
-/// What a handler knows of the request it serves beyond its name: the
-/// `tower` layer's route, which the OpenTelemetry series carry as the
-/// semantic conventions' attributes. Every part is borrowed from the
-/// handler's (interned) name, so it is as bounded as the name.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[cfg_attr(not(feature = "tower"), allow(dead_code))]
-pub(crate) enum Route {
-    /// Nothing more than the name (`#[timed_handler]`, a layer without a
-    /// route function, a route function that found none).
-    #[default]
-    Unknown,
-    /// An HTTP route template: `/users/{id}`.
-    Http(&'static str),
-    /// A gRPC method, fully qualified: `shop.Cart/Checkout`.
-    Grpc(&'static str),
-}
 
 pub(crate) fn report(
     name: &'static str,

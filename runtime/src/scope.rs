@@ -1,11 +1,8 @@
 //! The handler in scope: a tokio task-local holding the innermost running
-//! [`Handler`], which links to the handlers around it; and each thread's
-//! pool of finished handlers' state, for reuse.
+//! [`Handler`], which links to the handlers around it.
 
 use crate::handler::{Handler, State};
-use std::cell::RefCell;
 use std::future::Future;
-use std::sync::Arc;
 use tokio::task::futures::TaskLocalFuture;
 
 tokio::task_local! {
@@ -44,41 +41,4 @@ pub(crate) fn scope<F: Future>(handler: Handler, fut: F) -> TaskLocalFuture<Hand
 #[inline]
 pub(crate) fn with_current<R>(f: impl FnOnce(&Handler) -> R) -> Option<R> {
     CURRENT.try_with(f).ok()
-}
-
-/// How many finished handlers' state a thread keeps for reuse: about 6 KB
-/// at most.
-const POOL_SIZE: usize = 16;
-
-thread_local! {
-    static POOL: RefCell<Vec<Arc<State>>> = const { RefCell::new(Vec::new()) };
-}
-
-/// A finished handler's state, for the next handler to start on this thread.
-pub(crate) fn pop_pooled() -> Option<Arc<State>> {
-    POOL.try_with(|pool| pool.try_borrow_mut().ok()?.pop())
-        .ok()
-        .flatten()
-}
-
-/// Hands a finished handler's state back for reuse by the next handler to
-/// start on this thread, if nothing else holds it (a call still in flight
-/// in a task the handler spawned keeps it alive until that call ends: then
-/// it is simply freed).
-pub(crate) fn recycle(handler: Handler) {
-    let Some(state) = handler.into_unique() else {
-        return;
-    };
-    // A thread being torn down, or a pool in use further up this stack
-    // (impossible today, handled anyway), frees the state instead.
-    let _ = POOL.try_with(|pool| {
-        if let Ok(mut pool) = pool.try_borrow_mut() {
-            if pool.len() < POOL_SIZE {
-                if pool.capacity() == 0 {
-                    pool.reserve_exact(POOL_SIZE);
-                }
-                pool.push(state);
-            }
-        }
-    });
 }

@@ -1,11 +1,11 @@
 //! The server side: every request a handler, to the end of its response body.
 
-use crate::handler::{Handler, Run, Spec};
+use crate::handler::Handler;
 use crate::intern::Interner;
 use crate::ledger::OTHER_DEPENDENCY;
-use crate::report::Route;
+use crate::reading::{Outcome, Route};
+use crate::run::{Run, Spec};
 use crate::scope;
-use crate::snapshot::Outcome;
 use bytes::Buf as _;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::request::Parts;
