@@ -119,6 +119,7 @@ pub(crate) fn run_sync<R>(
     // until that scope ends, and no scope can end while `f` runs inside it.
     // The borrow ends when this function returns, after `f`: it never
     // outlives the stretch of scope it was taken in.
+    #[allow(unsafe_code)]
     let state = unsafe { &*state };
     let start = state.now();
     let _call = SyncCall {

@@ -521,6 +521,9 @@
 
 #![doc = include_str!("docs/integrations_metrics.md")]
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
+// One `unsafe` block in the crate, allowed where it is (`external.rs`: a
+// synchronous call borrows its handler's state from the task-local).
+#![deny(unsafe_code)]
 
 mod backlog;
 #[cfg(any(feature = "tower", feature = "reqwest"))]
