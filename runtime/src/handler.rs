@@ -10,6 +10,8 @@ use crate::ledger::{Ledger, Ticket, TICKET_BITS};
 use crate::names::DepId;
 use std::cell::RefCell;
 use std::fmt;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::{Acquire, Release};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// How many enclosing handlers a call counts toward. A call made deeper than
@@ -79,6 +81,9 @@ pub(crate) struct State {
     ledger: Ledger,
     /// Waits after a dependency's answer: taken only by wake-mode steps.
     backlog: Mutex<Backlog>,
+    /// Whether any wait was ever opened: a handler without wake-mode calls
+    /// reads its backlog without taking the lock.
+    waits: AtomicBool,
     parent: Option<Handler>,
 }
 
@@ -137,6 +142,7 @@ impl Handler {
                     .get_mut()
                     .unwrap_or_else(PoisonError::into_inner)
                     .reset();
+                *state.waits.get_mut() = false;
                 state.parent = parent;
                 return Self { state: pooled };
             }
@@ -153,6 +159,7 @@ impl Handler {
                 waited,
                 ledger,
                 backlog: Mutex::new(Backlog::default()),
+                waits: AtomicBool::new(false),
                 parent,
             }),
         }
@@ -198,6 +205,11 @@ impl State {
     /// The backlog of waits after dependencies' answers, up to `now`
     /// (without [`State::waited`]).
     pub(crate) fn backlog(&self, now: u64) -> u64 {
+        // Acquire: a wait opened on another thread (a wake) is seen with
+        // the flag that announced it.
+        if !self.waits.load(Acquire) {
+            return 0;
+        }
         let external = self.ledger.external_at(now);
         self.backlog_lock().at(now, external)
     }
@@ -230,6 +242,7 @@ impl State {
     pub(crate) fn wait_begin(&self, now: u64) -> Tickets {
         for state in self.chain() {
             let external = state.ledger.external_at(now);
+            state.waits.store(true, Release);
             state.backlog_lock().open(now, external);
         }
         self.each_level(|ledger| ledger.wait_begin(now))
