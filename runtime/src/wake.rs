@@ -175,7 +175,8 @@ impl WakeCall {
     }
 
     /// Before each poll: remembers the task's waker, and if the dependency
-    /// woke the task, ends the scheduled wait and reopens the call.
+    /// woke the task, ends the wait (the handler's backlog, and its
+    /// `internal.scheduled_us` with `polls`) and reopens the call.
     pub(crate) fn before_poll(&self, task: &Waker) {
         let mut steps = self.steps();
         match &mut steps.task {
