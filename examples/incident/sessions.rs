@@ -41,13 +41,7 @@ fn member_of(token: &str) -> Option<String> {
 #[derive(Debug)]
 pub(crate) enum Sessions {
     /// The in-process stand-in, over HTTP.
-    StandIn {
-        http: reqwest::Client,
-        url: String,
-        /// The runtime the stand-in's client does its I/O on, as a Redis
-        /// client's connection does: not the caller's.
-        io: tokio::runtime::Handle,
-    },
+    StandIn { http: reqwest::Client, url: String },
     /// A real Redis, reached through the delay relay.
     Redis {
         connection: redis::aio::MultiplexedConnection,
@@ -66,7 +60,6 @@ impl Sessions {
         Ok(Self::StandIn {
             http: services::client()?,
             url: format!("http://{addr}/sessions/"),
-            io: tokio::runtime::Handle::current(),
         })
     }
 
@@ -92,9 +85,12 @@ impl Sessions {
         tokio::spawn(relay_accept(listener, target.host_port.clone(), knobs));
         let client = redis::Client::open(target.with_host_port(&relay.to_string()))
             .map_err(io::Error::other)?;
+        // Opened on selftime's I/O thread (its socket and the task that
+        // reads it live there), so that an answer is noticed as it arrives
+        // whatever auth's workers are doing.
         let mut connection = timeout(
             services::HOP_TIMEOUT,
-            client.get_multiplexed_async_connection(),
+            selftime::io::run(client.get_multiplexed_async_connection()),
         )
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connecting to REDIS_URL timed out"))?
@@ -117,24 +113,26 @@ impl Sessions {
     /// The member whose session `token` is, `None` if there is no such session.
     pub(crate) async fn get(&self, token: &str) -> io::Result<Option<String>> {
         match self {
-            Self::StandIn { http, url, io } => {
-                let request = http.get(format!("{url}{token}"));
-                // Sent and read on the stand-in's runtime; this task waits
-                // for the answer, and is woken when it is there.
-                let answer = io.spawn(async move {
-                    let response = request.send().await.map_err(io::Error::other)?;
-                    if response.status() == StatusCode::NOT_FOUND {
-                        return Ok(None);
-                    }
-                    let body = response
-                        .error_for_status()
-                        .map_err(io::Error::other)?
-                        .text()
-                        .await
-                        .map_err(io::Error::other)?;
-                    Ok(Some(body))
-                });
-                answer.await.map_err(io::Error::other)?
+            Self::StandIn { http, url } => {
+                // Polled in the auth service's wake-mode call: the client's
+                // connections are opened on selftime's I/O thread, which
+                // reads the answer as it arrives, as a Redis client's
+                // connection task would.
+                let response = http
+                    .get(format!("{url}{token}"))
+                    .send()
+                    .await
+                    .map_err(io::Error::other)?;
+                if response.status() == StatusCode::NOT_FOUND {
+                    return Ok(None);
+                }
+                let body = response
+                    .error_for_status()
+                    .map_err(io::Error::other)?
+                    .text()
+                    .await
+                    .map_err(io::Error::other)?;
+                Ok(Some(body))
             }
             Self::Redis { connection } => redis::cmd("GET")
                 .arg(format!("{KEY_PREFIX}{token}"))
