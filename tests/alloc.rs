@@ -324,6 +324,12 @@ fn a_handler_allocates_at_most_once_beyond_tracing_under_a_subscriber() {
 #[test]
 fn a_handler_allocates_at_most_once_with_no_subscriber() {
     // No subscriber on this thread: tracing allocates nothing for its span.
+    // One that enables nothing, rather than none at all: tracing caches a
+    // callsite's interest for the whole process, and another test's
+    // subscriber, registered between a warm-up and its counted run, may
+    // cache "always" and give these handlers live spans (and this thread's
+    // breakdown buffer its first growth) under no subscriber at all.
+    let _off = tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
     let tracing_fn = warm(hand_written_sync);
     assert_eq!(tracing_fn, NONE, "tracing alone, no subscriber");
     assert_beyond_tracing("sync handler", warm(timed_sync), NONE, 1);
