@@ -254,10 +254,12 @@
 //!   `selftime::io::run(client.get_multiplexed_async_connection()).await`;
 //!   with `#[external_call("redis", wake)]` on the calls, a Redis answer is
 //!   then noticed as it arrives. Measured so (a `GET` on a connection opened
-//!   on the I/O thread, from a one-worker runtime kept 83 % busy), the call
-//!   read 0.20 ms at the median and 0.70 ms at p99 against 0.03 and 0.15 ms
-//!   with nothing else running, while the handlers' backlog read 14 and 49
-//!   ms: a residual of about half a millisecond, the I/O thread's hand-off;
+//!   on the I/O thread, from a one-worker runtime kept 83 % busy, beside a
+//!   probe sending the same `GET` from an idle runtime at the same moment),
+//!   the call read 0.18 to 0.20 ms at the median and 1.0 to 1.4 ms at p99,
+//!   against the probe's 0.14 and 0.5 to 1.0 ms, while the handlers' backlog
+//!   read 14 and 42 ms: a residual of about 0.05 ms at the median and at
+//!   most half a millisecond at p99, the I/O thread's hand-off;
 //! - an `#[external_call]` without `wake` (or [`external`]) ends its call
 //!   when the handler next runs after the answer: the cheapest form, right
 //!   on an idle runtime, and counting run-queue delay as external when the
