@@ -230,7 +230,10 @@ fn start_billing() -> Billing {
             tokio::spawn(
                 tonic::transport::Server::builder()
                     .add_service(cart)
-                    .serve_with_incoming(tokio_stream_of(grpc)),
+                    .serve_with_incoming(
+                        // No Nagle delay on HTTP/2's small frames.
+                        tonic::transport::server::TcpIncoming::from(grpc).with_nodelay(Some(true)),
+                    ),
             );
             tx.send(addrs).unwrap();
             std::future::pending::<()>().await;
@@ -243,20 +246,6 @@ fn start_billing() -> Billing {
         own,
         redis: None,
     }
-}
-
-/// A tokio listener's connections as the stream tonic serves.
-fn tokio_stream_of(
-    listener: tokio::net::TcpListener,
-) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
-    futures::stream::unfold(listener, |listener| async move {
-        // As tonic's own listener does: no Nagle delay on small frames.
-        let accepted = listener.accept().await.and_then(|(stream, _)| {
-            stream.set_nodelay(true)?;
-            Ok(stream)
-        });
-        Some((accepted, listener))
-    })
 }
 
 /// How the service calls billing.
