@@ -144,7 +144,7 @@ fn rules_read_the_series_the_metrics_feature_writes() {
     // The per-dependency p99 leaves out the union.
     assert!(rules.contains(&format!(
         "{{dependency!=\"{}\"}}",
-        selftime::metrics::ALL_DEPENDENCIES
+        selftime::ALL_DEPENDENCIES
     )));
     // Failures are the `error` and `panic` outcomes, spelled as the crate
     // spells them; `cancelled` is not one.

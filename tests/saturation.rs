@@ -155,7 +155,7 @@ impl Redis {
 
 /// `GET` in wake mode: the call ends when Redis's answer, read on the I/O
 /// thread, wakes the handler.
-#[selftime::external_call("billing", wake)]
+#[selftime::external_call("billing", until_wake)]
 async fn redis_get(connection: &MultiplexedConnection) -> String {
     redis::cmd("GET")
         .arg(REDIS_KEY)
@@ -259,9 +259,9 @@ enum Client {
     TowerHttp,
     /// A tonic `Channel` behind `HttpExternalLayer`.
     Tonic,
-    /// A plain reqwest client inside `#[external_call("billing", wake)]`.
+    /// A plain reqwest client inside `#[external_call("billing", until_wake)]`.
     Attribute,
-    /// A Redis `GET` inside `#[external_call("billing", wake)]`, on a
+    /// A Redis `GET` inside `#[external_call("billing", until_wake)]`, on a
     /// connection opened on the I/O thread.
     Redis,
 }
@@ -287,7 +287,7 @@ struct BillingClients {
     redis: Option<MultiplexedConnection>,
 }
 
-#[selftime::external_call("billing", wake)]
+#[selftime::external_call("billing", until_wake)]
 async fn charge_plain(client: &reqwest::Client, url: &str) -> String {
     let response = client.get(url).send().await.unwrap();
     response.text().await.unwrap()

@@ -11,8 +11,8 @@
 //! body builds (`Pin<Box<dyn Future>>`, a `BoxFuture` alias, an alias of the
 //! user's own with `future`), `#[async_trait]` methods, native `async fn` in
 //! traits, inherent methods with every receiver; `name`, `level`, `span`,
-//! `polls`, `future` and `crate` on handlers; a named and an unnamed
-//! dependency, `wake`, `future` and `crate` on calls.
+//! `split`, `future` and `crate` on handlers; a named and an unnamed
+//! dependency, `until_wake`, `future` and `crate` on calls.
 
 #![deny(warnings, clippy::pedantic, clippy::nursery, unused_qualifications)]
 
@@ -67,7 +67,7 @@ pub fn query(id: u32) -> u32 {
 pub fn audit(_event: &str) {}
 
 /// A call in wake mode.
-#[external_call("search", wake)]
+#[external_call("search", until_wake)]
 pub async fn search(term: &str) -> usize {
     std::future::ready(term.len()).await
 }
@@ -93,7 +93,7 @@ pub fn boxed_call(n: u32) -> Pin<Box<dyn Future<Output = u32> + Send>> {
 
 /// A call returning a boxed future its body builds from another, in wake
 /// mode, returning early from one branch.
-#[external_call("boxed_named", wake)]
+#[external_call("boxed_named", until_wake)]
 #[must_use]
 pub fn boxed_named<'a>(key: &'a str) -> Pin<Box<dyn Future<Output = usize> + Send + 'a>> {
     if key.is_empty() {
@@ -111,7 +111,7 @@ pub fn box_future_call(n: u32) -> BoxFuture<'static, u32> {
 }
 
 /// A call returning an alias of the user's own, declared with `future`.
-#[external_call("lookup", future, wake, crate = "::selftime")]
+#[external_call("lookup", future, until_wake, crate = "::selftime")]
 #[must_use]
 pub fn lookup_call(id: u32) -> Lookup<'static> {
     Box::pin(legacy_lookup(id))
@@ -139,7 +139,7 @@ pub async fn handler(id: u32) -> Result<u32, Unavailable> {
 }
 
 /// Every argument of a new span.
-#[timed_handler(name = "checkout", level = "debug", polls, crate = "::selftime")]
+#[timed_handler(name = "checkout", level = "debug", split, crate = "::selftime")]
 pub async fn checkout(items: Vec<u32>) -> u32 {
     let total: u32 = items.iter().sum();
     search("item").await;
@@ -204,7 +204,7 @@ pub fn boxed_handler(key: &str) -> Pin<Box<dyn Future<Output = usize> + Send + '
 }
 
 /// A handler returning a `BoxFuture`, with every other argument.
-#[timed_handler(name = "box_future", level = "warn", polls, crate = "::selftime")]
+#[timed_handler(name = "box_future", level = "warn", split, crate = "::selftime")]
 #[must_use]
 pub fn box_future_handler(n: u32) -> BoxFuture<'static, u32> {
     box_future_call(n)

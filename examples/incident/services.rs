@@ -11,7 +11,7 @@
 //! - **gateway** (the gateway team): `HandlerLayer::matched_path()` on its
 //!   router, and the reqwest middleware on its client (dependency `auth`);
 //! - **auth** (us): the `login` handler is a `#[selftime::timed_handler]`,
-//!   its two outbound calls `#[selftime::external_call(…, wake)]`s
+//!   its two outbound calls `#[selftime::external_call(…, until_wake)]`s
 //!   (`session_store`, `legacy_proxy`): each ends when its answer arrives,
 //!   so that a wait for a busy auth worker is auth's backlog;
 //! - **proxy** (the platform team): like the gateway (dependency `legacy`);
@@ -343,7 +343,7 @@ async fn login(
 /// when a busy auth runtime gets round to polling it, so that auth's own
 /// saturation (its CPU regression) is not billed to the session store and
 /// does not notify the session-store team.
-#[selftime::external_call("session_store", wake)]
+#[selftime::external_call("session_store", until_wake)]
 async fn load_session(auth: &Auth, token: &str) -> io::Result<Option<String>> {
     auth.sessions.get(token).await
 }
@@ -354,7 +354,7 @@ async fn load_session(auth: &Auth, token: &str) -> io::Result<Option<String>> {
 /// In wake mode too: the client's connections are opened on selftime's I/O
 /// thread, which reads the proxy's answer as it arrives, so that a wait for
 /// a busy auth worker is auth's backlog, not the proxy's time.
-#[selftime::external_call("legacy_proxy", wake)]
+#[selftime::external_call("legacy_proxy", until_wake)]
 async fn fetch_member(auth: &Auth, user: &str) -> reqwest::Result<String> {
     auth.http
         .get(format!("{}/legacy/members/{user}", auth.proxy))

@@ -24,7 +24,7 @@
 //!
 //! [loom]: https://docs.rs/loom
 
-// The runtime uses all of the ledger and re-exports `OTHER_DEPENDENCY`; these
+// The runtime uses all of the ledger; these
 // checks use its calls and readings only (not `Ticket`'s packing, for one).
 #[cfg(loom)]
 #[allow(dead_code, unreachable_pub)]

@@ -574,7 +574,7 @@ fn a_reading_sees_a_slot_only_once_it_is_named() {
 /// wake race on three threads. Each of the three unions (`E`, `P ∪ E`,
 /// `P ∪ S ∪ E`) is what some order of its own events gives.
 #[test]
-fn activity_unions_under_a_call_a_poll_and_a_wake() {
+fn split_unions_under_a_call_a_poll_and_a_wake() {
     // main polls 0..20, a call runs 10..30 on one thread, a wake waits 25..35
     // on another.
     let poll: &[Ev] = &[Ev::Open(0), Ev::Close(20)];
@@ -586,7 +586,7 @@ fn activity_unions_under_a_call_a_poll_and_a_wake() {
     let bound = {
         let (polled, scheduled) = (polled.clone(), scheduled.clone());
         check(move || {
-            let ledger = Arc::new(Ledger::with_activity());
+            let ledger = Arc::new(Ledger::with_split());
             let caller = {
                 let ledger = Arc::clone(&ledger);
                 spawn(move || call(&ledger, "a", 10, 30))
@@ -605,7 +605,7 @@ fn activity_unions_under_a_call_a_poll_and_a_wake() {
 
             let f = ledger.figures(40);
             assert_eq!((f.external, f.calls), (20, 1));
-            let (p, s) = f.activity.expect("a ledger with activity");
+            let (p, s) = f.split.expect("a ledger with split");
             SEEN.record("P ∪ E", vec![p], &polled);
             assert!(
                 scheduled.contains(&vec![s]),

@@ -1,9 +1,9 @@
 //! The cost of the opt-in modes, each against the default it refines and
 //! against the clock pair measured in the same run:
 //!
-//! - wake mode (`#[external_call("dep", wake)]`): a waker of its own, one
+//! - wake mode (`#[external_call("dep", until_wake)]`): a waker of its own, one
 //!   allocation per call, a clock read per wake;
-//! - `#[timed_handler(polls)]`: two clock reads per poll of the handler and
+//! - `#[timed_handler(split)]`: two clock reads per poll of the handler and
 //!   two more intervals kept per call;
 //! - the orphan count, paid by calls made outside any handler, alone and
 //!   with a second thread making the same calls at the same moment (the
@@ -34,7 +34,7 @@ async fn call(x: u64) -> u64 {
     black_box(x)
 }
 
-#[selftime::external_call("dep", wake)]
+#[selftime::external_call("dep", until_wake)]
 async fn call_wake(x: u64) -> u64 {
     black_box(x)
 }
@@ -65,7 +65,7 @@ async fn woken(x: u64) -> u64 {
     black_box(x)
 }
 
-#[selftime::external_call("dep", wake)]
+#[selftime::external_call("dep", until_wake)]
 async fn woken_wake(x: u64) -> u64 {
     WokenOnce(false).await;
     black_box(x)
@@ -81,8 +81,8 @@ async fn handler(x: u64) -> u64 {
     black_box(x)
 }
 
-#[selftime::timed_handler(polls)]
-async fn handler_polls(x: u64) -> u64 {
+#[selftime::timed_handler(split)]
+async fn handler_split(x: u64) -> u64 {
     black_box(x)
 }
 
@@ -231,7 +231,7 @@ fn modes(c: &mut Criterion) {
     suite.add("call/outside_handler", |n| rt.block_on(run(n, call)));
     suite.add("handler/bare", |n| rt.block_on(run(n, bare)));
     suite.add("handler/default", |n| rt.block_on(run(n, handler)));
-    suite.add("handler/polls", |n| rt.block_on(run(n, handler_polls)));
+    suite.add("handler/split", |n| rt.block_on(run(n, handler_split)));
     suite.add("orphan/bare_alone", |n| alone(n, sync_bare));
     suite.add("orphan/site_alone", |n| alone(n, sync_site));
     suite.add("orphan/by_name_alone", |n| alone(n, sync_by_name));
@@ -300,11 +300,11 @@ fn modes(c: &mut Criterion) {
     r.figure("handler overhead, default", "ns", |r| {
         r.ns("handler/default") - r.ns("handler/bare")
     });
-    r.figure("polls: extra cost per handler of one poll", "ns", |r| {
-        r.ns("handler/polls") - r.ns("handler/default")
+    r.figure("split: extra cost per handler of one poll", "ns", |r| {
+        r.ns("handler/split") - r.ns("handler/default")
     });
-    r.ratio("polls extra per poll / clock pair", Target::Report, |r| {
-        (r.ns("handler/polls") - r.ns("handler/default")) / r.ns(pair)
+    r.ratio("split extra per poll / clock pair", Target::Report, |r| {
+        (r.ns("handler/split") - r.ns("handler/default")) / r.ns(pair)
     });
 }
 

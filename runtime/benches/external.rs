@@ -187,7 +187,7 @@ fn sync_in_handler(iters: u64) -> Duration {
 #[selftime::timed_handler]
 fn handle_in_handler(iters: u64) -> Duration {
     common::time(iters, |_| {
-        black_box(selftime::Handler::current());
+        black_box(selftime::HandlerContext::capture());
     })
 }
 
@@ -262,7 +262,7 @@ fn calls(c: &mut Criterion) {
         |r| r.ns("clock/design_floor") / r.ns(pair),
     );
     r.figure(
-        "Handler::current() in a handler (lookup + Arc clone + drop)",
+        "HandlerContext::capture() in a handler (lookup + Arc clone + drop)",
         "ns",
         |r| r.ns("lookup/handle_current_in_handler"),
     );

@@ -43,7 +43,7 @@
 //!   README's service. Beside `selftime_layer_through_body`, the way in's
 //!   cost;
 //! - `selftime_attributes_wake` (reported only): `selftime_attributes` with
-//!   `#[external_call("pricing", wake)]`: the attribute's call ended by its
+//!   `#[external_call("pricing", until_wake)]`: the attribute's call ended by its
 //!   answer, on the I/O thread;
 //! - `tracing_instrument`: what a team writes without selftime,
 //!   `#[tracing::instrument(skip_all)]` on the same two fns: a span per
@@ -210,7 +210,7 @@ async fn layer_then_timed_call(
     Ok(format!("item {item}: {price}"))
 }
 
-#[selftime::external_call("pricing", wake)]
+#[selftime::external_call("pricing", until_wake)]
 async fn fetch_woken(dep: &Plain, item: u32) -> Result<String, StatusCode> {
     fetch(dep, item).await
 }

@@ -1,6 +1,6 @@
 //! External calls: the time a handler spends waiting on its dependencies.
 
-use crate::handler::{Handler, State, Tickets};
+use crate::handler::{HandlerContext, State, Tickets};
 use crate::names::DepId;
 use crate::orphan::{self, Site};
 use crate::scope;
@@ -18,7 +18,7 @@ use std::task::{Context, Poll};
 pub(crate) struct Call {
     // Held so the ledger outlives the call even when the call outlives the
     // handler (a spawned task still running when its handler reported).
-    handler: Handler,
+    handler: HandlerContext,
     dep: DepId,
     tickets: Tickets,
     /// When the call began: its end is never read as earlier, so that a
@@ -139,7 +139,7 @@ pub(crate) fn run_sync<R>(
 /// call](crate#orphan-calls) (see the [cost](crate#cost)).
 ///
 /// `#[external_call]` expands to this for a fn that returns a future, and
-/// for an `async fn` in wake mode (`wake`). An `async fn` without `wake` is
+/// for an `async fn` in wake mode (`until_wake`). An `async fn` without `until_wake` is
 /// measured without a future around its body: its call begins when the body
 /// starts and ends when the body ends, however it ends, or when its future
 /// is dropped.
@@ -153,14 +153,13 @@ pub(crate) fn run_sync<R>(
 /// # }
 /// ```
 pub fn external<F: Future>(dep: &'static str, fut: F) -> External<F> {
-    External {
-        inner: fut,
-        state: Step::NotStarted(Start {
-            dep,
-            site: None,
-            until_wake: false,
-        }),
-    }
+    External::new(dep, None, fut)
+}
+
+/// `fut` as a call from an `#[external_call]` site, billed to the site's
+/// dependency.
+pub(crate) fn external_at<F: Future>(site: &'static Site, fut: F) -> External<F> {
+    External::new(site.dep(), Some(site), fut)
 }
 
 /// Measures `f` as an external call to `dep` of the handler in scope: a
@@ -220,21 +219,23 @@ pin_project! {
 }
 
 impl<F> External<F> {
-    /// Not public API: attributes the call to an `#[external_call]` site.
-    #[doc(hidden)]
-    pub fn at(mut self, site: &'static Site) -> Self {
-        if let Step::NotStarted(start) = &mut self.state {
-            start.site = Some(site);
+    fn new(dep: &'static str, site: Option<&'static Site>, inner: F) -> Self {
+        Self {
+            inner,
+            state: Step::NotStarted(Start {
+                dep,
+                site,
+                until_wake: false,
+            }),
         }
-        self
     }
 
     /// Wake mode: end the call's interval when its dependency wakes the
     /// task, rather than when the task is next polled, so that time spent in
     /// a busy runtime's run queue is not charged to the dependency. The wait
     /// from the wake to the next poll is internal time, reported as
-    /// `internal.scheduled_us` by handlers with `polls`. Costs one allocation
-    /// per call. `#[external_call("dep", wake)]` selects it.
+    /// `internal.scheduled_us` by handlers with `split`. Costs one allocation
+    /// per call. `#[external_call("dep", until_wake)]` selects it.
     ///
     /// ```
     /// # async fn query() -> u32 { 1 }
@@ -308,7 +309,7 @@ fn start_waking(dep: &'static str, site: Option<&'static Site>) -> Option<Step> 
 #[inline]
 fn dep_id(dep: &'static str, site: Option<&'static Site>) -> DepId {
     match site {
-        Some(site) => site.dep_id(dep),
+        Some(site) => site.dep_id(),
         None => DepId::of(dep),
     }
 }

@@ -1,4 +1,4 @@
-//! [`Handler`]: a running handler, the one thing every part of this crate
+//! [`HandlerContext`]: a running handler, the one thing every part of this crate
 //! talks about: its ledger, where it started, the handler around it. It is
 //! shared (the task-local holds it, calls in flight hold it, users carry it
 //! into other tasks), so it is a reference-counted pointer; and each
@@ -25,12 +25,12 @@ pub(crate) const MAX_DEPTH: usize = 12;
 ///
 /// `tokio::spawn`, `spawn_blocking` and `std::thread::spawn` start without
 /// the spawning task's task-locals, so external calls made there belong to
-/// no handler. Capture the handler with [`Handler::current`] where it is in
-/// scope and enter it where the work runs ([`Handler::scope`] for a future,
-/// [`Handler::sync_scope`] for a closure); [`FutureExt::in_current_handler`],
+/// no handler. Capture the handler with [`HandlerContext::capture`] where it is in
+/// scope and enter it where the work runs ([`HandlerContext::scope`] for a future,
+/// [`HandlerContext::sync_scope`] for a closure); [`FutureExt::in_current_handler`],
 /// [`bind`], [`spawn`] and [`spawn_blocking`] do both at once.
 ///
-/// A `Handler` keeps the handler's ledger alive, not its run: calls made
+/// A `HandlerContext` keeps the handler's ledger alive, not its run: calls made
 /// after the handler has reported are accepted and ignored. Cloning one is
 /// cheap (a reference count).
 ///
@@ -49,7 +49,7 @@ pub(crate) const MAX_DEPTH: usize = 12;
 ///
 /// #[selftime::timed_handler]
 /// async fn handler() -> u64 {
-///     let handler = selftime::Handler::current().expect("inside a handler");
+///     let handler = selftime::HandlerContext::capture().expect("inside a handler");
 ///     let n = tokio::task::spawn_blocking(move || handler.sync_scope(blocking_lookup))
 ///         .await
 ///         .unwrap();
@@ -61,7 +61,7 @@ pub(crate) const MAX_DEPTH: usize = 12;
 /// # }
 /// ```
 #[derive(Clone)]
-pub struct Handler {
+pub struct HandlerContext {
     state: Arc<State>,
 }
 
@@ -84,12 +84,12 @@ pub(crate) struct State {
     /// Whether any wait was ever opened: a handler without wake-mode calls
     /// reads its backlog without taking the lock.
     waits: AtomicBool,
-    parent: Option<Handler>,
+    parent: Option<HandlerContext>,
 }
 
-impl fmt::Debug for Handler {
+impl fmt::Debug for HandlerContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Handler")
+        f.debug_struct("HandlerContext")
             .field("depth", &self.state.chain().count())
             .finish_non_exhaustive()
     }
@@ -112,11 +112,11 @@ impl Tickets {
     }
 }
 
-impl Handler {
+impl HandlerContext {
     /// Opens a handler now, in no other.
     #[cfg(test)]
-    pub(crate) fn open(activity: bool) -> Self {
-        Self::open_waited(activity, 0, None)
+    pub(crate) fn open(split: bool) -> Self {
+        Self::open_waited(split, 0, None)
     }
 
     /// Opens a handler now, nested in `parent` (the handler in scope, if
@@ -126,7 +126,7 @@ impl Handler {
     /// Its state comes from this thread's pool of finished ones when it has
     /// one (see [`recycle`]), so that a steady stream of handlers allocates
     /// nothing; otherwise it is allocated.
-    pub(crate) fn open_waited(activity: bool, waited: u64, parent: Option<Self>) -> Self {
+    pub(crate) fn open_waited(split: bool, waited: u64, parent: Option<Self>) -> Self {
         let (base, start) = match &parent {
             Some(parent) => (parent.state.base, parent.state.base.elapsed()),
             None => (Origin::now(), 0),
@@ -136,7 +136,7 @@ impl Handler {
                 state.base = base;
                 state.start = start;
                 state.waited = waited;
-                state.ledger.reset(activity);
+                state.ledger.reset(split);
                 state
                     .backlog
                     .get_mut()
@@ -147,8 +147,8 @@ impl Handler {
                 return Self { state: pooled };
             }
         }
-        let ledger = if activity {
-            Ledger::with_activity()
+        let ledger = if split {
+            Ledger::with_split()
         } else {
             Ledger::new()
         };
@@ -222,7 +222,8 @@ impl State {
 
     /// This handler, then each one around it, innermost first.
     fn chain(&self) -> impl Iterator<Item = &Self> {
-        std::iter::successors(Some(self), |s| s.parent.as_ref().map(Handler::state)).take(MAX_DEPTH)
+        std::iter::successors(Some(self), |s| s.parent.as_ref().map(HandlerContext::state))
+            .take(MAX_DEPTH)
     }
 
     /// Records the start of a call to `dep` in this ledger and every
@@ -292,7 +293,7 @@ pub(crate) fn pop_pooled() -> Option<Arc<State>> {
 /// start on this thread, if nothing else holds it (a call still in flight
 /// in a task the handler spawned keeps it alive until that call ends: then
 /// it is simply freed).
-pub(crate) fn recycle(handler: Handler) {
+pub(crate) fn recycle(handler: HandlerContext) {
     let Some(state) = handler.into_unique() else {
         return;
     };

@@ -53,7 +53,7 @@ use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 /// `other`.
 pub(crate) const DEP_SLOTS: usize = 16;
 
-pub use crate::names::OTHER_DEPENDENCY;
+use crate::names::OTHER_DEPENDENCY;
 
 const COUNT_MASK: u64 = (1 << 14) - 1;
 const TIME_SHIFT: u32 = 14;
@@ -229,8 +229,8 @@ pub(crate) struct Figures {
     pub(crate) calls: u64,
     pub(crate) deps: [DepFigure; DEP_SLOTS + 1],
     pub(crate) dep_count: usize,
-    /// With activity tracking: `|P ∪ E|` and `|P ∪ S ∪ E|` (see [`Activity`]).
-    pub(crate) activity: Option<(u64, u64)>,
+    /// With split tracking: `|P ∪ E|` and `|P ∪ S ∪ E|` (see [`Split`]).
+    pub(crate) split: Option<(u64, u64)>,
 }
 
 /// A ledger's figures but the breakdown: see [`Ledger::totals`].
@@ -238,7 +238,7 @@ pub(crate) struct Figures {
 pub(crate) struct Totals {
     pub(crate) external: u64,
     pub(crate) calls: u64,
-    pub(crate) activity: Option<(u64, u64)>,
+    pub(crate) split: Option<(u64, u64)>,
 }
 
 /// One dependency's figures.
@@ -269,7 +269,7 @@ impl DepFigure {
 /// busy = `|P∪E| - |E|`, scheduled = `|P∪S∪E| - |P∪E|`, and waiting (timers,
 /// locks, channels, other scheduler delay) = total - `|P∪S∪E|`.
 #[derive(Debug)]
-struct Activity {
+struct Split {
     polled: Interval,
     scheduled: Interval,
 }
@@ -286,7 +286,7 @@ pub(crate) struct Ledger {
     names: [AtomicU16; DEP_SLOTS],
     deps: [DepCounters; DEP_SLOTS],
     other: DepCounters,
-    activity: Option<Activity>,
+    split: Option<Split>,
 }
 
 impl Ledger {
@@ -296,15 +296,15 @@ impl Ledger {
             names: std::array::from_fn(|_| AtomicU16::new(0)),
             deps: std::array::from_fn(|_| DepCounters::new()),
             other: DepCounters::new(),
-            activity: None,
+            split: None,
         }
     }
 
     /// A ledger that also splits internal time into busy, scheduled and
-    /// waiting (see [`Activity`]): two more intervals to keep per call.
-    pub(crate) fn with_activity() -> Self {
+    /// waiting (see [`Split`]): two more intervals to keep per call.
+    pub(crate) fn with_split() -> Self {
         Self {
-            activity: Some(Activity {
+            split: Some(Split {
                 polled: Interval::new(),
                 scheduled: Interval::new(),
             }),
@@ -339,9 +339,9 @@ impl Ledger {
         let mut ticket = Ticket::default();
         ticket.set(T_UNION, self.union.open(now));
         ticket.set(T_SLOT, slot.interval.open(now));
-        if let Some(activity) = &self.activity {
-            ticket.set(T_POLLS, activity.polled.open(now));
-            ticket.set(T_SCHEDULED, activity.scheduled.open(now));
+        if let Some(split) = &self.split {
+            ticket.set(T_POLLS, split.polled.open(now));
+            ticket.set(T_SCHEDULED, split.scheduled.open(now));
         }
         ticket
     }
@@ -353,39 +353,39 @@ impl Ledger {
         if ticket.has(T_UNION) {
             self.union.close(now);
         }
-        if let Some(activity) = &self.activity {
+        if let Some(split) = &self.split {
             if ticket.has(T_POLLS) {
-                activity.polled.close(now);
+                split.polled.close(now);
             }
             if ticket.has(T_SCHEDULED) {
-                activity.scheduled.close(now);
+                split.scheduled.close(now);
             }
         }
     }
 
     /// Whether this ledger splits internal time.
-    pub(crate) fn tracks_activity(&self) -> bool {
-        self.activity.is_some()
+    pub(crate) fn tracks_split(&self) -> bool {
+        self.split.is_some()
     }
 
-    /// The handler's future is being polled from `now` (activity only).
+    /// The handler's future is being polled from `now` (split only).
     pub(crate) fn poll_begin(&self, now: u64) -> Ticket {
         let mut ticket = Ticket::default();
-        if let Some(activity) = &self.activity {
-            ticket.set(T_POLLS, activity.polled.open(now));
-            ticket.set(T_SCHEDULED, activity.scheduled.open(now));
+        if let Some(split) = &self.split {
+            ticket.set(T_POLLS, split.polled.open(now));
+            ticket.set(T_SCHEDULED, split.scheduled.open(now));
         }
         ticket
     }
 
     /// The poll behind `ticket` ended at `now`.
     pub(crate) fn poll_end(&self, ticket: Ticket, now: u64) {
-        if let Some(activity) = &self.activity {
+        if let Some(split) = &self.split {
             if ticket.has(T_POLLS) {
-                activity.polled.close(now);
+                split.polled.close(now);
             }
             if ticket.has(T_SCHEDULED) {
-                activity.scheduled.close(now);
+                split.scheduled.close(now);
             }
         }
     }
@@ -393,16 +393,16 @@ impl Ledger {
     /// A dependency woke the handler at `now`; it waits to be polled.
     pub(crate) fn wait_begin(&self, now: u64) -> Ticket {
         let mut ticket = Ticket::default();
-        if let Some(activity) = &self.activity {
-            ticket.set(T_SCHEDULED, activity.scheduled.open(now));
+        if let Some(split) = &self.split {
+            ticket.set(T_SCHEDULED, split.scheduled.open(now));
         }
         ticket
     }
 
     /// The wait behind `ticket` ended at `now`: the handler is polled.
     pub(crate) fn wait_end(&self, ticket: Ticket, now: u64) {
-        if let (Some(activity), true) = (&self.activity, ticket.has(T_SCHEDULED)) {
-            activity.scheduled.close(now);
+        if let (Some(split), true) = (&self.split, ticket.has(T_SCHEDULED)) {
+            split.scheduled.close(now);
         }
     }
 
@@ -416,7 +416,7 @@ impl Ledger {
             calls: 0,
             deps: [DepFigure::NONE; DEP_SLOTS + 1],
             dep_count: 0,
-            activity: self.activity_at(now),
+            split: self.split_at(now),
         };
         for dep in self.dependencies(now) {
             figures.calls += dep.calls;
@@ -433,7 +433,7 @@ impl Ledger {
         Totals {
             external: self.union.busy_at(now),
             calls: self.used_slots().map(|(_, s)| s.calls.load(Acquire)).sum(),
-            activity: self.activity_at(now),
+            split: self.split_at(now),
         }
     }
 
@@ -442,8 +442,8 @@ impl Ledger {
         self.union.busy_at(now)
     }
 
-    fn activity_at(&self, now: u64) -> Option<(u64, u64)> {
-        self.activity
+    fn split_at(&self, now: u64) -> Option<(u64, u64)> {
+        self.split
             .as_ref()
             .map(|a| (a.polled.busy_at(now), a.scheduled.busy_at(now)))
     }
@@ -468,7 +468,7 @@ impl Ledger {
 
     /// Makes a finished ledger new again, for the next handler, touching only
     /// the slots it used. The caller owns it: nothing else can see it.
-    pub(crate) fn reset(&mut self, activity: bool) {
+    pub(crate) fn reset(&mut self, split: bool) {
         self.union.reset();
         for (index, name) in self.names.iter().enumerate() {
             if name.load(Relaxed) == 0 {
@@ -478,7 +478,7 @@ impl Ledger {
             self.deps[index].reset();
         }
         self.other.reset();
-        self.activity = activity.then(|| Activity {
+        self.split = split.then(|| Split {
             polled: Interval::new(),
             scheduled: Interval::new(),
         });

@@ -182,7 +182,7 @@
 //!   `tokio::spawn(fut.in_current_handler())` ([`FutureExt`]);
 //! - [`selftime::spawn_blocking(f)`](spawn_blocking), which is
 //!   `spawn_blocking(selftime::bind(f))` ([`bind`]); for a thread of your
-//!   own, capture the [`Handler`] and run the work in [`Handler::sync_scope`];
+//!   own, capture the [`HandlerContext`] and run the work in [`HandlerContext::sync_scope`];
 //! - a call made where no handler is in scope runs normally and counts toward
 //!   nothing, except [the orphan counts](#orphan-calls).
 //!
@@ -197,7 +197,7 @@
 //!
 //! # Where internal time goes
 //!
-//! `#[timed_handler(polls)]` also splits internal time, recording three more
+//! `#[timed_handler(split)]` also splits internal time, recording three more
 //! fields ([`SPLIT_FIELDS`]) and filling [`Snapshot::busy`],
 //! [`Snapshot::scheduled`] and [`Snapshot::waiting`]:
 //!
@@ -240,7 +240,7 @@
 //! How each integration finds the moment an answer arrived:
 //!
 //! - the `tower` client layers, the `reqwest` middleware and
-//!   `#[external_call("dep", wake)]` open their connections on a small
+//!   `#[external_call("dep", until_wake)]` open their connections on a small
 //!   runtime of selftime's own, on a thread of its own ([`io`]), which reads
 //!   the answer as soon as it arrives and wakes the handler's task then: the
 //!   call ends at that wake. The `tower` client layers run each call's
@@ -252,7 +252,7 @@
 //!   `Channel`, a Redis multiplexed connection) must open them there too,
 //!   one line: `selftime::io::enter(|| endpoint.connect_lazy())`, or
 //!   `selftime::io::run(client.get_multiplexed_async_connection()).await`;
-//!   with `#[external_call("redis", wake)]` on the calls, a Redis answer is
+//!   with `#[external_call("redis", until_wake)]` on the calls, a Redis answer is
 //!   then noticed as it arrives. Measured so (a `GET` on a connection opened
 //!   on the I/O thread, from a one-worker runtime kept 83 % busy, beside a
 //!   probe sending the same `GET` from an idle runtime at the same moment),
@@ -260,7 +260,7 @@
 //!   against the probe's 0.14 and 0.5 to 1.0 ms, while the handlers' backlog
 //!   read 14 and 42 ms: a residual of about 0.05 ms at the median and at
 //!   most half a millisecond at p99, the I/O thread's hand-off;
-//! - an `#[external_call]` without `wake` (or [`external`]) ends its call
+//! - an `#[external_call]` without `until_wake` (or [`external`]) ends its call
 //!   when the handler next runs after the answer: the cheapest form, right
 //!   on an idle runtime, and counting run-queue delay as external when the
 //!   runtime is busy;
@@ -279,7 +279,7 @@
 //! What backlog cannot see: a wait inside a client that does not use the
 //! I/O thread (a connection opened elsewhere), which stays external, and
 //! CPU work of the handler itself, which is internal but not backlog.
-//! Wake-mode calls that split internal time (`polls`) also report their
+//! Wake-mode calls that split internal time (`split`) also report their
 //! waits as `internal.scheduled_us`. The price of wake mode: one allocation
 //! per call, a lock per poll, and a clock read per wake; the `tower` client
 //! layers add a task on the I/O thread per call (see `BENCHMARKS.md`).
@@ -304,7 +304,7 @@
 //! - **Scheduler delay.** All figures are wall-clock. Delay before a call
 //!   starts is internal. Delay after a dependency answered is internal
 //!   backlog for the integrations and wake-mode calls, and external for an
-//!   `#[external_call]` without `wake` (see
+//!   `#[external_call]` without `until_wake` (see
 //!   [Backlog](#backlog-when-the-service-itself-is-the-bottleneck)).
 //! - **Many dependencies.** A ledger names 16 dependencies, in order of
 //!   first call; calls to further ones are counted together under
@@ -421,7 +421,7 @@
 //!   layers also spawn the call's future there: one task a call). That is
 //!   the price of billing a dependency only the time it had the request,
 //!   however busy the caller is; `BENCHMARKS.md` measures it. An
-//!   `#[external_call]` without `wake` pays none of it, and bills the
+//!   `#[external_call]` without `until_wake` pays none of it, and bills the
 //!   dependency its answer's wait for a busy worker. Outside any handler an
 //!   integration's call runs where it is, as if selftime were not there.
 //! - **`ArrivalListener`** reads each connection's data with `recvmsg`
@@ -564,8 +564,8 @@ mod wake;
 pub mod __private;
 
 pub use external::{external, external_sync, External};
-pub use handler::Handler;
-pub use ledger::OTHER_DEPENDENCY;
+pub use handler::HandlerContext;
+pub use names::{ALL_DEPENDENCIES, OTHER_DEPENDENCY};
 pub use orphan::{orphan_calls, OrphanCalls};
 pub use propagate::{bind, spawn, spawn_blocking, FutureExt, InCurrentHandler};
 pub use report::{CLIENT_FIELD, FIELDS, SPLIT_FIELDS};
@@ -596,7 +596,7 @@ pub use report::{CLIENT_FIELD, FIELDS, SPLIT_FIELDS};
 /// | `name = "checkout"` | the span's name and the metrics' `handler` label | the fn's name |
 /// | `level = "debug"` | the span's level: `trace`, `debug`, `info`, `warn` or `error` | `info` |
 /// | `span = "current"` | record onto the span already current instead of opening one (declare the seven fields on it: [`FIELDS`]); put the attribute *above* `#[tracing::instrument]` | `"new"` |
-/// | `polls` | split internal time into busy, scheduled and waiting ([Where internal time goes](crate#where-internal-time-goes)) | off |
+/// | `split` | split internal time into busy, scheduled and waiting ([Where internal time goes](crate#where-internal-time-goes)) | off |
 /// | `future` | the return type is a boxed future under a name the macro cannot see through (your own alias of `Pin<Box<dyn Future<…>>>`): time that future, not its construction | off |
 /// | `crate = "::my::selftime"` | the path to this crate, when it is re-exported | `::selftime` |
 ///
@@ -681,12 +681,12 @@ pub use reading::{Dependency, Outcome};
 /// | argument | meaning | default |
 /// |---|---|---|
 /// | `"redis"` | the dependency's name (a string literal: it labels metrics) | the fn's name |
-/// | `wake` | end the call when its answer arrives, not when the task next runs: its client's connections are opened on selftime's I/O thread, and the wait for a busy worker is [backlog](crate#backlog-when-the-service-itself-is-the-bottleneck); for a call that is a future | off |
+/// | `until_wake` | end the call when its answer arrives, not when the task next runs: its client's connections are opened on selftime's I/O thread, and the wait for a busy worker is [backlog](crate#backlog-when-the-service-itself-is-the-bottleneck); for a call that is a future | off |
 /// | `future` | the return type is a boxed future under a name the macro cannot see through: measure that future, not its construction (as for `#[timed_handler]`) | off |
 /// | `crate = "::my::selftime"` | the path to this crate, when it is re-exported | `::selftime` |
 ///
 /// Misuse is a compile error pointing at the offending tokens, as for
-/// [`#[timed_handler]`](macro@timed_handler); also `wake` on a plain fn whose
+/// [`#[timed_handler]`](macro@timed_handler); also `until_wake` on a plain fn whose
 /// value is not a future.
 ///
 /// # Examples

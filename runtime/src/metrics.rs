@@ -32,7 +32,7 @@
 //! dependency was slow", `all` answers "how much did waiting cost". Their
 //! `_count` is the number of requests that called that dependency. A
 //! dependency named `all` would share the union's series: do not call one
-//! that (the name is [`ALL_DEPENDENCIES`]).
+//! that (the name is [`ALL_DEPENDENCIES`](crate::ALL_DEPENDENCIES)).
 //!
 //! # Cardinality and cost
 //!
@@ -109,6 +109,7 @@
 //! [`Outcome`]: crate::Outcome
 //! [`Key`]: metrics::Key
 
+use crate::names::ALL_DEPENDENCIES;
 use crate::reading::{Outcome, Reading};
 use crate::table::Table;
 use metrics::{Key, KeyName, Label, Level, Metadata, Unit};
@@ -122,7 +123,7 @@ pub const INTERNAL_SECONDS: &str = "selftime_internal_seconds";
 
 /// `selftime_external_seconds{handler,dependency}`: histogram of the time
 /// handlers spent waiting on dependencies, per dependency and
-/// [`ALL_DEPENDENCIES`].
+/// [`ALL_DEPENDENCIES`](crate::ALL_DEPENDENCIES).
 pub const EXTERNAL_SECONDS: &str = "selftime_external_seconds";
 
 /// `selftime_backlog_seconds{handler}`: histogram of the part of handlers'
@@ -138,10 +139,6 @@ pub const CLIENT_SECONDS: &str = "selftime_client_seconds";
 /// `selftime_requests_total{handler,outcome}`: counter of finished handler
 /// runs by [`Outcome`].
 pub const REQUESTS_TOTAL: &str = "selftime_requests_total";
-
-/// The `dependency` label value of the series that holds the union of all of
-/// a request's external calls.
-pub const ALL_DEPENDENCIES: &str = "all";
 
 pub use crate::buckets::BUCKETS;
 
@@ -255,7 +252,7 @@ pub(crate) fn record(handler: &'static str, reading: &Reading<'_>, outcome: Outc
                     &key(EXTERNAL_SECONDS, Some((DEPENDENCY, dependency.name()))),
                     &METADATA,
                 )
-                .record(dependency.busy().as_secs_f64());
+                .record(dependency.duration().as_secs_f64());
         }
         recorder
             .register_counter(

@@ -18,6 +18,11 @@ pub(crate) const CAPACITY: usize = 1024;
 /// named `other` too.
 pub const OTHER_DEPENDENCY: &str = "other";
 
+/// The `dependency` label (`selftime.dependency` attribute) of the external
+/// series that holds the union of all of a handler's dependencies: its
+/// `external.duration_us`, beside one series per dependency.
+pub const ALL_DEPENDENCIES: &str = "all";
+
 static NAMES: Table<&'static str, CAPACITY> = Table::new();
 
 /// A dependency, by number: a name's index in the table plus one (so that 0

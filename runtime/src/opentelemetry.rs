@@ -49,7 +49,7 @@
 //! points do **not** add up to the `all` point: they answer "which
 //! dependency was slow", `all` answers "how much did waiting cost". A
 //! dependency named `all` would share the union's series: do not call one
-//! that (the name is [`ALL_DEPENDENCIES`]).
+//! that (the name is [`ALL_DEPENDENCIES`](crate::ALL_DEPENDENCIES)).
 //!
 //! # Buckets
 //!
@@ -133,6 +133,7 @@
 //! # }
 //! ```
 
+use crate::names::ALL_DEPENDENCIES;
 use crate::reading::{Outcome, Reading, Route};
 use ::opentelemetry::metrics::{Counter, Histogram, MeterProvider};
 use ::opentelemetry::{InstrumentationScope, KeyValue};
@@ -152,7 +153,7 @@ pub const INTERNAL_DURATION: &str = "selftime.internal.duration";
 
 /// `selftime.external.duration`: histogram of the time handlers spent
 /// waiting on dependencies, in seconds, per [`DEPENDENCY`] and
-/// [`ALL_DEPENDENCIES`].
+/// [`ALL_DEPENDENCIES`](crate::ALL_DEPENDENCIES).
 pub const EXTERNAL_DURATION: &str = "selftime.external.duration";
 
 /// `selftime.backlog.duration`: histogram of the part of handlers' internal
@@ -176,10 +177,6 @@ pub const DEPENDENCY: &str = "selftime.dependency";
 
 /// The attribute holding the outcome, on [`REQUESTS`].
 pub const OUTCOME: &str = "selftime.outcome";
-
-/// The [`DEPENDENCY`] value of the series that holds the union of all of a
-/// request's external calls.
-pub const ALL_DEPENDENCIES: &str = "all";
 
 const HTTP_ROUTE: &str = "http.route";
 const RPC_SYSTEM_NAME: &str = "rpc.system.name";
@@ -399,7 +396,7 @@ impl Instruments {
         );
         for dependency in reading.dependencies() {
             self.external.record(
-                dependency.busy().as_secs_f64(),
+                dependency.duration().as_secs_f64(),
                 attributes.with(DEPENDENCY, dependency.name()),
             );
         }

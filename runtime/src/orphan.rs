@@ -13,7 +13,8 @@
 use crate::names::{self, DepId, OTHER_DEPENDENCY};
 use std::cell::Cell;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize};
 
 /// How many dependencies [`OrphanCalls`] names; further ones share `other`.
 const SLOTS: usize = 64;
@@ -63,42 +64,52 @@ fn index(dep: DepId) -> usize {
     usize::from(dep.raw()).wrapping_sub(1).min(names::CAPACITY)
 }
 
-/// Not public API: a call site of `#[external_call]`, which keeps its
-/// dependency's number (looked up on its first call, not on every one) and
-/// names the function in the warning about calls outside any handler. The
-/// macro emits one `static` per annotated fn.
+/// Not public API: a call site of `#[external_call]`: its dependency, the
+/// dependency's number (looked up on the site's first call, not on every
+/// one), and the function named in the warning about calls outside any
+/// handler. The macro emits one `static` per annotated fn.
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct Site {
     function: &'static str,
     module: &'static str,
+    dep: &'static str,
     warned: AtomicBool,
-    /// The dependency's number, 0 until the first call looks it up.
-    dep: AtomicU16,
+    /// `dep`'s number, 0 until the first call looks it up.
+    id: AtomicU16,
 }
 
 impl Site {
     /// Not public API.
     #[doc(hidden)]
     #[must_use]
-    pub const fn new(function: &'static str, module: &'static str) -> Self {
+    pub const fn new(function: &'static str, module: &'static str, dep: &'static str) -> Self {
         Self {
             function,
             module,
+            dep,
             warned: AtomicBool::new(false),
-            dep: AtomicU16::new(0),
+            id: AtomicU16::new(0),
         }
     }
 
-    /// The number of `dep`, this site's dependency (every call through a
-    /// site names the same one).
+    /// The dependency every call through this site is billed to.
     #[inline]
-    pub(crate) fn dep_id(&self, dep: &'static str) -> DepId {
-        if let Some(id) = DepId::from_raw(self.dep.load(Relaxed)) {
+    pub(crate) fn dep(&self) -> &'static str {
+        self.dep
+    }
+
+    /// The number of this site's dependency.
+    #[inline]
+    pub(crate) fn dep_id(&self) -> DepId {
+        // Acquire pairs with the Release below: a thread that sees the number
+        // also sees the name table's entry that gave it out, whichever thread
+        // looked it up.
+        if let Some(id) = DepId::from_raw(self.id.load(Acquire)) {
             return id;
         }
-        let id = DepId::of(dep);
-        self.dep.store(id.raw(), Relaxed);
+        let id = DepId::of(self.dep);
+        self.id.store(id.raw(), Release);
         id
     }
 }

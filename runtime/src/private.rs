@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 
 #[doc(hidden)]
-pub use crate::external::external;
+pub use crate::external::External;
 #[doc(hidden)]
 pub use crate::orphan::Site;
 #[doc(hidden)]
@@ -27,16 +27,24 @@ pub struct CallGuard(#[allow(dead_code)] Option<Call>);
 #[doc(hidden)]
 #[inline]
 #[must_use]
-pub fn begin_call(dep: &'static str, site: &'static Site) -> CallGuard {
-    CallGuard(Call::begin_at(dep, Some(site)))
+pub fn begin_call(site: &'static Site) -> CallGuard {
+    CallGuard(Call::begin_at(site.dep(), Some(site)))
 }
 
 /// Not public API. Runs the body of a synchronous `#[external_call]` fn as
-/// a call to `dep`, however it ends.
+/// a call to its site's dependency, however it ends.
 #[doc(hidden)]
 #[inline]
-pub fn external_sync<R>(dep: &'static str, site: &'static Site, body: impl FnOnce() -> R) -> R {
-    crate::external::run_sync(dep, Some(site), body)
+pub fn external_sync<R>(site: &'static Site, body: impl FnOnce() -> R) -> R {
+    crate::external::run_sync(site.dep(), Some(site), body)
+}
+
+/// Not public API. The future of an `#[external_call]` fn (in wake mode,
+/// or returned by the fn), measured as a call to its site's dependency.
+#[doc(hidden)]
+#[inline]
+pub fn external<F: Future>(site: &'static Site, fut: F) -> External<F> {
+    crate::external::external_at(site, fut)
 }
 
 /// Not public API. Runs the body of an `#[external_call]` fn that returns a
@@ -136,36 +144,23 @@ pub fn never_error<T>(_: &T) -> bool {
     false
 }
 
-/// Not public API. The span `#[timed_handler]` opens: the fn's name, the
-/// caller's module as target, the figure fields declared `Empty`.
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __selftime_handler_span {
-    (polls, $level:ident, $name:expr) => {
-        $crate::__selftime_span!(
-            ::core::module_path!(),
-            $level,
-            $name,
-            [],
-            [
-                internal.busy_us = $crate::__private::tracing::field::Empty,
-                internal.scheduled_us = $crate::__private::tracing::field::Empty,
-                internal.waiting_us = $crate::__private::tracing::field::Empty,
-            ]
-        )
-    };
-    ($level:ident, $name:expr) => {
-        $crate::__selftime_span!(::core::module_path!(), $level, $name, [], [])
-    };
-}
-
 /// Not public API. Every span selftime records its figures on is made here,
-/// where the figure fields ([`FIELDS`](crate::FIELDS)) are declared: after
-/// the fields in the first brackets, before those in the second.
+/// where the figure fields ([`FIELDS`](crate::FIELDS), and
+/// [`SPLIT_FIELDS`](crate::SPLIT_FIELDS) with `split`) are declared `Empty`:
+///
+/// - `span!(LEVEL, "name")`: the span `#[timed_handler]` opens, named after
+///   the fn, with the caller's module as target;
+/// - `span!(split, LEVEL, "name")`: the same for `#[timed_handler(split)]`;
+/// - `span!(@declare target, LEVEL, "name", [fields before], [fields after])`:
+///   any other (the `tower` layer's).
+///
+/// `#[macro_export]` is the only way an expansion in the user's crate can
+/// reach a `macro_rules!`, and it puts the macro at the crate root: this one
+/// macro is all there is, hidden, and reached through `__private::span!`.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __selftime_span {
-    ($target:expr, $level:ident, $name:expr, [$($before:tt)*], [$($after:tt)*]) => {
+    (@declare $target:expr, $level:ident, $name:expr, [$($before:tt)*], [$($after:tt)*]) => {
         $crate::__private::tracing::span!(
             target: $target,
             $crate::__private::tracing::Level::$level,
@@ -181,7 +176,24 @@ macro_rules! __selftime_span {
             $($after)*
         )
     };
+    (split, $level:ident, $name:expr) => {
+        $crate::__selftime_span!(
+            @declare
+            ::core::module_path!(),
+            $level,
+            $name,
+            [],
+            [
+                internal.busy_us = $crate::__private::tracing::field::Empty,
+                internal.scheduled_us = $crate::__private::tracing::field::Empty,
+                internal.waiting_us = $crate::__private::tracing::field::Empty,
+            ]
+        )
+    };
+    ($level:ident, $name:expr) => {
+        $crate::__selftime_span!(@declare ::core::module_path!(), $level, $name, [], [])
+    };
 }
 
 #[doc(hidden)]
-pub use crate::__selftime_handler_span as handler_span;
+pub use crate::__selftime_span as span;

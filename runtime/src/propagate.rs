@@ -1,7 +1,7 @@
 //! Carrying the handler in scope into spawned tasks, blocking tasks and
 //! threads, which do not inherit tokio task-locals.
 
-use crate::handler::Handler;
+use crate::handler::HandlerContext;
 use crate::scope;
 use pin_project_lite::pin_project;
 use std::future::Future;
@@ -9,10 +9,10 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::task::futures::TaskLocalFuture;
 
-impl Handler {
+impl HandlerContext {
     /// The handler in scope, or `None` outside any handler.
     #[must_use]
-    pub fn current() -> Option<Self> {
+    pub fn capture() -> Option<Self> {
         scope::current()
     }
 
@@ -50,7 +50,7 @@ impl Handler {
 /// # }
 /// ```
 pub fn bind<R>(f: impl FnOnce() -> R) -> impl FnOnce() -> R {
-    let handler = Handler::current();
+    let handler = HandlerContext::capture();
     move || match handler {
         Some(handler) => handler.sync_scope(f),
         None => f(),
@@ -59,7 +59,7 @@ pub fn bind<R>(f: impl FnOnce() -> R) -> impl FnOnce() -> R {
 
 pin_project! {
     /// A future that runs with a captured handler in scope: see
-    /// [`FutureExt::in_current_handler`] and [`Handler::scope`].
+    /// [`FutureExt::in_current_handler`] and [`HandlerContext::scope`].
     #[derive(Debug)]
     #[must_use = "futures do nothing unless polled"]
     pub struct InCurrentHandler<F: Future> {
@@ -73,7 +73,7 @@ pin_project! {
     #[derive(Debug)]
     enum Carried<F: Future> {
         // A handler was in scope when the future was wrapped.
-        Scoped { #[pin] inner: TaskLocalFuture<Handler, F> },
+        Scoped { #[pin] inner: TaskLocalFuture<HandlerContext, F> },
         // No handler was in scope: the future runs as it is.
         Plain { #[pin] inner: F },
     }
@@ -116,7 +116,7 @@ pub trait FutureExt: Future + Sized {
     ///
     /// Outside any handler the future is returned unchanged in behaviour.
     fn in_current_handler(self) -> InCurrentHandler<Self> {
-        match Handler::current() {
+        match HandlerContext::capture() {
             Some(handler) => handler.scope(self),
             None => InCurrentHandler {
                 inner: Carried::Plain { inner: self },

@@ -83,9 +83,9 @@ impl<'a> Reading<'a> {
         let mut totals = state.ledger().totals(now);
         // External time is clamped to the total (it could exceed it only
         // through clock readings that raced each other), and so are the
-        // activity unions: |E| <= |P∪E| <= |P∪S∪E| <= total by construction.
+        // split unions: |E| <= |P∪E| <= |P∪S∪E| <= total by construction.
         totals.external = totals.external.min(total);
-        totals.activity = totals.activity.map(|(polled, scheduled)| {
+        totals.split = totals.split.map(|(polled, scheduled)| {
             let polled = polled.clamp(totals.external, total);
             (polled, scheduled.clamp(polled, total))
         });
@@ -131,7 +131,7 @@ impl<'a> Reading<'a> {
         self.total - self.totals.external - self.client.unwrap_or(0)
     }
 
-    /// The external and activity figures, clamped.
+    /// The external and split figures, clamped.
     pub(crate) fn totals(&self) -> Totals {
         self.totals
     }
@@ -154,7 +154,7 @@ impl<'a> Reading<'a> {
 
     /// `(busy, scheduled)` in nanoseconds, for handlers that split internal time.
     pub(crate) fn split_ns(&self) -> Option<(u64, u64)> {
-        let (polled, scheduled) = self.totals.activity?;
+        let (polled, scheduled) = self.totals.split?;
         Some((polled - self.totals.external, scheduled - polled))
     }
 
@@ -206,9 +206,10 @@ impl Dependency {
         self.figure.name
     }
 
-    /// The union of this dependency's own calls' busy intervals.
+    /// The time in which at least one call to this dependency was in flight
+    /// (the union of its calls, as `external.breakdown` reports it).
     #[must_use]
-    pub fn busy(&self) -> Duration {
+    pub fn duration(&self) -> Duration {
         Duration::from_nanos(self.figure.busy)
     }
 

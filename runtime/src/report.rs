@@ -9,7 +9,7 @@ use tracing::field::{Field, FieldSet, Value};
 use tracing::Span;
 
 /// The span fields `#[timed_handler]` declares and records, in the order
-/// they are declared. `#[timed_handler(polls)]` adds [`SPLIT_FIELDS`]. Use them to declare the fields yourself when recording
+/// they are declared. `#[timed_handler(split)]` adds [`SPLIT_FIELDS`]. Use them to declare the fields yourself when recording
 /// onto a span of your own (`span = "current"`).
 pub const FIELDS: [&str; 7] = [
     "total.duration_us",
@@ -26,7 +26,7 @@ pub const FIELDS: [&str; 7] = [
 /// internal nor external time.
 pub const CLIENT_FIELD: &str = "client.duration_us";
 
-/// The fields `#[timed_handler(polls)]` adds: internal time split into the
+/// The fields `#[timed_handler(split)]` adds: internal time split into the
 /// handler's own polling, the wait after a dependency's wake, and the rest.
 pub const SPLIT_FIELDS: [&str; 3] = [
     "internal.busy_us",
@@ -177,10 +177,10 @@ mod tests {
             fields.iter().map(|f| f.name()).collect()
         };
         tracing::subscriber::with_default(subscriber, || {
-            let plain = crate::__private::handler_span!(INFO, "plain");
+            let plain = crate::__private::span!(INFO, "plain");
             assert_eq!(names(plain), FIELDS);
-            let polls = crate::__private::handler_span!(polls, INFO, "polls");
-            assert_eq!(names(polls), [&FIELDS[..], &SPLIT_FIELDS[..]].concat());
+            let split = crate::__private::span!(split, INFO, "split");
+            assert_eq!(names(split), [&FIELDS[..], &SPLIT_FIELDS[..]].concat());
         });
     }
 }

@@ -142,7 +142,7 @@ impl ExternalCallMiddleware {
     /// Measures each call where it runs, without selftime's I/O thread: a
     /// call then ends when the handler is next polled after its answer,
     /// and on a busy runtime the wait for a worker is billed to the
-    /// dependency, as an `#[external_call]` without `wake` bills it. It
+    /// dependency, as an `#[external_call]` without `until_wake` bills it. It
     /// saves the two hand-offs between threads a call costs (about 15 µs of
     /// CPU a call on the benchmarks' machine, `BENCHMARKS.md`): for a
     /// client whose dependency answers in well under a millisecond, on a

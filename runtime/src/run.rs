@@ -2,7 +2,7 @@
 //! once however the run ends ([`Run`]); and [`Spec`] and [`HandlerFuture`],
 //! what `#[timed_handler]` expands to.
 
-use crate::handler::{self, Handler, State};
+use crate::handler::{self, HandlerContext, State};
 use crate::ledger::Ticket;
 use crate::reading::{Outcome, Reading, Route};
 use crate::scope;
@@ -22,7 +22,7 @@ pub struct Spec {
     name: &'static str,
     route: Route,
     span: Span,
-    polls: bool,
+    split: bool,
     waited: u64,
     client: bool,
 }
@@ -35,7 +35,7 @@ impl Spec {
             name,
             route: Route::Unknown,
             span,
-            polls: false,
+            split: false,
             waited: 0,
             client: false,
         }
@@ -67,10 +67,10 @@ impl Spec {
     }
 
     /// Also splits internal time into busy, scheduled and waiting, at the
-    /// cost of two clock reads per poll (`#[timed_handler(polls)]`).
+    /// cost of two clock reads per poll (`#[timed_handler(split)]`).
     #[must_use]
-    pub fn with_polls(mut self) -> Self {
-        self.polls = true;
+    pub fn with_split(mut self) -> Self {
+        self.split = true;
         self
     }
 
@@ -132,7 +132,7 @@ fn outcome_of(is_err: bool) -> Outcome {
 #[derive(Debug)]
 pub(crate) struct Run {
     /// `None` only once `drop` has handed it to the pool.
-    handler: Option<Handler>,
+    handler: Option<HandlerContext>,
     reported: bool,
     name: &'static str,
     route: Route,
@@ -163,8 +163,8 @@ struct ClientWait {
 impl Run {
     /// Opens the handler now, nested in the handler in scope if any; the
     /// run, and the handler to run the body's steps in.
-    pub(crate) fn start(spec: Spec) -> (Self, Handler) {
-        let handler = Handler::open_waited(spec.polls, spec.waited, scope::current());
+    pub(crate) fn start(spec: Spec) -> (Self, HandlerContext) {
+        let handler = HandlerContext::open_waited(spec.split, spec.waited, scope::current());
         let run = Self {
             handler: Some(handler.clone()),
             reported: false,
@@ -181,7 +181,7 @@ impl Run {
 
     /// The handler it runs, while it has one.
     #[cfg_attr(not(feature = "tower"), allow(dead_code))]
-    pub(crate) fn handler(&self) -> Option<Handler> {
+    pub(crate) fn handler(&self) -> Option<HandlerContext> {
         self.handler.clone()
     }
 
@@ -299,7 +299,7 @@ pin_project! {
         // Declared before the run so that it is dropped first, inside the
         // handler's scope: calls cancelled with it close before the report.
         #[pin]
-        inner: TaskLocalFuture<Handler, F>,
+        inner: TaskLocalFuture<HandlerContext, F>,
         run: Run,
         classify: fn(&F::Output) -> bool,
     }
@@ -332,7 +332,7 @@ impl<'a> Polled<'a> {
     #[inline]
     fn begin(state: &'a State) -> Option<Self> {
         let ledger = state.ledger();
-        ledger.tracks_activity().then(|| {
+        ledger.tracks_split().then(|| {
             let start = state.now();
             Self {
                 state,

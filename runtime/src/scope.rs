@@ -1,17 +1,17 @@
 //! The handler in scope: a tokio task-local holding the innermost running
-//! [`Handler`], which links to the handlers around it.
+//! [`HandlerContext`], which links to the handlers around it.
 
-use crate::handler::{Handler, State};
+use crate::handler::{HandlerContext, State};
 use std::future::Future;
 use tokio::task::futures::TaskLocalFuture;
 
 tokio::task_local! {
-    static CURRENT: Handler;
+    static CURRENT: HandlerContext;
 }
 
 /// The innermost handler in scope on this task, if any.
-pub(crate) fn current() -> Option<Handler> {
-    CURRENT.try_with(Handler::clone).ok()
+pub(crate) fn current() -> Option<HandlerContext> {
+    CURRENT.try_with(HandlerContext::clone).ok()
 }
 
 /// The state of the innermost handler in scope on this task, if any. It
@@ -26,19 +26,22 @@ pub(crate) fn current_state() -> Option<*const State> {
 }
 
 /// Runs `f` with `handler` in scope.
-pub(crate) fn sync_scope<R>(handler: Handler, f: impl FnOnce() -> R) -> R {
+pub(crate) fn sync_scope<R>(handler: HandlerContext, f: impl FnOnce() -> R) -> R {
     CURRENT.sync_scope(handler, f)
 }
 
 /// Polls `fut` with `handler` in scope, on every poll and while it is
 /// dropped.
-pub(crate) fn scope<F: Future>(handler: Handler, fut: F) -> TaskLocalFuture<Handler, F> {
+pub(crate) fn scope<F: Future>(
+    handler: HandlerContext,
+    fut: F,
+) -> TaskLocalFuture<HandlerContext, F> {
     CURRENT.scope(handler, fut)
 }
 
 /// Runs `f` on the handler in scope without cloning it, or returns `None`.
 /// `f` must not run user code: the task-local is borrowed meanwhile.
 #[inline]
-pub(crate) fn with_current<R>(f: impl FnOnce(&Handler) -> R) -> Option<R> {
+pub(crate) fn with_current<R>(f: impl FnOnce(&HandlerContext) -> R) -> Option<R> {
     CURRENT.try_with(f).ok()
 }

@@ -28,7 +28,7 @@ impl Snapshot {
             calls: reading.totals().calls,
             deps: [DepFigure::NONE; crate::ledger::DEP_SLOTS + 1],
             dep_count: 0,
-            activity: reading.totals().activity,
+            split: reading.totals().split,
         };
         for dep in reading.dep_figures() {
             figures.deps[figures.dep_count] = dep;
@@ -70,31 +70,31 @@ impl Snapshot {
         Duration::from_nanos(self.backlog)
     }
 
-    /// With `#[timed_handler(polls)]`: the part of internal time in which the
+    /// With `#[timed_handler(split)]`: the part of internal time in which the
     /// handler's future was being polled (its own CPU work), outside external
     /// calls. `None` for handlers that do not split internal time.
     #[must_use]
     pub fn busy(&self) -> Option<Duration> {
-        let (polled, _) = self.figures.activity?;
+        let (polled, _) = self.figures.split?;
         Some(Duration::from_nanos(polled - self.figures.external))
     }
 
-    /// With `#[timed_handler(polls)]`: the part of internal time between a
+    /// With `#[timed_handler(split)]`: the part of internal time between a
     /// dependency waking the handler (calls in wake mode) and the handler
     /// being polled again, outside polls and external calls.
     #[must_use]
     pub fn scheduled(&self) -> Option<Duration> {
-        let (polled, scheduled) = self.figures.activity?;
+        let (polled, scheduled) = self.figures.split?;
         Some(Duration::from_nanos(scheduled - polled))
     }
 
-    /// With `#[timed_handler(polls)]`: the rest of internal time, in which
+    /// With `#[timed_handler(split)]`: the rest of internal time, in which
     /// the handler was neither polled, nor waiting on a call, nor scheduled
     /// after a wake-mode call: timers, locks, channels, the run queue.
     /// `busy + scheduled + waiting == internal`.
     #[must_use]
     pub fn waiting(&self) -> Option<Duration> {
-        let (_, scheduled) = self.figures.activity?;
+        let (_, scheduled) = self.figures.split?;
         Some(Duration::from_nanos(self.total - scheduled))
     }
 

@@ -7,7 +7,7 @@
 //! wake mode the future is polled with a waker of ours that closes the call's
 //! interval at the moment of the wake and opens a *scheduled* wait, which the
 //! next poll closes (reopening the call if it is not finished). The wait is
-//! internal time; handlers with `polls` report it as `internal.scheduled_us`.
+//! internal time; handlers with `split` report it as `internal.scheduled_us`.
 //!
 //! The call's steps (begin, wake, poll after a wake, finish) may come from
 //! different threads (a waker is called wherever the dependency's I/O
@@ -23,7 +23,7 @@
 //! The price: one allocation per call (the waker's shared state), a lock per
 //! poll, and a clock read per wake and per poll after one.
 
-use crate::handler::{Handler, State, Tickets};
+use crate::handler::{HandlerContext, State, Tickets};
 use crate::names::DepId;
 use pin_project_lite::pin_project;
 use std::future::Future;
@@ -40,7 +40,7 @@ pub(crate) struct Waking {
 
 impl Waking {
     /// Begins a call to `dep` of `handler` now.
-    pub(crate) fn begin_in(handler: Handler, dep: DepId) -> Self {
+    pub(crate) fn begin_in(handler: HandlerContext, dep: DepId) -> Self {
         let (call, waker) = WakeCall::begin(handler, dep);
         Self { call, waker }
     }
@@ -136,7 +136,7 @@ struct Steps {
     /// The handler the call counts toward, until the call ends: a resource
     /// may keep our waker long after (the last waker it was given), and it
     /// must not keep the handler's state from going back to its pool.
-    handler: Option<Handler>,
+    handler: Option<HandlerContext>,
 }
 
 impl Steps {
@@ -151,7 +151,7 @@ impl Steps {
 
 impl WakeCall {
     /// Starts a call to `dep` at its first poll; the waker to poll it with.
-    pub(crate) fn begin(handler: Handler, dep: DepId) -> (Arc<Self>, Waker) {
+    pub(crate) fn begin(handler: HandlerContext, dep: DepId) -> (Arc<Self>, Waker) {
         let now = handler.state().now();
         let tickets = handler.state().begin(dep, now);
         let call = Arc::new(Self {
@@ -176,7 +176,7 @@ impl WakeCall {
 
     /// Before each poll: remembers the task's waker, and if the dependency
     /// woke the task, ends the wait (the handler's backlog, and its
-    /// `internal.scheduled_us` with `polls`) and reopens the call.
+    /// `internal.scheduled_us` with `split`) and reopens the call.
     pub(crate) fn before_poll(&self, task: &Waker) {
         let mut steps = self.steps();
         match &mut steps.task {
@@ -242,7 +242,7 @@ impl Wake for WakeCall {
 #[cfg(test)]
 mod tests {
     use super::WakeCall;
-    use crate::handler::Handler;
+    use crate::handler::HandlerContext;
     use crate::names::DepId;
 
     /// The wait from an answer's wake to the poll that takes it is backlog,
@@ -252,7 +252,7 @@ mod tests {
     fn the_wait_after_a_wake_is_backlog_and_not_external() {
         use std::task::{Context, Poll};
         use std::time::Duration;
-        let handler = Handler::open(false);
+        let handler = HandlerContext::open(false);
         let state = || handler.state();
         let first = super::Waking::begin_in(handler.clone(), DepId::of("wake-test-backlog"));
         let second = super::Waking::begin_in(handler.clone(), DepId::of("wake-test-backlog"));
@@ -284,7 +284,7 @@ mod tests {
     /// the handler's state must still be free to go back to its pool.
     #[test]
     fn a_kept_waker_does_not_keep_the_handler_once_the_call_ends() {
-        let handler = Handler::open(false);
+        let handler = HandlerContext::open(false);
         let (call, waker) = WakeCall::begin(handler.clone(), DepId::of("wake-test-kept"));
         call.finish();
         drop(call);

@@ -133,9 +133,9 @@ const ARGS: &[&str] = &[
     "crate = \"::selftime\"",
     "crate = \"my::re::export\"",
     "crate = \"not a path\"",
-    "polls",
-    "polls = true",
-    "name = \"a\", level = \"info\", crate = \"::selftime\", polls",
+    "split",
+    "split = true",
+    "name = \"a\", level = \"info\", crate = \"::selftime\", split",
     "name = \"a\", span = \"current\", crate = \"::selftime\"",
     "level = \"info\", span = \"current\"",
     "name = \"a\", name = \"b\"",
@@ -145,7 +145,7 @@ const ARGS: &[&str] = &[
     "name = checkout",
     "name = \"x\"suffix",
     "\"redis\"",
-    "\"redis\", wake",
+    "\"redis\", until_wake",
     "\"redis\", \"legacy\"",
     "redis",
     "r#redis",
@@ -168,12 +168,12 @@ const ARGS: &[&str] = &[
     "-",
     "#",
     "level = \"debug\"; name = \"x\"",
-    "wake, wake",
+    "until_wake, until_wake",
     "future",
     "future, future",
-    "\"redis\", future, wake",
+    "\"redis\", future, until_wake",
     "future = true",
-    "name = \"a\", future, polls",
+    "name = \"a\", future, split",
     "bogus = 1, also_bogus",
     // Odd ones.
     "name = \"checkout\", level = \"debug\", span = \"current\", crate = \"::selftime\"",
@@ -387,8 +387,8 @@ const WORDS: &[&str] = &[
     "span",
     "current",
     "new",
-    "polls",
-    "wake",
+    "split",
+    "until_wake",
     "future",
     "BoxFuture",
     "Unpin",
@@ -649,20 +649,25 @@ fn the_corpus_has_inputs_that_expand() {
     let handler = tokens(ITEMS[0]);
     for args in [
         "",
-        "name = \"a\", level = \"info\", crate = \"::selftime\", polls",
+        "name = \"a\", level = \"info\", crate = \"::selftime\", split",
         "name = \"a\", span = \"current\", crate = \"::selftime\"",
     ] {
         let out = Which::TimedHandler.expand(tokens(args), handler.clone());
         assert!(expands(out.clone()), "`{args}`: {out}");
     }
-    for args in ["", "\"redis\"", "\"redis\", wake", "crate = \"::selftime\""] {
+    for args in [
+        "",
+        "\"redis\"",
+        "\"redis\", until_wake",
+        "crate = \"::selftime\"",
+    ] {
         let out = Which::ExternalCall.expand(tokens(args), handler.clone());
         assert!(expands(out.clone()), "`{args}`: {out}");
     }
     let aliased = tokens("fn own_alias() -> Pending { Box::pin(g()) }");
     for (which, args) in [
         (Which::TimedHandler, "future"),
-        (Which::ExternalCall, "\"redis\", future, wake"),
+        (Which::ExternalCall, "\"redis\", future, until_wake"),
     ] {
         let out = which.expand(tokens(args), aliased.clone());
         assert!(expands(out.clone()), "`{args}`: {out}");

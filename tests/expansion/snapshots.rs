@@ -392,5 +392,8 @@ fn strings_from_macro_rules_fragments_are_accepted() {
         .expand(invisible("\"queue\""), item)
         .to_string();
     assert!(!external.contains("compile_error"), "{external}");
-    assert!(external.contains("begin_call (\"queue\""), "{external}");
+    assert!(
+        external.contains("module_path ! () , \"queue\")"),
+        "{external}"
+    );
 }

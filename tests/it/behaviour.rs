@@ -332,7 +332,7 @@ async fn current_reads_the_figures_so_far() {
     assert_eq!(snap.calls(), 2);
     let deps: Vec<_> = snap
         .dependencies()
-        .map(|d| (d.name(), d.busy(), d.calls()))
+        .map(|d| (d.name(), d.duration(), d.calls()))
         .collect();
     assert_eq!(deps, [("a", ms(10), 1), ("b", ms(4), 1)]);
 }
@@ -445,7 +445,7 @@ fn nested_sync_handler() -> u64 {
 /// carried handler, another call) and closes them: the call ends in the
 /// ledger it began in, with nothing of the inner scopes in it.
 #[external_call("outer_sync")]
-fn outer_sync_opening_scopes(carried: &selftime::Handler) -> (u64, u64) {
+fn outer_sync_opening_scopes(carried: &selftime::HandlerContext) -> (u64, u64) {
     let inner = nested_sync_handler();
     let in_carried = carried.sync_scope(|| {
         inner_sync();
@@ -456,7 +456,7 @@ fn outer_sync_opening_scopes(carried: &selftime::Handler) -> (u64, u64) {
 
 #[timed_handler]
 fn opens_scopes_inside_a_sync_call() -> (u64, u64, u64) {
-    let carried = selftime::Handler::current().unwrap();
+    let carried = selftime::HandlerContext::capture().unwrap();
     let (inner, in_carried) = outer_sync_opening_scopes(&carried);
     (inner, in_carried, selftime::current().unwrap().calls())
 }
@@ -497,10 +497,10 @@ fn a_carried_sync_call_may_outlive_its_handlers_report() {
     let released = std::sync::Arc::new(std::sync::Barrier::new(2));
     let thread = {
         let (started, released) = (started.clone(), released.clone());
-        let handler = std::sync::Mutex::new(None::<selftime::Handler>);
+        let handler = std::sync::Mutex::new(None::<selftime::HandlerContext>);
         #[timed_handler]
-        fn hands_off(handler: &std::sync::Mutex<Option<selftime::Handler>>) {
-            *handler.lock().unwrap() = selftime::Handler::current();
+        fn hands_off(handler: &std::sync::Mutex<Option<selftime::HandlerContext>>) {
+            *handler.lock().unwrap() = selftime::HandlerContext::capture();
         }
         hands_off(&handler);
         let carried = handler.into_inner().unwrap().unwrap();

@@ -1,4 +1,4 @@
-//! Beyond total/external/internal: where the internal time goes (`polls`),
+//! Beyond total/external/internal: where the internal time goes (`split`),
 //! scheduler delay kept off the dependency's bill (wake mode), calls that
 //! nobody counts (orphans), and the helpers that carry a handler into
 //! spawned work.
@@ -12,7 +12,7 @@ async fn split_dep(d: Duration) {
     tokio::time::sleep(d).await;
 }
 
-#[timed_handler(polls)]
+#[timed_handler(split)]
 async fn split() {
     // 3 ms of our own polling: the paused clock moves while we are polled.
     tokio::time::advance(ms(3)).await;
@@ -32,7 +32,7 @@ async fn polls_split_internal_time_into_busy_and_waiting() {
     assert_eq!(span.u64("internal.waiting_us"), 5_000);
 }
 
-#[timed_handler(polls)]
+#[timed_handler(split)]
 async fn split_snapshot() -> selftime::Snapshot {
     tokio::time::advance(ms(2)).await;
     tokio::time::sleep(ms(4)).await;
@@ -54,7 +54,7 @@ async fn the_split_is_readable_mid_handler_and_absent_without_polls() {
     assert_eq!((plain.busy(), plain.waiting()), (None, None));
 }
 
-#[timed_handler(polls)]
+#[timed_handler(split)]
 async fn cpu_bound() {
     // Real work on the CPU, then a real wait.
     let until = Instant::now() + ms(40);
@@ -96,12 +96,12 @@ async fn fast_dep() {
     answer_after(ms(10)).await.unwrap();
 }
 
-#[external_call("fast_dep", wake)]
+#[external_call("fast_dep", until_wake)]
 async fn fast_dep_wake() {
     answer_after(ms(10)).await.unwrap();
 }
 
-#[timed_handler(polls)]
+#[timed_handler(split)]
 async fn behind_a_hog(wake: bool) {
     // Keep the (single-threaded) runtime busy: a task that blocks its thread
     // for 150 ms at a stretch, as a CPU-heavy neighbour would.

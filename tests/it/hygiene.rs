@@ -64,7 +64,7 @@ mod decoys {
         ::std::boxed::Box<dyn ::core::future::Future<Output = u32> + ::core::marker::Send>,
     >;
 
-    #[::selftime::external_call("decoy", future, wake)]
+    #[::selftime::external_call("decoy", future, until_wake)]
     pub(super) fn returns_alias() -> Pending {
         ::std::boxed::Box::pin(call(::std::time::Duration::from_millis(1)))
     }

@@ -3,7 +3,7 @@
 //! `Pin<Box<dyn Future>>` built from a future the body only names,
 //! `futures`' `BoxFuture` and `LocalBoxFuture`, and a type alias of the
 //! user's own declared with `future`; for `#[timed_handler]`,
-//! `#[external_call]` and `#[external_call(.., wake)]`. Exact figures on the
+//! `#[external_call]` and `#[external_call(.., until_wake)]`. Exact figures on the
 //! paused clock.
 //!
 //! Every future here does the same: 5 ms of its own, then a 10 ms call to
@@ -282,38 +282,38 @@ fn e_early_block(cached: bool) -> Fut {
     Box::pin(async move { wait().await })
 }
 
-#[external_call("async_wake", wake)]
+#[external_call("async_wake", until_wake)]
 async fn e_async_wake() -> u32 {
     wait().await
 }
 
-#[external_call("impl_wake", wake)]
+#[external_call("impl_wake", until_wake)]
 fn e_impl_wake() -> impl Future<Output = u32> + Send {
     wait()
 }
 
-#[external_call("impl_unpin_wake", wake)]
+#[external_call("impl_unpin_wake", until_wake)]
 fn e_impl_unpin_wake() -> impl Future<Output = u32> + Unpin {
     Box::pin(wait())
 }
 
-#[external_call("pin_box_wake", wake)]
+#[external_call("pin_box_wake", until_wake)]
 fn e_pin_box_wake() -> Pin<Box<dyn Future<Output = u32> + Send>> {
     let fut = wait();
     Box::pin(fut)
 }
 
-#[external_call("box_future_wake", wake)]
+#[external_call("box_future_wake", until_wake)]
 fn e_box_future_wake() -> BoxFuture<'static, u32> {
     wait().boxed()
 }
 
-#[external_call("local_box_future_wake", wake)]
+#[external_call("local_box_future_wake", until_wake)]
 fn e_local_box_future_wake() -> LocalBoxFuture<'static, u32> {
     wait().boxed_local()
 }
 
-#[external_call("alias_wake", wake, future)]
+#[external_call("alias_wake", until_wake, future)]
 fn e_alias_wake() -> Fut {
     Box::pin(wait())
 }

@@ -24,9 +24,11 @@ pub(crate) fn expand(valid: Valid) -> TokenStream {
             name,
             level,
             span,
-            polls,
-        } => expand_handler(&krate, name, level, span, *polls, &func, &shape),
-        Config::External { dep, wake } => expand_external(&krate, dep, *wake, &func, &shape),
+            split,
+        } => expand_handler(&krate, name, level, span, *split, &func, &shape),
+        Config::External { dep, until_wake } => {
+            expand_external(&krate, dep, *until_wake, &func, &shape)
+        }
     };
     let ItemFn {
         attrs, vis, sig, ..
@@ -52,7 +54,7 @@ pub(crate) fn expand(valid: Valid) -> TokenStream {
 //     async fn checkout(cart: Cart) -> Result<Receipt, Error> {
 //         ::selftime::__private::Spec::new(
 //             "checkout",
-//             ::selftime::__private::handler_span!(INFO, "checkout"),
+//             ::selftime::__private::span!(INFO, "checkout"),
 //         )
 //         .run_async(async move { <fake return> body }, <classifier>)
 //         .await
@@ -64,26 +66,26 @@ pub(crate) fn expand(valid: Valid) -> TokenStream {
 // future (or an `impl Future + Unpin`) that is wrapped in
 // `::selftime::__private::boxed(…)` to fit the return type. A body ending in
 // `Box::pin(async move { … })` keeps its prefix and boxes
-// `….run_async(async move { … }, …)` instead. With `polls`, the span macro
+// `….run_async(async move { … }, …)` instead. With `split`, the span macro
 // declares the three split fields and the handler is built
-// `Spec::new(…).with_polls()`.
+// `Spec::new(…).with_split()`.
 fn expand_handler(
     krate: &Path,
     name: &str,
     level: &Ident,
     span: &SpanMode,
-    polls: bool,
+    split: bool,
     func: &ItemFn,
     shape: &Shape,
 ) -> TokenStream {
     let value = shape.value.as_ref();
-    let polls_arm = polls.then(|| quote!(polls,));
+    let split_arm = split.then(|| quote!(split,));
     let span = match span {
-        SpanMode::New => quote!(#krate::__private::handler_span!(#polls_arm #level, #name)),
+        SpanMode::New => quote!(#krate::__private::span!(#split_arm #level, #name)),
         SpanMode::Current => quote!(#krate::__private::tracing::Span::current()),
     };
-    let with_polls = polls.then(|| quote!(.with_polls()));
-    let handler = quote!(#krate::__private::Spec::new(#name, #span) #with_polls);
+    let with_split = split.then(|| quote!(.with_split()));
+    let handler = quote!(#krate::__private::Spec::new(#name, #span) #with_split);
     let classifier = classifier(krate, value);
     let stmts = &func.block.stmts;
     match &shape.kind {
@@ -116,9 +118,9 @@ fn expand_handler(
 //
 // Output:
 //     async fn get_session(id: &str) -> Option<Session> {
-//         let __selftime_call = ::selftime::__private::begin_call("redis", {
+//         let __selftime_call = ::selftime::__private::begin_call({
 //             static __SELFTIME_SITE: ::selftime::__private::Site =
-//                 ::selftime::__private::Site::new("get_session", ::core::module_path!());
+//                 ::selftime::__private::Site::new("get_session", ::core::module_path!(), "redis");
 //             &__SELFTIME_SITE
 //         });
 //         body
@@ -129,10 +131,9 @@ fn expand_handler(
 // ends, or when the future is dropped mid-call. The guard is the first
 // local, so it is dropped last. The body is not wrapped in a future of its
 // own: that future would hold the arguments a second time and add a poll
-// layer to every call. With `wake` it is, since the call must see the
+// layer to every call. With `until_wake` it is, since the call must see the
 // wakes:
-//     ::selftime::__private::external("redis", async move { <fake return> body })
-//         .at({ static …; &… })
+//     ::selftime::__private::external({ static …; &… }, async move { <fake return> body })
 //         .until_wake()
 //         .await
 //
@@ -141,26 +142,25 @@ fn expand_handler(
 // it):
 //     fn get_session(id: &str) -> Option<Session> {
 //         ::selftime::__private::external_sync(
-//             "redis",
 //             { static …; &… },
 //             move || { <fake return> body },
 //         )
 //     }
 // A fn returning a future measures the future its body returns:
 //     ::selftime::__private::external(
-//         "redis",
+//         { static …; &… },
 //         ::selftime::__private::returned(move || -> <return type> { body }),
 //     )
-//     .at({ static …; &… })
 // in `::selftime::__private::boxed(…)` for a boxed future; a body ending in
-// `Box::pin(async move { … })` measures the boxed block; `wake` adds
-// `.until_wake()` to the future. The site names the function in the
-// warning about calls made outside any handler; it is a `static` in a block
-// of its own, so its name cannot meet the user's items.
+// `Box::pin(async move { … })` measures the boxed block; `until_wake` adds
+// `.until_wake()` to the future. The site holds the dependency (every call
+// through it is billed there, its number looked up once) and names the
+// function in the warning about calls made outside any handler; it is a
+// `static` in a block of its own, so its name cannot meet the user's items.
 fn expand_external(
     krate: &Path,
     dep: &str,
-    wake: bool,
+    until_wake: bool,
     func: &ItemFn,
     shape: &Shape,
 ) -> TokenStream {
@@ -170,45 +170,43 @@ fn expand_external(
     let function = function.strip_prefix("r#").unwrap_or(&function);
     let site = quote! {{
         static #site_name: #krate::__private::Site =
-            #krate::__private::Site::new(#function, ::core::module_path!());
+            #krate::__private::Site::new(#function, ::core::module_path!(), #dep);
         &#site_name
     }};
-    let until_wake = wake.then(|| quote!(.until_wake()));
+    let wake_mode = until_wake.then(|| quote!(.until_wake()));
     let stmts = &func.block.stmts;
     match &shape.kind {
-        Kind::Async if !wake => {
+        Kind::Async if !until_wake => {
             let call = Ident::new("__selftime_call", Span::mixed_site());
             quote! {
-                let #call = #krate::__private::begin_call(#dep, #site);
+                let #call = #krate::__private::begin_call(#site);
                 #(#stmts)*
             }
         }
         Kind::Async => {
             let fake = fake_return(value, &TokenStream::new());
             quote! {
-                #krate::__private::external(#dep, async move { #fake #(#stmts)* })
-                    .at(#site)
-                    #until_wake
+                #krate::__private::external(#site, async move { #fake #(#stmts)* })
+                    #wake_mode
                     .await
             }
         }
         Kind::Sync => {
             let fake = fake_return(value, &not_a_future(krate, value));
             quote! {
-                #krate::__private::external_sync(#dep, #site, move || { #fake #(#stmts)* })
+                #krate::__private::external_sync(#site, move || { #fake #(#stmts)* })
             }
         }
         Kind::Returns { boxed, ret, span } => {
             let body = builder(ret.as_ref(), stmts);
             let call = quote! {
-                #krate::__private::external(#dep, #krate::__private::returned(#body))
-                    .at(#site)
-                    #until_wake
+                #krate::__private::external(#site, #krate::__private::returned(#body))
+                    #wake_mode
             };
             fitted(krate, *boxed, *span, call)
         }
         Kind::BoxedBlock { boxer, block } => quote! {
-            #boxer(#krate::__private::external(#dep, #block).at(#site) #until_wake)
+            #boxer(#krate::__private::external(#site, #block) #wake_mode)
         },
     }
 }

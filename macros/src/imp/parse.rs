@@ -30,11 +30,11 @@ impl Macro {
     pub(crate) fn expected(self) -> &'static str {
         match self {
             Self::TimedHandler => {
-                "`name = \"…\"`, `level = \"…\"`, `span = \"…\"`, `polls`, `future` or \
+                "`name = \"…\"`, `level = \"…\"`, `span = \"…\"`, `split`, `future` or \
                  `crate = \"…\"`"
             }
             Self::ExternalCall => {
-                "a dependency name such as `\"redis\"`, `wake`, `future` or `crate = \"…\"`"
+                "a dependency name such as `\"redis\"`, `until_wake`, `future` or `crate = \"…\"`"
             }
         }
     }

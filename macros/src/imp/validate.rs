@@ -28,13 +28,13 @@ pub(crate) enum Config {
         /// `TRACE`, `DEBUG`, `INFO`, `WARN` or `ERROR`: a `tracing::Level` constant.
         level: Ident,
         span: SpanMode,
-        /// `polls`: split internal time into busy, scheduled and waiting.
-        polls: bool,
+        /// `split`: split internal time into busy, scheduled and waiting.
+        split: bool,
     },
     External {
         dep: String,
-        /// `wake`: end the call when its dependency wakes the task.
-        wake: bool,
+        /// `until_wake`: end the call when its dependency wakes the task.
+        until_wake: bool,
     },
 }
 
@@ -92,8 +92,8 @@ struct Args {
     level_key: Option<Ident>,
     span: Option<SpanMode>,
     dep: Option<LitStr>,
-    polls: bool,
-    wake: Option<Ident>,
+    split: bool,
+    until_wake: Option<Ident>,
     /// `future`: the return type is a future under a name of the user's own.
     future: Option<Ident>,
 }
@@ -119,13 +119,13 @@ pub(crate) fn validate(input: Input) -> syn::Result<Valid> {
             .map_err(|error| errors.push(error))
             .ok()
     });
-    if let (Some(wake), Some(shape)) = (&decided.wake, &shape) {
+    if let (Some(wake), Some(shape)) = (&decided.until_wake, &shape) {
         if !shape.is_future() {
             errors.at(
                 wake,
                 format!(
-                    "`wake` in {} needs a call that is a future: a plain fn is not polled, \
-                     so no wake can end it; remove `wake`, or, if the fn returns a boxed \
+                    "`until_wake` in {} needs a call that is a future: a plain fn is not polled, \
+                     so no wake can end it; remove `until_wake`, or, if the fn returns a boxed \
                      future under a name of your own, add `future`",
                     which.attr(),
                 ),
@@ -186,14 +186,14 @@ impl Args {
         let expected = which.expected();
         match (which, arg) {
             (_, Arg::KeyValue { key, value }) => self.key_value(which, &key, &value, errors),
-            (Macro::TimedHandler, Arg::Flag(word)) if word == "polls" => {
+            (Macro::TimedHandler, Arg::Flag(word)) if word == "split" => {
                 if self.once(which, &word, errors) {
-                    self.polls = true;
+                    self.split = true;
                 }
             }
-            (Macro::ExternalCall, Arg::Flag(word)) if word == "wake" => {
+            (Macro::ExternalCall, Arg::Flag(word)) if word == "until_wake" => {
                 if self.once(which, &word, errors) {
-                    self.wake = Some(word);
+                    self.until_wake = Some(word);
                 }
             }
             (_, Arg::Flag(word)) if word == "future" => {
@@ -448,11 +448,11 @@ impl Args {
                     .level
                     .unwrap_or_else(|| Ident::new("INFO", Span::call_site())),
                 span: self.span.unwrap_or(SpanMode::New),
-                polls: self.polls,
+                split: self.split,
             },
             Macro::ExternalCall => Config::External {
                 dep: self.dep.map_or(fn_name, |lit| lit.value()),
-                wake: self.wake.is_some(),
+                until_wake: self.until_wake.is_some(),
             },
         };
         Valid {

@@ -1,8 +1,8 @@
 //! The server side: every request a handler, to the end of its response body.
 
-use crate::handler::Handler;
+use crate::handler::HandlerContext;
 use crate::intern::Interner;
-use crate::ledger::OTHER_DEPENDENCY;
+use crate::names::OTHER_DEPENDENCY;
 use crate::reading::{Outcome, Route};
 use crate::run::{Run, Spec};
 use crate::scope;
@@ -371,7 +371,8 @@ where
         let rpc_method = route
             .filter(|_| grpc)
             .map(|path| path.trim_start_matches('/'));
-        let span = crate::__selftime_span!(
+        let span = crate::__private::span!(
+            @declare
             "selftime::tower",
             INFO,
             "request",
@@ -424,7 +425,7 @@ pin_project! {
         // Declared before the run so that it is dropped first: calls
         // cancelled with it end before the handler reports.
         #[pin]
-        inner: TaskLocalFuture<Handler, F>,
+        inner: TaskLocalFuture<HandlerContext, F>,
         run: Option<Run>,
         // The path of a gRPC method named at the response head.
         unnamed: Option<Box<str>>,
@@ -613,7 +614,7 @@ pin_project! {
         state: Option<Tracking>,
         // An event stream's handler, reported at the head: the rest of the
         // body is produced in its scope.
-        scope: Option<Handler>,
+        scope: Option<HandlerContext>,
     }
 }
 

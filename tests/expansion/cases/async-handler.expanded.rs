@@ -1,7 +1,7 @@
 pub async fn checkout(cart: Cart) -> Receipt {
     ::selftime::__private::Spec::new(
             "checkout",
-            ::selftime::__private::handler_span!(INFO, "checkout"),
+            ::selftime::__private::span!(INFO, "checkout"),
         )
         .run_async(
             async move {

@@ -15,7 +15,7 @@ where
     Box::pin(
         ::selftime::__private::Spec::new(
                 "load",
-                ::selftime::__private::handler_span!(INFO, "load"),
+                ::selftime::__private::span!(INFO, "load"),
             )
             .run_async(
                 async move {

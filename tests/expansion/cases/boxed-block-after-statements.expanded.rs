@@ -2,7 +2,7 @@ fn lookup(cache: &Cache, key: u32) -> Lookup<'_> {
     ::selftime::__private::boxed(
         ::selftime::__private::Spec::new(
                 "lookup",
-                ::selftime::__private::handler_span!(INFO, "lookup"),
+                ::selftime::__private::span!(INFO, "lookup"),
             )
             .run_returned(
                 move || -> Lookup<'_> {

@@ -4,7 +4,14 @@ fn get<'a>(
 ) -> Pin<Box<dyn Future<Output = Option<String>> + Send + 'a>> {
     ::selftime::__private::boxed(
         ::selftime::__private::external(
-                "redis",
+                {
+                    static __SELFTIME_SITE: ::selftime::__private::Site = ::selftime::__private::Site::new(
+                        "get",
+                        ::core::module_path!(),
+                        "redis",
+                    );
+                    &__SELFTIME_SITE
+                },
                 ::selftime::__private::returned(move || -> Pin<
                     Box<dyn Future<Output = Option<String>> + Send + 'a>,
                 > {
@@ -14,13 +21,6 @@ fn get<'a>(
                     Box::pin(self.conn.get(key))
                 }),
             )
-            .at({
-                static __SELFTIME_SITE: ::selftime::__private::Site = ::selftime::__private::Site::new(
-                    "get",
-                    ::core::module_path!(),
-                );
-                &__SELFTIME_SITE
-            })
             .until_wake(),
     )
 }

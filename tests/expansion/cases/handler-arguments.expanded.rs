@@ -1,7 +1,7 @@
 async fn checkout_v2(cart: Cart) -> Receipt {
     ::payments::selftime::__private::Spec::new(
             "checkout.v2",
-            ::payments::selftime::__private::handler_span!(DEBUG, "checkout.v2"),
+            ::payments::selftime::__private::span!(DEBUG, "checkout.v2"),
         )
         .run_async(
             async move {

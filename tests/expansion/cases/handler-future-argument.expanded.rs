@@ -2,7 +2,7 @@ fn login(user: String) -> LoginFuture {
     ::selftime::__private::boxed(
         ::selftime::__private::Spec::new(
                 "login",
-                ::selftime::__private::handler_span!(INFO, "login"),
+                ::selftime::__private::span!(INFO, "login"),
             )
             .run_returned(
                 move || -> LoginFuture { Box::pin(authenticate(user)) },

@@ -7,7 +7,7 @@ where
     #![allow(clippy::cast_possible_wrap)]
     ::selftime::__private::Spec::new(
             "orders",
-            ::selftime::__private::handler_span!(WARN, "orders"),
+            ::selftime::__private::span!(WARN, "orders"),
         )
         .run_sync(
             move || {

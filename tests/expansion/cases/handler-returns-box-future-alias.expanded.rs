@@ -2,7 +2,7 @@ fn load(&self, key: u32) -> BoxFuture<'_, Result<u32, Error>> {
     ::selftime::__private::boxed(
         ::selftime::__private::Spec::new(
                 "load",
-                ::selftime::__private::handler_span!(INFO, "load"),
+                ::selftime::__private::span!(INFO, "load"),
             )
             .run_returned(
                 move || -> BoxFuture<'_, Result<u32, Error>> {

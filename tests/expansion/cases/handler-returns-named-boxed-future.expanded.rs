@@ -2,7 +2,7 @@ fn login(user: &str) -> Pin<Box<dyn Future<Output = u32> + Send>> {
     ::selftime::__private::boxed(
         ::selftime::__private::Spec::new(
                 "login",
-                ::selftime::__private::handler_span!(INFO, "login"),
+                ::selftime::__private::span!(INFO, "login"),
             )
             .run_returned(
                 move || -> Pin<Box<dyn Future<Output = u32> + Send>> {

@@ -2,7 +2,7 @@ fn cached(key: u32) -> impl Future<Output = Option<u32>> + Unpin {
     ::selftime::__private::boxed(
         ::selftime::__private::Spec::new(
                 "cached",
-                ::selftime::__private::handler_span!(INFO, "cached"),
+                ::selftime::__private::span!(INFO, "cached"),
             )
             .run_returned(
                 move || { std::future::ready(CACHE.get(key)) },

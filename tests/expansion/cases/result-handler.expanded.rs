@@ -1,7 +1,7 @@
 async fn login(form: Form) -> Result<Session, AuthError> {
     ::selftime::__private::Spec::new(
             "login",
-            ::selftime::__private::handler_span!(INFO, "login"),
+            ::selftime::__private::span!(INFO, "login"),
         )
         .run_async(
             async move {

@@ -1,7 +1,7 @@
 fn fetch(id: u64) -> impl Future<Output = Option<Item>> + Send {
     ::selftime::__private::Spec::new(
             "fetch",
-            ::selftime::__private::handler_span!(INFO, "fetch"),
+            ::selftime::__private::span!(INFO, "fetch"),
         )
         .run_returned(
             move || {

@@ -1,10 +1,10 @@
 fn resolve(host: &str) -> std::io::Result<Vec<IpAddr>> {
     ::selftime::__private::external_sync(
-        "resolve",
         {
             static __SELFTIME_SITE: ::selftime::__private::Site = ::selftime::__private::Site::new(
                 "resolve",
                 ::core::module_path!(),
+                "resolve",
             );
             &__SELFTIME_SITE
         },

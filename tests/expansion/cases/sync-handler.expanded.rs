@@ -1,7 +1,7 @@
 fn render(page: &Page) -> String {
     ::selftime::__private::Spec::new(
             "render",
-            ::selftime::__private::handler_span!(INFO, "render"),
+            ::selftime::__private::span!(INFO, "render"),
         )
         .run_sync(
             move || {

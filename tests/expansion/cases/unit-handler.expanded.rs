@@ -1,8 +1,5 @@
 async fn ping(conn: &mut Conn) {
-    ::selftime::__private::Spec::new(
-            "ping",
-            ::selftime::__private::handler_span!(INFO, "ping"),
-        )
+    ::selftime::__private::Spec::new("ping", ::selftime::__private::span!(INFO, "ping"))
         .run_async(
             async move {
                 #[allow(

@@ -1,6 +1,13 @@
 async fn get(key: &str) -> Option<String> {
     ::selftime::__private::external(
-            "redis",
+            {
+                static __SELFTIME_SITE: ::selftime::__private::Site = ::selftime::__private::Site::new(
+                    "get",
+                    ::core::module_path!(),
+                    "redis",
+                );
+                &__SELFTIME_SITE
+            },
             async move {
                 #[allow(
                     unreachable_code,
@@ -16,13 +23,6 @@ async fn get(key: &str) -> Option<String> {
                 client().get(key).await
             },
         )
-        .at({
-            static __SELFTIME_SITE: ::selftime::__private::Site = ::selftime::__private::Site::new(
-                "get",
-                ::core::module_path!(),
-            );
-            &__SELFTIME_SITE
-        })
         .until_wake()
         .await
 }

@@ -5,7 +5,7 @@ mod futures_alias {
         std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 }
 
-#[selftime::external_call("redis", wake)]
+#[selftime::external_call("redis", until_wake)]
 fn get(cached: bool) -> Option<BoxFuture<'static, u32>> {
     (!cached).then(|| -> BoxFuture<'static, u32> { Box::pin(async { 1 }) })
 }

@@ -55,14 +55,14 @@ fn crate_relative() {}
 #[timed_handler(crate = "crate::facade")]
 fn crate_facade() {}
 
-#[timed_handler(polls)]
-fn polls() {}
+#[timed_handler(split)]
+fn split() {}
 
 #[selftime::timed_handler(
     name = "everything",
     level = "debug",
     span = "new",
-    polls,
+    split,
     crate = "::selftime",
 )]
 fn every_argument() {}
@@ -94,10 +94,10 @@ async fn async_default_name() {}
 #[selftime::external_call(r"raw")]
 async fn async_raw_name() {}
 
-#[external_call("db", wake)]
+#[external_call("db", until_wake)]
 async fn wake_mode() {}
 
-#[external_call(wake, crate = "crate::facade")]
+#[external_call(until_wake, crate = "crate::facade")]
 fn wake_mode_returning_a_future() -> impl std::future::Future<Output = ()> {
     async {}
 }
@@ -110,7 +110,7 @@ fn future_alias() -> Boxed {
     Box::pin(async {})
 }
 
-#[timed_handler(future, name = "future_and_more", polls, crate = "crate::facade")]
+#[timed_handler(future, name = "future_and_more", split, crate = "crate::facade")]
 fn future_with_others() -> Boxed {
     Box::pin(async {})
 }
@@ -120,7 +120,7 @@ fn future_call() -> Boxed {
     Box::pin(async {})
 }
 
-#[external_call(future, wake, crate = "::selftime")]
+#[external_call(future, until_wake, crate = "::selftime")]
 fn future_call_wake() -> Boxed {
     Box::pin(async {})
 }
@@ -175,7 +175,7 @@ fn main() {
     crate_absolute();
     crate_relative();
     crate_facade();
-    polls();
+    split();
     every_argument();
     r#type();
     generated_handler();

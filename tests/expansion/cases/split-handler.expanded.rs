@@ -1,9 +1,9 @@
 async fn checkout(cart: u32) -> u32 {
     ::selftime::__private::Spec::new(
             "checkout",
-            ::selftime::__private::handler_span!(polls, INFO, "checkout"),
+            ::selftime::__private::span!(split, INFO, "checkout"),
         )
-        .with_polls()
+        .with_split()
         .run_async(
             async move {
                 #[allow(

@@ -1,4 +1,4 @@
-#[selftime::external_call("legacy", wake)]
+#[selftime::external_call("legacy", until_wake)]
 fn blocking_query() -> u32 {
     1
 }

@@ -1,0 +1,6 @@
+#[selftime::external_call("redis", until_wake, until_wake)]
+async fn get() {}
+
+fn main() {
+    drop(get());
+}

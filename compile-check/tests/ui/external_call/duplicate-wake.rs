@@ -1,6 +1,0 @@
-#[selftime::external_call("redis", wake, wake)]
-async fn get() {}
-
-fn main() {
-    drop(get());
-}

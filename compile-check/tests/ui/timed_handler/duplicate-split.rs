@@ -1,0 +1,6 @@
+#[selftime::timed_handler(split, name = "checkout", split)]
+fn checkout() {}
+
+fn main() {
+    checkout();
+}

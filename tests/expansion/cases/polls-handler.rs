@@ -1,5 +1,0 @@
-// `polls`: the span declares the three split fields, the handler splits internal time.
-#[timed_handler(polls, name = "checkout")]
-async fn checkout(cart: u32) -> u32 {
-    cart
-}
