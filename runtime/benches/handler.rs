@@ -24,7 +24,7 @@
 
 mod common;
 
-use common::{Noop, Suite, Target};
+use common::{noop::Noop, Suite, Target};
 use criterion::Criterion;
 use std::hint::black_box;
 use std::time::Duration;

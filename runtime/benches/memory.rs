@@ -3,8 +3,8 @@
 //! `cargo bench -p selftime --bench memory`
 //!
 //! 10,000 handlers, each parked inside 8 concurrent external calls, the
-//! heap they hold counted by a counting allocator (switched on only for that
-//! measurement), against the same program without the attributes: the same
+//! heap they hold counted by a counting allocator (the live heap before and
+//! after they are parked), against the same program without the attributes: the same
 //! functions, the same calls, `#[timed_handler]` and `#[external_call]`
 //! removed. The difference is what selftime adds to a handler in flight.
 //! Target: at most 1 KiB per handler. Measured with no subscriber, then
@@ -16,9 +16,9 @@
 
 mod common;
 
-use common::Noop;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering::Relaxed};
+use common::counting::{self, Counting};
+use common::noop::Noop;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -27,43 +27,6 @@ const HANDLERS: usize = 10_000;
 const CALLS: usize = 8;
 /// Bytes a handler in flight may hold beyond the uninstrumented one.
 const TARGET_BYTES: f64 = 1024.0;
-
-/// Counts live heap bytes and allocations while `COUNTING` is on; otherwise
-/// one relaxed load of a flag nobody writes, on top of the system allocator.
-///
-/// Not the counting allocator of the repository's `tests/common`: a bench of
-/// this package cannot include files from outside it (the package is
-/// published, and the suite's tests live in another package), and a bench's
-/// allocator must cost nothing while it is not counting.
-struct Counting;
-
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static LIVE_BYTES: AtomicI64 = AtomicI64::new(0);
-static LIVE_ALLOCS: AtomicI64 = AtomicI64::new(0);
-
-// SAFETY: forwards to `System` unchanged; the counters have no effect on
-// the memory handed out.
-// A `Layout`'s size never exceeds `isize::MAX`, so it fits an i64.
-#[allow(clippy::cast_possible_wrap)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Relaxed) {
-            LIVE_BYTES.fetch_add(layout.size() as i64, Relaxed);
-            LIVE_ALLOCS.fetch_add(1, Relaxed);
-        }
-        // SAFETY: the caller's contract, passed on.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if COUNTING.load(Relaxed) {
-            LIVE_BYTES.fetch_sub(layout.size() as i64, Relaxed);
-            LIVE_ALLOCS.fetch_sub(1, Relaxed);
-        }
-        // SAFETY: the caller's contract, passed on.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
@@ -137,17 +100,15 @@ where
         let started = Arc::new(AtomicUsize::new(0));
         let mut tasks = Vec::with_capacity(HANDLERS);
         let closed = gate.write().await;
-        COUNTING.store(true, Relaxed);
-        let (bytes0, allocs0) = (LIVE_BYTES.load(Relaxed), LIVE_ALLOCS.load(Relaxed));
+        let before = counting::live(0);
         for _ in 0..HANDLERS {
             tasks.push(tokio::spawn(handler(gate.clone(), started.clone())));
         }
         while started.load(Relaxed) < HANDLERS * CALLS {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        let bytes = LIVE_BYTES.load(Relaxed) - bytes0;
-        let allocs = LIVE_ALLOCS.load(Relaxed) - allocs0;
-        COUNTING.store(false, Relaxed);
+        let after = counting::live(0);
+        let (bytes, allocs) = (after.bytes - before.bytes, after.blocks - before.blocks);
         drop(closed);
         for task in tasks {
             task.await.expect("handlers do not panic");

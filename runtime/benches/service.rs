@@ -112,7 +112,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::serve::ListenerExt as _;
 use axum::Router;
-use common::{env_or, Noop, Rounds, Target};
+use common::{env_or, noop::Noop, Rounds, Target};
 use criterion::Criterion;
 use reqwest_middleware::ClientWithMiddleware;
 use selftime::reqwest::ExternalCallMiddleware;

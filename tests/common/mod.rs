@@ -8,7 +8,9 @@
 #![allow(dead_code, unreachable_pub, unused_imports)]
 
 pub mod capture;
+#[path = "../../runtime/benches/common/counting.rs"]
 pub mod counting;
+#[path = "../../runtime/benches/common/noop.rs"]
 pub mod noop;
 pub mod redis_server;
 

@@ -1,5 +1,9 @@
 //! Exact figures on tokio's paused clock: every scenario of the contract.
 
+// Compiled into both test binaries, each keeping the tests of its clock:
+// the helpers and imports of the other clock's tests go unused in each.
+#![allow(dead_code, unused_imports)]
+
 use crate::common::{ms, Capture};
 use selftime::{external_call, timed_handler, FutureExt as _};
 use std::time::Duration;
@@ -28,6 +32,7 @@ async fn sequential() {
     call_b(ms(20)).await;
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn sequential_calls_add_up_and_gaps_are_internal() {
     let (capture, _g) = Capture::install();
@@ -37,7 +42,7 @@ async fn sequential_calls_add_up_and_gaps_are_internal() {
     assert_eq!(span.u64("external.calls"), 2);
     assert_eq!(span.breakdown(), "a=10000us/1,b=20000us/1");
     assert_eq!(span.outcome(), "ok");
-    assert_eq!(span.target, "it::behaviour");
+    assert_eq!(span.target, module_path!());
     assert_eq!(span.level, "INFO");
 }
 
@@ -46,6 +51,7 @@ async fn concurrent() {
     tokio::join!(call_a(ms(10)), call_b(ms(20)));
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn concurrent_calls_count_as_their_union_not_their_sum() {
     let (capture, _g) = Capture::install();
@@ -66,6 +72,7 @@ async fn overlapping() {
     sleep(ms(5)).await;
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn partially_overlapping_calls() {
     let (capture, _g) = Capture::install();
@@ -94,6 +101,7 @@ async fn picture() {
     sleep(ms(5)).await;
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn the_contract_picture() {
     let (capture, _g) = Capture::install();
@@ -116,6 +124,7 @@ async fn nested_calls() {
     through_proxy().await;
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn nested_calls_count_once_in_the_union_and_once_per_dependency() {
     let (capture, _g) = Capture::install();
@@ -126,6 +135,7 @@ async fn nested_calls_count_once_in_the_union_and_once_per_dependency() {
     assert_eq!(span.breakdown(), "proxy=50000us/1,legacy=30000us/1");
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn outside_a_handler_calls_run_and_record_nothing() {
     let (capture, _g) = Capture::install();
@@ -140,6 +150,7 @@ async fn many(i: u64) {
     sleep(ms(100 - i)).await;
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn fifty_handlers_in_one_task_keep_their_own_figures() {
     let (capture, _g) = Capture::install();
@@ -174,6 +185,7 @@ async fn spawns() {
     sleep(ms(5)).await;
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn spawned_tasks_count_only_when_carried() {
     let (capture, _g) = Capture::install();
@@ -194,6 +206,7 @@ async fn boom() -> u32 {
     panic!("boom");
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn a_panic_in_a_spawned_handler_reads_panic() {
     let (capture, _g) = Capture::install();
@@ -210,6 +223,7 @@ async fn a_panic_in_a_spawned_handler_reads_panic() {
     assert_eq!(span.figures(), (12_000, 10_000, 2_000));
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn a_panic_caught_by_catch_unwind_reads_panic() {
     use futures::FutureExt as _;
@@ -225,6 +239,7 @@ async fn slow() {
     call_b(ms(100)).await;
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn a_handler_cancelled_by_timeout_reports_up_to_the_drop() {
     let (capture, _g) = Capture::install();
@@ -249,6 +264,7 @@ async fn outer() {
     sleep(ms(3)).await;
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn nested_handlers_have_their_own_figures_and_share_their_waits() {
     let (capture, _g) = Capture::install();
@@ -291,6 +307,7 @@ async fn early_return(id: u32) -> u32 {
     find(id).await.unwrap_or_default()
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn ok_and_err_outcomes_through_a_result_alias_and_question_mark() {
     let (capture, _g) = Capture::install();
@@ -323,6 +340,7 @@ async fn midway() -> selftime::Snapshot {
     selftime::current().expect("inside a handler")
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn current_reads_the_figures_so_far() {
     let snap = midway().await;
@@ -340,6 +358,7 @@ async fn current_reads_the_figures_so_far() {
 #[timed_handler(name = "checkout", level = "debug")]
 async fn renamed() {}
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn name_and_level_arguments() {
     let (capture, _g) = Capture::install();
@@ -364,6 +383,7 @@ async fn onto_current() {
     call_a(ms(7)).await;
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn span_current_records_onto_the_span_already_entered() {
     let (capture, _g) = Capture::install();
@@ -373,6 +393,7 @@ async fn span_current_records_onto_the_span_already_entered() {
     assert_eq!(capture.closed().len(), 1, "no second span is opened");
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn figures_are_kept_when_no_subscriber_wants_the_span() {
     // No subscriber at all: the ledger still runs, `current()` still reads.
@@ -403,6 +424,7 @@ impl std::io::Write for Printed {
     }
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn the_breakdown_is_a_string_field_that_logfmt_printers_quote_even_when_empty() {
     let printed = Printed::default();
@@ -461,6 +483,7 @@ fn opens_scopes_inside_a_sync_call() -> (u64, u64, u64) {
     (inner, in_carried, selftime::current().unwrap().calls())
 }
 
+#[cfg(not(feature = "test-util"))]
 #[test]
 fn a_sync_call_may_open_and_close_scopes_in_its_body() {
     let (capture, _guard) = Capture::install();
@@ -487,6 +510,7 @@ fn slow_sync(started: &std::sync::Barrier, released: &std::sync::Barrier) {
     released.wait();
 }
 
+#[cfg(not(feature = "test-util"))]
 /// A synchronous call made on a thread in a carried handler, still running
 /// when the handler reports: the call ends on the handler's state, which
 /// the thread's scope keeps alive, and counts for nobody after the report.

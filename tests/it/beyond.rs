@@ -3,6 +3,10 @@
 //! nobody counts (orphans), and the helpers that carry a handler into
 //! spawned work.
 
+// Compiled into both test binaries, each keeping the tests of its clock:
+// the helpers and imports of the other clock's tests go unused in each.
+#![allow(dead_code, unused_imports)]
+
 use crate::common::{ms, Capture};
 use selftime::{external_call, timed_handler};
 use std::time::{Duration, Instant};
@@ -12,6 +16,7 @@ async fn split_dep(d: Duration) {
     tokio::time::sleep(d).await;
 }
 
+#[cfg(feature = "test-util")]
 #[timed_handler(split)]
 async fn split() {
     // 3 ms of our own polling: the paused clock moves while we are polled.
@@ -21,6 +26,7 @@ async fn split() {
     tokio::time::sleep(ms(5)).await;
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn polls_split_internal_time_into_busy_and_waiting() {
     let (capture, _g) = Capture::install();
@@ -32,6 +38,7 @@ async fn polls_split_internal_time_into_busy_and_waiting() {
     assert_eq!(span.u64("internal.waiting_us"), 5_000);
 }
 
+#[cfg(feature = "test-util")]
 #[timed_handler(split)]
 async fn split_snapshot() -> selftime::Snapshot {
     tokio::time::advance(ms(2)).await;
@@ -44,6 +51,7 @@ async fn unsplit() -> selftime::Snapshot {
     selftime::current().unwrap()
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn the_split_is_readable_mid_handler_and_absent_without_polls() {
     let snap = split_snapshot().await;
@@ -65,6 +73,7 @@ async fn cpu_bound() {
     tokio::time::sleep(ms(40)).await;
 }
 
+#[cfg(not(feature = "test-util"))]
 #[tokio::test]
 async fn a_cpu_bound_handler_is_busy_on_the_real_clock() {
     let (capture, _g) = Capture::install();
@@ -120,6 +129,7 @@ async fn behind_a_hog(wake: bool) {
     hog.abort();
 }
 
+#[cfg(not(feature = "test-util"))]
 #[test]
 fn wake_mode_charges_the_run_queue_to_the_service_not_the_dependency() {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -160,6 +170,7 @@ async fn wake_mode_exact(d: Duration) -> selftime::Snapshot {
     selftime::current().unwrap()
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn wake_mode_is_exact_on_an_idle_runtime() {
     let snap = wake_mode_exact(ms(7)).await;
@@ -192,6 +203,7 @@ async fn forgets_to_carry() {
     tokio::spawn(orphan_dep()).await.unwrap();
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn orphan_calls_are_counted_and_reported_once_per_site() {
     let (capture, _g) = Capture::install();
@@ -218,7 +230,7 @@ async fn orphan_calls_are_counted_and_reported_once_per_site() {
         let warning = &warnings[0];
         assert_eq!(warning.level, "WARN");
         assert_eq!(warning.fields["function"], "orphan_dep");
-        assert_eq!(warning.fields["module"], "it::beyond");
+        assert_eq!(warning.fields["module"], module_path!());
         assert!(warning.fields["message"].contains("selftime::spawn"));
     }
 }
@@ -229,6 +241,7 @@ fn shared_site_a() {}
 #[external_call("shared_orphan_dep")]
 async fn shared_site_b() {}
 
+#[cfg(not(feature = "test-util"))]
 #[tokio::test]
 async fn orphan_counts_of_one_dependency_add_up_across_sites_and_functions() {
     // Under a subscriber of its own: the first orphan warning of the process
@@ -265,6 +278,7 @@ async fn carries(n: u32) -> u32 {
     n + blocking
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn spawn_helpers_carry_the_handler() {
     let (capture, _g) = Capture::install();

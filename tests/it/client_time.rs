@@ -8,6 +8,10 @@
 //! with tonic) on the real clock: generous bounds. The event stream runs on
 //! the paused clock: exact figures.
 
+// Compiled into both test binaries, each keeping the tests of its clock:
+// the helpers and imports of the other clock's tests go unused in each.
+#![allow(dead_code, unused_imports)]
+
 use crate::common::{ms, Capture, Closed};
 use crate::shop::cart_client::CartClient;
 use crate::shop::cart_server::{Cart, CartServer};
@@ -56,6 +60,7 @@ fn assert_adds_up(span: &Closed) {
 const CHUNKS: usize = 64;
 const CHUNK: usize = 64 * 1024;
 
+#[cfg(not(feature = "test-util"))]
 /// A reader with a small receive buffer that takes a read every 2 ms (a
 /// phone on a poor network), over HTTP/1: once the kernel's and hyper's
 /// buffers are full, the server waits on it, and none of that is the
@@ -136,6 +141,7 @@ async fn read_events(app: Router) -> usize {
         .count()
 }
 
+#[cfg(feature = "test-util")]
 /// Server-sent events, open for ten seconds: the handler's latency is its
 /// 5 ms to the response head, and nothing of the stream's life is in its
 /// figures.
@@ -151,6 +157,7 @@ async fn an_event_stream_is_timed_to_its_head() {
     assert_eq!(span.field("otel.name"), Some("GET /events"));
 }
 
+#[cfg(feature = "test-util")]
 /// A finite stream its route asks to be timed to its end: then it is, and
 /// producing it is the handler's own time.
 #[tokio::test(start_paused = true)]
@@ -164,6 +171,7 @@ async fn an_event_stream_named_to_end_is_timed_to_its_end() {
     assert_eq!(client_us(&span), 0);
 }
 
+#[cfg(not(feature = "test-util"))]
 /// A connection upgraded by its handler (`101 Switching Protocols`, as a
 /// WebSocket handshake is) ends the handler at the 101: the upgraded
 /// connection's life is not its latency.
@@ -262,6 +270,7 @@ impl Cart for BigTracker {
     }
 }
 
+#[cfg(not(feature = "test-util"))]
 /// A tonic server stream of 100 large messages, timed to its end, read by a
 /// consumer that takes 5 ms over each: the server waits on it (HTTP/2 flow
 /// control) for about half a second, and that is the client's time.

@@ -1,18 +1,19 @@
-//! The integration tests that share a process: one binary, one module per
-//! subject, so that the suite links once.
+//! The integration tests that run on the real clock, the clock a service
+//! gets: `selftime` is built here without `test-util`. One binary, one
+//! module per subject, so that the suite links once. The tests that assert
+//! exact figures on tokio's paused clock are `tests/paused` (package
+//! `selftime-paused-clock`, which builds selftime with `test-util`); a
+//! subject with both kinds (its helpers shared) is one file included by
+//! both binaries, each test marked with the clock it needs
+//! (`#[cfg(feature = "test-util")]` for the paused one).
 //!
 //! Nothing here sets process-wide state that another module could see: the
-//! span captures are each test thread's own subscriber, the metrics
-//! recorders each test's own local recorder, and the only panic hook (in
-//! `proptest_ledger`) silences its own planned panics and passes every other
-//! one on. The tests that need the process to themselves have binaries of
-//! their own: `alloc` and `stress` (a counting global allocator; `stress`
-//! also a global subscriber and a panic hook that counts) and `demo` (the
-//! global metrics recorder); `alerts` (promtool on the alert rules) is one
-//! too.
-//!
-//! Orphan counts are process-wide: each test that reads them calls its own
-//! dependencies, named for it alone.
+//! span captures are each test thread's own subscriber. The tests that need
+//! the process to themselves have binaries of their own: `alloc` and
+//! `stress` (a counting global allocator; `stress` also a global subscriber
+//! and a panic hook that counts), `saturation` (a runtime kept busy) and
+//! `demo` (the global metrics recorder); `alerts` (promtool on the alert
+//! rules) is one too.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -27,15 +28,10 @@ mod behaviour;
 mod beyond;
 mod client_time;
 mod grpc;
-mod hygiene;
+mod house;
 mod loopback;
-mod metrics;
-mod otel;
-mod otel_metrics;
-mod proptest_ledger;
 mod real_clock;
 mod redis;
 mod reqwest;
-mod returned_futures;
 mod shapes;
 mod tower;

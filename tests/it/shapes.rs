@@ -1,6 +1,10 @@
 //! Every function shape a real service has keeps compiling, keeps its
 //! signature, and still records (exact figures on the paused clock).
 
+// Compiled into both test binaries, each keeping the tests of its clock:
+// the helpers and imports of the other clock's tests go unused in each.
+#![allow(dead_code, unused_imports)]
+
 use crate::common::{assert_send, ms, Capture};
 use selftime::{external_call, timed_handler};
 use std::fmt::Display;
@@ -62,6 +66,7 @@ async fn patterns((a, b): (u32, u32), Wrapper(c): Wrapper, mut d: u32, (): ()) -
     a + b + c + d
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn generics_impl_trait_lifetimes_and_patterns() {
     let (capture, _g) = Capture::install();
@@ -132,6 +137,7 @@ impl Service {
     }
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn receivers_and_self() {
     let (capture, _g) = Capture::install();
@@ -180,6 +186,7 @@ async fn parse_async(s: &str) -> Result<u32, Oops> {
     Ok(s.parse::<u32>()?)
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn early_return_and_question_mark() {
     let (capture, _g) = Capture::install();
@@ -253,6 +260,7 @@ impl Backend for Remote {
     }
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn trait_methods_native_and_async_trait() {
     let (capture, _g) = Capture::install();
@@ -311,6 +319,7 @@ async fn calls_lazy() -> u64 {
     fut.await
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn functions_returning_futures_and_boxed_recursion() {
     let (capture, _g) = Capture::install();
@@ -353,6 +362,7 @@ async fn not_send() -> usize {
     *rc
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn a_not_send_future_still_compiles_and_records() {
     let (capture, _g) = Capture::install();
@@ -376,6 +386,7 @@ async fn main_above() -> Option<u64> {
     selftime::current().map(|s| s.calls())
 }
 
+#[cfg(not(feature = "test-util"))]
 #[test]
 fn stacks_with_tokio_main_in_either_order() {
     let (capture, _g) = Capture::install();
@@ -388,6 +399,7 @@ fn stacks_with_tokio_main_in_either_order() {
     }
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 #[timed_handler]
 async fn stacks_under_tokio_test() {
@@ -395,6 +407,7 @@ async fn stacks_under_tokio_test() {
     assert_eq!(selftime::current().unwrap().calls(), 1);
 }
 
+#[cfg(feature = "test-util")]
 #[timed_handler]
 #[tokio::test(start_paused = true)]
 async fn stacks_over_tokio_test() {
@@ -416,6 +429,7 @@ async fn instrument_below(user: u32) {
     let _ = user;
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn stacks_with_tracing_instrument_in_either_order() {
     let (capture, _g) = Capture::install();
@@ -441,6 +455,7 @@ async fn races() -> &'static str {
     }
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn select_in_the_body() {
     let (capture, _g) = Capture::install();
@@ -461,6 +476,7 @@ async fn axum_handler(
     Ok(id.to_string())
 }
 
+#[cfg(not(feature = "test-util"))]
 #[test]
 fn an_axum_handler_stays_an_axum_handler() {
     let _router: axum::Router =

@@ -5,6 +5,10 @@
 //! figures; a real axum server on a loopback port, called with reqwest and
 //! with hyper's client, gets generous bounds on the real clock.
 
+// Compiled into both test binaries, each keeping the tests of its clock:
+// the helpers and imports of the other clock's tests go unused in each.
+#![allow(dead_code, unused_imports)]
+
 use crate::common::{ms, serve, Capture, Closed};
 use axum::routing::get;
 use axum::Router;
@@ -107,6 +111,7 @@ where
 // Server side, in-process, paused clock: exact figures.
 // ---------------------------------------------------------------------------
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn the_handler_runs_to_the_end_of_the_body_and_counts_calls_made_while_streaming() {
     let (capture, _g) = Capture::install();
@@ -142,6 +147,7 @@ async fn the_handler_runs_to_the_end_of_the_body_and_counts_calls_made_while_str
     assert_eq!(span.level, "INFO");
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn a_slow_readers_pace_between_frames_is_the_clients_time() {
     // The handler lasts until its body has been handed over to the end, so
@@ -162,6 +168,7 @@ async fn a_slow_readers_pace_between_frames_is_the_clients_time() {
     assert_eq!(span.outcome(), "ok");
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn a_server_error_status_is_an_error() {
     let (capture, _g) = Capture::install();
@@ -179,6 +186,7 @@ async fn a_server_error_status_is_an_error() {
     assert_eq!(span.u64("http.response.status_code"), 503);
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn a_client_error_status_is_not_an_error_of_ours() {
     let (capture, _g) = Capture::install();
@@ -194,6 +202,7 @@ async fn a_client_error_status_is_not_an_error_of_ours() {
     assert_eq!(span.u64("http.response.status_code"), 404);
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn a_service_error_is_an_error() {
     let (capture, _g) = Capture::install();
@@ -212,6 +221,7 @@ async fn a_service_error_is_an_error() {
     assert_eq!(span.field("http.response.status_code"), None);
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn grpc_statuses_that_mean_a_server_fault_are_errors() {
     fn grpc(status: &'static str, in_trailers: bool) -> Response<TestBody> {
@@ -255,6 +265,7 @@ async fn grpc_statuses_that_mean_a_server_fault_are_errors() {
     }
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn a_content_length_ends_the_body_at_its_last_byte_over_http1_only() {
     // Data, then 10 ms later trailers saying the server failed. An HTTP/1
@@ -303,6 +314,7 @@ async fn a_content_length_ends_the_body_at_its_last_byte_over_http1_only() {
     }
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn a_body_dropped_mid_stream_is_cancelled() {
     let (capture, _g) = Capture::install();
@@ -317,6 +329,7 @@ async fn a_body_dropped_mid_stream_is_cancelled() {
     assert_eq!(span.outcome(), "cancelled");
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn a_response_future_dropped_before_the_head_is_cancelled() {
     let (capture, _g) = Capture::install();
@@ -331,6 +344,7 @@ async fn a_response_future_dropped_before_the_head_is_cancelled() {
     assert_eq!(span.outcome(), "cancelled");
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn a_panic_in_the_service_is_a_panic() {
     let (capture, _g) = Capture::install();
@@ -348,6 +362,7 @@ async fn a_panic_in_the_service_is_a_panic() {
     assert_eq!(span.outcome(), "panic");
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn a_panic_while_producing_the_body_is_a_panic() {
     let (capture, _g) = Capture::install();
@@ -367,6 +382,7 @@ async fn a_panic_while_producing_the_body_is_a_panic() {
     assert_eq!(span.outcome(), "panic");
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn responses_without_a_body_to_send_end_at_the_head() {
     // A server drops these bodies without polling them: that must read
@@ -413,6 +429,7 @@ async fn responses_without_a_body_to_send_end_at_the_head() {
     assert_eq!(spans[1].u64("http.response.status_code"), 204);
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn a_content_length_ends_the_handler_at_its_last_byte() {
     // hyper stops polling a body once it has sent `content-length` bytes,
@@ -456,6 +473,7 @@ async fn gateway() -> Bytes {
     body
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn a_layer_inside_a_timed_handler_nests() {
     let (capture, _g) = Capture::install();
@@ -470,6 +488,7 @@ async fn a_layer_inside_a_timed_handler_nests() {
     assert_eq!(outer.breakdown(), "db=10000us/1,feed=20000us/1");
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn routes_name_handlers_with_bounded_methods() {
     let (capture, _g) = Capture::install();
@@ -505,6 +524,7 @@ async fn routes_name_handlers_with_bounded_methods() {
     assert_eq!(spans[1].field("http.request.method"), Some("_OTHER"));
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn the_grpc_layer_names_rpcs_after_their_method_and_nothing_else() {
     let (capture, _g) = Capture::install();
@@ -549,6 +569,7 @@ async fn the_grpc_layer_names_rpcs_after_their_method_and_nothing_else() {
     assert!(spans.iter().all(|s| s.field("http.route").is_none()));
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn a_grpc_method_is_named_only_once_the_server_has_answered_it() {
     let (capture, _g) = Capture::install();
@@ -598,6 +619,7 @@ async fn a_grpc_method_is_named_only_once_the_server_has_answered_it() {
     assert_eq!(spans[0].outcome(), "error");
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn axum_routes_name_handlers_by_matched_path() {
     let (capture, _g) = Capture::install();
@@ -661,6 +683,7 @@ fn billing_service() -> impl tower::Service<
     })
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn the_external_layer_measures_to_the_response_future() {
     let (capture, _g) = Capture::install();
@@ -672,6 +695,7 @@ async fn the_external_layer_measures_to_the_response_future() {
     assert_eq!(span.breakdown(), "billing=10000us/1");
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn the_http_external_layer_measures_to_the_end_of_the_body() {
     let (capture, _g) = Capture::install();
@@ -700,6 +724,7 @@ where
     status
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn an_http_response_dropped_unread_ends_the_call() {
     let (capture, _g) = Capture::install();
@@ -710,6 +735,7 @@ async fn an_http_response_dropped_unread_ends_the_call() {
     assert_eq!(span.breakdown(), "billing=10000us/1");
 }
 
+#[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn client_layers_outside_any_handler_just_call() {
     // A name of this test's own: orphan counts are per process.
@@ -794,6 +820,7 @@ fn app() -> Router {
         .layer(HandlerLayer::matched_path())
 }
 
+#[cfg(not(feature = "test-util"))]
 #[tokio::test]
 async fn over_loopback_an_external_call_in_a_handler_is_external_time() {
     let (capture, _g) = Capture::install();
@@ -821,6 +848,7 @@ async fn over_loopback_an_external_call_in_a_handler_is_external_time() {
     assert_eq!(span.u64("http.response.status_code"), 200);
 }
 
+#[cfg(not(feature = "test-util"))]
 #[tokio::test]
 async fn over_loopback_a_500_is_an_error() {
     let (capture, _g) = Capture::install();
@@ -833,6 +861,7 @@ async fn over_loopback_a_500_is_an_error() {
     assert_eq!(span.u64("http.response.status_code"), 500);
 }
 
+#[cfg(not(feature = "test-util"))]
 #[tokio::test]
 async fn over_loopback_a_streamed_body_is_in_the_total() {
     let (capture, _g) = Capture::install();
@@ -850,6 +879,7 @@ async fn over_loopback_a_streamed_body_is_in_the_total() {
     assert_eq!(span.outcome(), "ok");
 }
 
+#[cfg(not(feature = "test-util"))]
 #[tokio::test]
 async fn over_loopback_a_client_that_hangs_up_mid_body_cancels() {
     let (capture, _g) = Capture::install();
@@ -865,6 +895,7 @@ async fn over_loopback_a_client_that_hangs_up_mid_body_cancels() {
     assert!(span.u64("total.duration_us") >= 20_000, "{span:?}");
 }
 
+#[cfg(not(feature = "test-util"))]
 #[tokio::test]
 async fn over_loopback_a_panicking_handler_is_a_panic() {
     let (capture, _g) = Capture::install();
@@ -875,6 +906,7 @@ async fn over_loopback_a_panicking_handler_is_a_panic() {
     assert_eq!(span.outcome(), "panic");
 }
 
+#[cfg(not(feature = "test-util"))]
 #[tokio::test]
 async fn over_loopback_hyper_through_the_client_layers() {
     let addr = serve(app()).await;

@@ -24,17 +24,9 @@
 use criterion::Criterion;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
-use tracing::Subscriber;
 
-/// A layer that does nothing: `registry().with(Noop)` is the registry alone,
-/// without a bare registry's leak of every closed span (tokio-rs/tracing#900).
-///
-/// The tests in the repository's `tests/common` have their own: a bench of
-/// this package cannot include files from outside it (the package is
-/// published, and the suite's tests live in another package).
-pub(crate) struct Noop;
-
-impl<S: Subscriber> tracing_subscriber::Layer<S> for Noop {}
+pub(crate) mod counting;
+pub(crate) mod noop;
 
 /// A routine in criterion's `iter_custom` shape: run `iters` iterations,
 /// return the time they took.

@@ -16,6 +16,7 @@
 //! capturing (tokio-rs/tracing#3611). These handlers are shared between
 //! tests, and `HandlerLayer`'s span with the `tower` and `grpc` modules.
 
+use crate::common::ms;
 use crate::common::noop::registry_noop;
 use axum::body::Bytes;
 use axum::routing::{get, post};
@@ -44,10 +45,6 @@ use tokio::time::sleep;
 use tower::{Layer as _, ServiceExt as _};
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt as _;
-
-const fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 #[external_call("redis")]
 async fn redis(d: Duration) {

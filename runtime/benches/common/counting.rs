@@ -1,4 +1,6 @@
-//! A counting global allocator. It forwards every call to `System` unchanged
+//! A counting global allocator, shared by the memory bench and the suite's
+//! tests (which include this file by path: a bench of this published
+//! package cannot include files from outside it). It forwards every call to `System` unchanged
 //! and counts:
 //!
 //! - per thread, allocations and frees ([`counts`]), so that tests running in
@@ -22,10 +24,10 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicIsize, Ordering::Relaxed};
 
 /// The allocator.
-pub struct Counting;
+pub(crate) struct Counting;
 
 /// Blocks at or above this size share the last slot of the counts by size.
-pub const SIZES: usize = 4096;
+pub(crate) const SIZES: usize = 4096;
 
 static LIVE_BLOCKS: AtomicIsize = AtomicIsize::new(0);
 static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
@@ -96,13 +98,13 @@ unsafe impl GlobalAlloc for Counting {
 
 /// Allocations and frees made on one thread.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Counts {
-    pub allocs: u64,
-    pub frees: u64,
+pub(crate) struct Counts {
+    pub(crate) allocs: u64,
+    pub(crate) frees: u64,
 }
 
 /// What this thread has allocated and freed so far.
-pub fn counts() -> Counts {
+pub(crate) fn counts() -> Counts {
     Counts {
         allocs: ALLOCS.with(Cell::get),
         frees: FREES.with(Cell::get),
@@ -121,16 +123,16 @@ impl std::ops::Sub for Counts {
 
 /// The process's live heap: blocks and bytes, and blocks of one size.
 #[derive(Clone, Copy, Debug)]
-pub struct Live {
-    pub blocks: isize,
-    pub bytes: isize,
+pub(crate) struct Live {
+    pub(crate) blocks: isize,
+    pub(crate) bytes: isize,
     /// Live blocks of the size asked for.
-    pub of_size: isize,
+    pub(crate) of_size: isize,
 }
 
 /// The live heap now, with the blocks of `size` (sizes from [`SIZES`] on
 /// are counted together).
-pub fn live(size: usize) -> Live {
+pub(crate) fn live(size: usize) -> Live {
     Live {
         blocks: LIVE_BLOCKS.load(Relaxed),
         bytes: LIVE_BYTES.load(Relaxed),
@@ -139,11 +141,11 @@ pub fn live(size: usize) -> Live {
 }
 
 /// Starts watching for this thread's next first allocation.
-pub fn forget_first() {
+pub(crate) fn forget_first() {
     FIRST.with(|first| first.set(None));
 }
 
 /// The size of this thread's first allocation since [`forget_first`].
-pub fn first() -> Option<usize> {
+pub(crate) fn first() -> Option<usize> {
     FIRST.with(Cell::get)
 }
