@@ -21,7 +21,11 @@ fn errors(args: &str, fields: &[&str]) -> String {
         .iter()
         .filter_map(|item| match item {
             syn::Item::Macro(m)
-                if m.mac.path.segments.last().is_some_and(|s| s.ident == "compile_error") =>
+                if m.mac
+                    .path
+                    .segments
+                    .last()
+                    .is_some_and(|s| s.ident == "compile_error") =>
             {
                 Some(m.mac.tokens.to_string())
             }

@@ -468,14 +468,15 @@ async fn axum_handler(
 async fn an_axum_handler_stays_an_axum_handler() {
     use tower::ServiceExt as _;
     let (capture, _g) = Capture::install();
-    let router: axum::Router =
-        axum::Router::new().route("/{id}", axum::routing::get(axum_handler));
+    let router: axum::Router = axum::Router::new().route("/{id}", axum::routing::get(axum_handler));
     let request = axum::http::Request::get("/42")
         .body(axum::body::Body::empty())
         .unwrap();
     let response = router.oneshot(request).await.unwrap();
     assert_eq!(response.status(), axum::http::StatusCode::OK);
-    let body = axum::body::to_bytes(response.into_body(), 64).await.unwrap();
+    let body = axum::body::to_bytes(response.into_body(), 64)
+        .await
+        .unwrap();
     assert_eq!(&body[..], b"42");
     // axum extracted the path and called the handler, which was measured.
     let span = capture.only("axum_handler");
@@ -513,7 +514,11 @@ async fn span_current_onto_a_span_without_the_fields_warns_once_and_still_measur
     }
     drop(bare);
     let warnings = capture.events("selftime");
-    assert_eq!(warnings.len(), 1, "one warning for the handler: {warnings:#?}");
+    assert_eq!(
+        warnings.len(),
+        1,
+        "one warning for the handler: {warnings:#?}"
+    );
     let warning = &warnings[0];
     assert_eq!(warning.level, "WARN");
     assert_eq!(warning.fields["handler"], "onto_a_bare_span");
@@ -547,7 +552,10 @@ async fn span_current_onto_a_span_without_the_fields_warns_once_and_still_measur
     seven.in_scope(onto_a_span_without_the_split);
     let warnings = capture.events("selftime");
     assert_eq!(warnings.len(), 2, "{warnings:#?}");
-    assert_eq!(warnings[1].fields["handler"], "onto_a_span_without_the_split");
+    assert_eq!(
+        warnings[1].fields["handler"],
+        "onto_a_span_without_the_split"
+    );
     assert_eq!(
         warnings[1].fields["missing"],
         "internal.busy_us, internal.scheduled_us, internal.waiting_us"

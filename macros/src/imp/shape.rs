@@ -508,7 +508,10 @@ fn lazy_bound(bounds: &Bounds) -> Option<Lazy> {
         };
         let name = t.path.segments.last()?.ident.to_string();
         match name.as_str() {
-            "Iterator" | "DoubleEndedIterator" | "ExactSizeIterator" | "FusedIterator"
+            "Iterator"
+            | "DoubleEndedIterator"
+            | "ExactSizeIterator"
+            | "FusedIterator"
             | "IntoIterator" => Some(Lazy::Iterator),
             "IntoFuture" => Some(Lazy::IntoFuture),
             "Fn" | "FnMut" | "FnOnce" | "AsyncFn" | "AsyncFnMut" | "AsyncFnOnce" => {
