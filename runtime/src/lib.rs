@@ -338,18 +338,45 @@
 //!   then boxed to fit it, so the alias must name a
 //!   `Pin<Box<dyn Future<…>>>`; the outcome is read from its `Output`. A
 //!   future the attribute cannot know by its name and that is not boxed
-//!   (`Self::Future`, `std::future::Ready<T>`, a `JoinHandle<T>`) cannot be
-//!   measured as a future: the attribute would time it as a plain fn, while
-//!   it is built, and says so with a `deprecated` warning at the return
-//!   type (an error under `#![deny(warnings)]`). Return
-//!   `impl Future<Output = …>` instead; or, to time only the building
-//!   on purpose, `#[allow(deprecated)]` on the fn. A
+//!   (`Self::Future`, `std::future::Ready<T>`, a `JoinHandle<T>`, a future
+//!   type of your own) cannot be measured as a future: the attribute would
+//!   time it as a plain fn, while it is built, so it is a compile error at
+//!   the return type, which no `allow` silences. Return
+//!   `impl Future<Output = …>` instead (`async move { fut.await }`). A
 //!   return type that names a future inside another type
 //!   (`Option<impl Future<…>>`, `Result<BoxFuture<…>, E>`, a closure
 //!   returning futures) is a compile error, as are an unpinned
 //!   `Box<dyn Future<…>>` and a `dyn Future + Unpin`, which the measured
 //!   future cannot be returned as: timing them would time the construction
 //!   of the future, not the wait. Return the future itself instead.
+//! - **Lazy return values.** A value that does its work when the caller
+//!   drives it, after the function has returned, would be measured without
+//!   that work, so both attributes refuse it at the return type, on an
+//!   `async fn` too: an iterator (`impl Iterator<…>` and the other iterator
+//!   traits, `impl IntoIterator<…>`), a stream (`impl Stream<…>`, any trait
+//!   path ending in `Stream`, `BoxStream`), an `impl IntoFuture<…>`, and a
+//!   closure (`impl Fn…`), as the return type itself or boxed
+//!   (`Box<dyn Iterator<…>>`, `Pin<Box<dyn Stream<…>>>`). Collect an
+//!   iterator or a stream and return the collection, or put the attribute
+//!   on the code that consumes it; return `impl Future<Output = …>` for an
+//!   `impl IntoFuture` (callers' `.await` is unchanged). Any other
+//!   `impl Trait` (`impl Display`, `impl Into<T>`, `impl IntoResponse`) is
+//!   a value built by the time the function returns, and is measured as a
+//!   plain fn's value; so is a type that holds a lazy value
+//!   (`Sse<impl Stream<…>>`): it is a response its caller delivers, which
+//!   the attribute does not time (see `HandlerLayer` in
+//!   [Integrations](#integrations) for a response's delivery).
+//! - **`span = "current"` and the figure fields.** tracing drops a value
+//!   recorded on a field its span did not declare, so the span already
+//!   current must declare [`FIELDS`] (and [`SPLIT_FIELDS`] with `split`).
+//!   When it is the span of an `#[instrument]` written below
+//!   `#[timed_handler]`, the attribute sees it, and a field it lacks is a
+//!   compile error at `#[instrument]` naming the `fields(…)` to add. A span
+//!   made out of its sight (an `#[instrument]` above it, a span the caller
+//!   entered) is checked when the handler reports: the first time a handler
+//!   finds the span lacking fields, a `WARN` event with target `selftime`
+//!   names the handler, the span and the missing fields. The figures still
+//!   go to the fields the span has, to metrics and to [`current()`].
 //! - **Attribute order.** Attributes expand from the top. `#[timed_handler]`
 //!   works above or below `#[tracing::instrument]`, `#[tokio::main]` and
 //!   `#[tokio::test]`; with `span = "current"` put it *above*
@@ -607,7 +634,11 @@ pub use report::{CLIENT_FIELD, FIELDS, SPLIT_FIELDS};
 /// and a return type that names a future inside another type
 /// (`Option<impl Future<…>>`, a closure returning futures) or that the timed
 /// future cannot be returned as (`Box<dyn Future<…>>` unpinned,
-/// `dyn Future + Unpin`).
+/// `dyn Future + Unpin`). So are a lazy return value (an iterator, a
+/// stream, an `impl IntoFuture`, a closure), a future under a name the
+/// attribute cannot see through (`JoinHandle<T>`, `Ready<T>`), and
+/// `span = "current"` under an `#[instrument]` that does not declare the
+/// fields (see [Edge cases](crate#edge-cases)).
 ///
 /// # Examples
 ///

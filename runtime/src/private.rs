@@ -115,18 +115,39 @@ impl<T> NotResult for &Probe<T> {
 /// Not public API. For a fn the attributes measure as a plain fn: its return
 /// type is a future after all, under a name they cannot recognise. Chosen by
 /// method resolution as [`IsResult`] is (on `&Probe<F>` without an extra
-/// reference), so that calling it warns at the return type.
+/// reference). Its method asks [`MeasuredWhileBuilt`] of the future, which
+/// no type has, so that calling it is an error at the return type: an
+/// error, not a lint, so that no `allow` can hide a handler that reads
+/// 0 µs. (A method's own where clause plays no part in choosing it, so the
+/// choice is made as before and then fails.) The future is the trait's
+/// parameter rather than part of `Self`: rustc then reports the failure at
+/// the method call, which the macro places at the return type, rather than
+/// at the receiver, whose path starts at the attribute.
 #[doc(hidden)]
-pub trait ReturnsAFuture {
-    #[deprecated(
-        note = "this fn returns a future, which the selftime attribute would time only while \
-                it is built, not while it runs: return `impl Future<Output = …>` instead, \
-                or, for a boxed future under a name of your own, add the `future` argument"
-    )]
-    fn __selftime_returns_a_value(&self) {}
+pub trait ReturnsAFuture<F> {
+    fn __selftime_returns_a_value(&self)
+    where
+        F: MeasuredWhileBuilt,
+    {
+    }
 }
 
-impl<F: Future> ReturnsAFuture for Probe<F> {}
+impl<F: Future> ReturnsAFuture<F> for Probe<F> {}
+
+/// Not public API. Implemented by no type: the bound that makes
+/// [`ReturnsAFuture`]'s method an error, worded for the user.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "the selftime attribute cannot measure a fn returning `{Self}`, a future it \
+               cannot recognise by its name: it would time only the building of the future, \
+               not the wait",
+    label = "a future under a name the attribute cannot see through",
+    note = "return `impl Future<Output = …>` instead (an `async move` block, or \
+            `async move {{ fut.await }}` around the future); or, if `{Self}` is a \
+            `Pin<Box<dyn Future<…>>>` under a name of your own, add the `future` argument: \
+            `#[timed_handler(future)]`, `#[external_call(\"…\", future)]`"
+)]
+pub trait MeasuredWhileBuilt {}
 
 /// Not public API. The return type is not a future: nothing to say.
 #[doc(hidden)]

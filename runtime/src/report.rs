@@ -3,7 +3,8 @@
 //! instruments.
 
 use crate::reading::{Outcome, Reading, Route};
-use std::cell::RefCell;
+use crate::table::{fnv1a, Table};
+use std::cell::{Cell, RefCell};
 use std::fmt::Write as _;
 use tracing::field::{Field, FieldSet, Value};
 use tracing::Span;
@@ -41,7 +42,9 @@ pub(crate) fn report(
     reading: &Reading<'_>,
     outcome: Outcome,
 ) {
-    record_on_span(span, reading, outcome);
+    if !record_on_span(span, reading, outcome) {
+        warn_undeclared(name, span, reading.split_ns().is_some());
+    }
     #[cfg(feature = "metrics")]
     crate::metrics::record(name, reading, outcome);
     #[cfg(feature = "opentelemetry")]
@@ -52,10 +55,12 @@ pub(crate) fn report(
     let _ = route;
 }
 
-fn record_on_span(span: &Span, reading: &Reading<'_>, outcome: Outcome) {
+/// Records the figures on `span`; whether it declares each field where
+/// selftime's own spans do (if not, some may be missing).
+fn record_on_span(span: &Span, reading: &Reading<'_>, outcome: Outcome) -> bool {
     // A disabled span has no metadata: nothing to record.
     let Some(metadata) = span.metadata() else {
-        return;
+        return true;
     };
     let fields = metadata.fields();
     // Microseconds are floored once each for total, external and the
@@ -71,11 +76,12 @@ fn record_on_span(span: &Span, reading: &Reading<'_>, outcome: Outcome) {
     let outcome = outcome.as_str();
     // Floored on its own: at most the floor of internal, which it is part of.
     let backlog = (reading.backlog_ns() / 1_000).min(internal);
+    let mut in_place = true;
     with_breakdown(reading, |breakdown| {
         let values: [&dyn Value; 7] = [
             &total, &external, &internal, &calls, &breakdown, &outcome, &backlog,
         ];
-        record_fields(span, fields, FIELDS, values);
+        in_place &= record_fields(span, fields, FIELDS, values);
     });
     if let Some(client) = client {
         span.record(CLIENT_FIELD, client);
@@ -86,21 +92,22 @@ fn record_on_span(span: &Span, reading: &Reading<'_>, outcome: Outcome) {
         // most `internal` here, so `waiting` cannot underflow; the three
         // recorded parts add up to the recorded internal time.
         let waiting = internal.saturating_sub(busy + scheduled);
-        record_fields(span, fields, SPLIT_FIELDS, [&busy, &scheduled, &waiting]);
+        in_place &= record_fields(span, fields, SPLIT_FIELDS, [&busy, &scheduled, &waiting]);
     }
+    in_place
 }
 
 /// Records `values` as the fields `names` of `span`: in one call to the
 /// subscriber when the span declares them one after the other (every span
 /// selftime opens does), else one field at a time (a span of the user's own,
 /// `span = "current"`, whose missing fields are skipped as tracing skips
-/// them).
+/// them). Whether it was the one call.
 fn record_fields<const N: usize>(
     span: &Span,
     fields: &FieldSet,
     names: [&str; N],
     values: [&dyn Value; N],
-) {
+) -> bool {
     let mut declared = fields.iter().skip_while(|field| field.name() != names[0]);
     let found: [Option<Field>; N] =
         std::array::from_fn(|i| declared.next().filter(|field| field.name() == names[i]));
@@ -113,13 +120,75 @@ fn record_fields<const N: usize>(
                     None => (first, None),
                 });
             span.record_all(&fields.value_set(&pairs));
+            true
         }
         _ => {
             for (name, value) in names.into_iter().zip(values) {
                 span.record(name, value);
             }
+            false
         }
     }
+}
+
+/// Handlers already warned about a span without the figure fields, by name.
+/// A full table warns no more: by then the point is made.
+static WARNED: Table<&'static str, 64> = Table::new();
+
+/// For a span not made by selftime (`span = "current"`) that lacks figure
+/// fields, whose values tracing drops without a word: a `WARN` event, the
+/// first time for each handler, naming the handler, the span and the
+/// missing fields. Only reached when the fields are not where selftime's
+/// own spans have them; after its first time for a handler it reads the
+/// span's fields and one slot of a table, and allocates nothing.
+fn warn_undeclared(name: &'static str, span: &Span, split: bool) {
+    let Some(metadata) = span.metadata() else {
+        return;
+    };
+    let fields = metadata.fields();
+    let split: &[&str] = if split { &SPLIT_FIELDS } else { &[] };
+    let missing = || {
+        FIELDS
+            .iter()
+            .chain(split)
+            .copied()
+            .filter(|field| fields.field(field).is_none())
+    };
+    // Declared, in an order of the user's own.
+    if missing().next().is_none() {
+        return;
+    }
+    let first = Cell::new(false);
+    let start = fnv1a(&[name]) as usize;
+    let found = WARNED.find_or_insert(
+        start,
+        |warned| *warned == name,
+        || {
+            first.set(true);
+            name
+        },
+    );
+    if found.is_none() || !first.get() {
+        return;
+    }
+    let missing: Vec<&str> = missing().collect();
+    let declare: Vec<String> = missing
+        .iter()
+        .map(|field| format!("{field} = tracing::field::Empty"))
+        .collect();
+    tracing::warn!(
+        target: "selftime",
+        handler = name,
+        span = metadata.name(),
+        missing = %missing.join(", "),
+        "handler `{name}` records its figures onto the current span, `{}`, which does not \
+         declare {}: tracing drops those values, so the span does not have them (metrics and \
+         `selftime::current()` still do); declare them where the span is made: `{}` (or the \
+         bare names in `#[instrument(fields(…))]`)",
+        metadata.name(),
+        missing.iter().map(|field| format!("`{field}`")).collect::<Vec<_>>().join(", "),
+        declare.join(", "),
+    );
 }
 
 thread_local! {

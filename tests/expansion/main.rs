@@ -9,6 +9,8 @@
 //! - `snapshots`: each case under `tests/expansion/cases/` expands to its
 //!   checked-in `*.expanded.rs`, and reaches the runtime only through the
 //!   crate path and `::core`;
+//! - `fields`: the span fields `span = "current"` asks of an `#[instrument]`
+//!   are `selftime::FIELDS`, of which the macros keep a copy;
 //! - `robustness`: whatever the tokens, the macros never panic, and answer
 //!   with the function or with the item as written followed by compile
 //!   errors.
@@ -28,6 +30,7 @@
 #[path = "../../macros/src/imp/mod.rs"]
 mod imp;
 
+mod fields;
 mod robustness;
 mod snapshots;
 

@@ -378,6 +378,7 @@ async fn name_and_level_arguments() {
     external.calls = tracing::field::Empty,
     external.breakdown = tracing::field::Empty,
     outcome = tracing::field::Empty,
+    internal.backlog_us = tracing::field::Empty,
 ))]
 async fn onto_current() {
     call_a(ms(7)).await;

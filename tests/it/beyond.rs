@@ -28,7 +28,7 @@ async fn split() {
 
 #[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
-async fn polls_split_internal_time_into_busy_and_waiting() {
+async fn split_splits_internal_time_into_busy_and_waiting() {
     let (capture, _g) = Capture::install();
     split().await;
     let span = capture.only("split");
@@ -53,7 +53,7 @@ async fn unsplit() -> selftime::Snapshot {
 
 #[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
-async fn the_split_is_readable_mid_handler_and_absent_without_polls() {
+async fn the_split_is_readable_mid_handler_and_absent_without_split() {
     let snap = split_snapshot().await;
     assert_eq!(snap.busy(), Some(ms(2)));
     assert_eq!(snap.scheduled(), Some(ms(0)));

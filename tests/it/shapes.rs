@@ -37,9 +37,12 @@ async fn returns_impl(n: u32) -> impl Display {
     n * 2
 }
 
+// A returned iterator would do its work after the handler's end, and is
+// refused (compile-check's UI tests); an `impl Trait` value built by the
+// return is measured as a plain fn.
 #[timed_handler]
-fn sync_impl_iter(xs: impl IntoIterator<Item = u32>) -> impl Iterator<Item = u32> {
-    xs.into_iter().map(|x| x + 1)
+fn sync_impl_into(xs: impl IntoIterator<Item = u32>) -> impl Into<Vec<u32>> {
+    xs.into_iter().map(|x| x + 1).collect::<Vec<_>>()
 }
 
 #[timed_handler]
@@ -72,7 +75,7 @@ async fn generics_impl_trait_lifetimes_and_patterns() {
     let (capture, _g) = Capture::install();
     assert_eq!(assert_send(generic("x", 3u8)).await, "x");
     assert_eq!(returns_impl(4).await.to_string(), "8");
-    assert_eq!(sync_impl_iter([1, 2]).collect::<Vec<_>>(), [2, 3]);
+    assert_eq!(sync_impl_into([1, 2]).into(), [2, 3]);
     let xs = [5, 6];
     assert_eq!(first(&xs).await, Some(&5));
     assert_eq!(longest("ab", "c"), "ab");
@@ -81,7 +84,7 @@ async fn generics_impl_trait_lifetimes_and_patterns() {
     assert_eq!(capture.only("generic").figures(), (3_000, 3_000, 0));
     assert_eq!(capture.only("returns_impl").figures(), (1_000, 1_000, 0));
     assert_eq!(capture.only("first").figures(), (2_000, 2_000, 0));
-    for name in ["sync_impl_iter", "longest", "patterns"] {
+    for name in ["sync_impl_into", "longest", "patterns"] {
         assert_eq!(capture.only(name).outcome(), "ok");
     }
 }
@@ -476,9 +479,121 @@ async fn axum_handler(
     Ok(id.to_string())
 }
 
-#[cfg(not(feature = "test-util"))]
-#[test]
-fn an_axum_handler_stays_an_axum_handler() {
-    let _router: axum::Router =
-        axum::Router::new().route("/{id}", axum::routing::get(axum_handler));
+#[cfg(feature = "test-util")]
+#[tokio::test(start_paused = true)]
+async fn an_axum_handler_stays_an_axum_handler() {
+    use tower::ServiceExt as _;
+    let (capture, _g) = Capture::install();
+    let router: axum::Router = axum::Router::new().route("/{id}", axum::routing::get(axum_handler));
+    let request = axum::http::Request::get("/42")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = router.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), axum::http::StatusCode::OK);
+    let body = axum::body::to_bytes(response.into_body(), 64)
+        .await
+        .unwrap();
+    assert_eq!(&body[..], b"42");
+    // axum extracted the path and called the handler, which was measured.
+    let span = capture.only("axum_handler");
+    assert_eq!(span.figures(), (1_000, 1_000, 0));
+    assert_eq!(span.breakdown(), "dep=1000us/1");
+    assert_eq!(span.outcome(), "ok");
+}
+
+// ---- span = "current" onto a span that lacks the fields -------------------
+
+#[timed_handler(span = "current")]
+async fn onto_a_bare_span() -> u64 {
+    dep(ms(3)).await;
+    sleep(ms(1)).await;
+    selftime::current().map_or(0, |now| now.calls())
+}
+
+#[timed_handler(span = "current", split)]
+fn onto_a_span_without_the_split() {}
+
+#[timed_handler(span = "current")]
+async fn onto_a_reordered_span() {
+    dep(ms(2)).await;
+}
+
+#[cfg(feature = "test-util")]
+#[tokio::test(start_paused = true)]
+async fn span_current_onto_a_span_without_the_fields_warns_once_and_still_measures() {
+    use tracing::field::Empty;
+    use tracing::Instrument as _;
+    let (capture, _g) = Capture::install();
+    let bare = tracing::info_span!("bare", total.duration_us = Empty, outcome = Empty);
+    for _ in 0..3 {
+        // The ledger is whole: `current()` reads the call.
+        assert_eq!(onto_a_bare_span().instrument(bare.clone()).await, 1);
+    }
+    drop(bare);
+    let warnings = capture.events("selftime");
+    assert_eq!(
+        warnings.len(),
+        1,
+        "one warning for the handler: {warnings:#?}"
+    );
+    let warning = &warnings[0];
+    assert_eq!(warning.level, "WARN");
+    assert_eq!(warning.fields["handler"], "onto_a_bare_span");
+    assert_eq!(warning.fields["span"], "bare");
+    assert_eq!(
+        warning.fields["missing"],
+        "external.duration_us, internal.duration_us, external.calls, external.breakdown, \
+         internal.backlog_us"
+    );
+    assert!(
+        warning.fields["message"].contains("external.calls = tracing::field::Empty"),
+        "{warning:?}"
+    );
+    // The fields the span declares still get their figures.
+    let bare = capture.only("bare");
+    assert_eq!(bare.u64("total.duration_us"), 4_000);
+    assert_eq!(bare.outcome(), "ok");
+    assert_eq!(bare.field("external.duration_us"), None);
+
+    // With `split`, the split fields are asked for too.
+    let seven = tracing::info_span!(
+        "seven",
+        total.duration_us = Empty,
+        external.duration_us = Empty,
+        internal.duration_us = Empty,
+        external.calls = Empty,
+        external.breakdown = Empty,
+        outcome = Empty,
+        internal.backlog_us = Empty,
+    );
+    seven.in_scope(onto_a_span_without_the_split);
+    let warnings = capture.events("selftime");
+    assert_eq!(warnings.len(), 2, "{warnings:#?}");
+    assert_eq!(
+        warnings[1].fields["handler"],
+        "onto_a_span_without_the_split"
+    );
+    assert_eq!(
+        warnings[1].fields["missing"],
+        "internal.busy_us, internal.scheduled_us, internal.waiting_us"
+    );
+
+    // Every field declared, in an order of the user's own: nothing to say,
+    // and every figure recorded.
+    let reordered = tracing::info_span!(
+        "reordered",
+        outcome = Empty,
+        internal.backlog_us = Empty,
+        external.breakdown = Empty,
+        external.calls = Empty,
+        internal.duration_us = Empty,
+        external.duration_us = Empty,
+        total.duration_us = Empty,
+    );
+    onto_a_reordered_span().instrument(reordered).await;
+    assert_eq!(capture.events("selftime").len(), 2);
+    let reordered = capture.only("reordered");
+    assert_eq!(reordered.figures(), (2_000, 2_000, 0));
+    assert_eq!(reordered.breakdown(), "dep=2000us/1");
+    assert_eq!(reordered.u64("internal.backlog_us"), 0);
 }

@@ -259,8 +259,9 @@ fn classifier(krate: &Path, value: Option<&Type>) -> TokenStream {
 /// For a fn measured as a plain fn: a check, at compile time only, that
 /// its return type is not a future after all (one the macro cannot tell by
 /// its name: `Self::Future`, `std::future::Ready<T>`), which would be timed
-/// only while it is built. Method resolution picks the deprecated method for
-/// a future, so the user gets a warning at the return type.
+/// only while it is built. Method resolution picks, for a future, the method
+/// whose bound no type meets, so the user gets an error at the return type
+/// that no `allow` can silence.
 fn not_a_future(krate: &Path, value: Option<&Type>) -> TokenStream {
     let Some(ty) = value else {
         return TokenStream::new();

@@ -5,10 +5,11 @@
 //! a syntax error in one argument is reported next to the errors in the
 //! others instead of hiding them.
 
-use proc_macro2::{TokenStream, TokenTree};
+use proc_macro2::{Delimiter, TokenStream, TokenTree};
 use syn::ext::IdentExt as _;
 use syn::parse::{ParseStream, Parser as _};
-use syn::{Expr, Ident, Item, ItemFn, Token, TraitItemFn};
+use syn::punctuated::Punctuated;
+use syn::{Attribute, Expr, Ident, Item, ItemFn, Meta, Token, TraitItemFn};
 
 /// Which attribute is being expanded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -186,4 +187,93 @@ fn parse_target(item: TokenStream) -> syn::Result<Target> {
             }
         }
     }
+}
+
+/// `#[tracing::instrument]` on the function, as far as its span's fields
+/// go: the span `span = "current"` records onto when that attribute is below
+/// this one (one above has already expanded, out of sight).
+pub(crate) struct Instrument {
+    /// The attribute as written, to point at.
+    pub(crate) attr: Attribute,
+    /// Whether it has a `fields(…)` argument.
+    pub(crate) has_fields: bool,
+    /// The field names its `fields(…)` declares, dotted as written
+    /// (`total.duration_us`); `None` when one cannot be read (a `{ expr }`
+    /// name, or tokens `#[instrument]` refuses anyway), so that nothing
+    /// certain can be said.
+    pub(crate) fields: Option<Vec<String>>,
+}
+
+/// The first `#[instrument]` or `#[tracing::instrument]` among `attrs`.
+pub(crate) fn instrument(attrs: &[Attribute]) -> Option<Instrument> {
+    let attr = attrs.iter().find(|attr| is_instrument(attr.path()))?;
+    let args = match &attr.meta {
+        Meta::Path(_) => TokenStream::new(),
+        Meta::List(list) => list.tokens.clone(),
+        Meta::NameValue(_) => return None,
+    };
+    let mut has_fields = false;
+    let mut fields = Some(Vec::new());
+    for piece in split(args) {
+        let Piece::Arg(tokens) = piece else {
+            continue;
+        };
+        let mut trees = tokens.into_iter();
+        if let (Some(TokenTree::Ident(key)), Some(TokenTree::Group(group)), None) =
+            (trees.next(), trees.next(), trees.next())
+        {
+            if key == "fields" && group.delimiter() == Delimiter::Parenthesis {
+                has_fields = true;
+                let names = field_names(group.stream());
+                fields = fields.zip(names).map(|(mut all, names)| {
+                    all.extend(names);
+                    all
+                });
+            }
+        }
+    }
+    Some(Instrument {
+        attr: attr.clone(),
+        has_fields,
+        fields,
+    })
+}
+
+/// `instrument`, `tracing::instrument` or `tracing_attributes::instrument`,
+/// with or without a leading `::`.
+fn is_instrument(path: &syn::Path) -> bool {
+    let mut segments = path.segments.iter().rev();
+    let last = segments.next().is_some_and(|s| s.ident == "instrument");
+    let crate_ok = match (segments.next(), segments.next()) {
+        (None, None) => path.leading_colon.is_none(),
+        (Some(krate), None) => krate.ident == "tracing" || krate.ident == "tracing_attributes",
+        _ => false,
+    };
+    last && crate_ok
+}
+
+/// The names in the parentheses of `#[instrument(fields(…))]`: each field is
+/// `name`, `name = value`, `%name` or `?name`, its name dotted identifiers,
+/// as `#[instrument]` reads them. `None` if a name cannot be read.
+fn field_names(tokens: TokenStream) -> Option<Vec<String>> {
+    let name = |input: ParseStream<'_>| -> syn::Result<String> {
+        if input.peek(Token![%]) {
+            input.parse::<Token![%]>()?;
+        } else if input.peek(Token![?]) {
+            input.parse::<Token![?]>()?;
+        }
+        let dotted =
+            Punctuated::<Ident, Token![.]>::parse_separated_nonempty_with(input, Ident::parse_any)?;
+        // The value, if any, is not ours to read.
+        input.parse::<TokenStream>()?;
+        let names: Vec<String> = dotted.iter().map(ToString::to_string).collect();
+        Ok(names.join("."))
+    };
+    split(tokens)
+        .into_iter()
+        .filter_map(|piece| match piece {
+            Piece::Arg(field) => Some(name.parse2(field).ok()),
+            Piece::Trailing | Piece::Empty(_) => None,
+        })
+        .collect()
 }

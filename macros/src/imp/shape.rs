@@ -12,6 +12,17 @@
 //! measured future cannot be returned as (an unpinned `Box<dyn Future>`, a
 //! `dyn Future + Unpin`), is refused at the return type: measuring it would
 //! time the construction of the future, not the wait.
+//!
+//! A value that does its work only when the caller drives it, after the
+//! function has returned, is refused at the return type for the same
+//! reason, `async fn` included: an iterator (`impl Iterator`, and the other
+//! iterator traits), a stream (`impl Stream`, any trait path ending in
+//! `Stream`, `BoxStream`), an `impl IntoFuture`, a closure (`impl Fn…`),
+//! as the return type itself, boxed or not. Any other `impl Trait`
+//! (`impl Display`, `impl Into<T>`, `impl IntoResponse`) is a value built
+//! by the time the function returns, and is measured as one; so is a lazy
+//! value inside another type (`Sse<impl Stream<…>>`), which is a response
+//! the caller delivers, not the function's work.
 
 use super::parse::Macro;
 use proc_macro2::Span;
@@ -82,6 +93,14 @@ pub(crate) fn decide(which: Macro, func: &ItemFn, future: Option<&Ident>) -> syn
                      remove `future`"
                 ),
             ));
+        }
+        if let ReturnType::Type(_, ty) = &func.sig.output {
+            if let Some(lazy) = lazy(ty) {
+                return Err(syn::Error::new_spanned(
+                    ty,
+                    format!("{attr} {}", lazy.message()),
+                ));
+            }
         }
         return Ok(Shape {
             kind: Kind::Async,
@@ -247,6 +266,10 @@ fn classify(ty: &Type) -> Returns {
         }
         _ => {}
     }
+    // A closure making futures is refused as one that names a future.
+    if let Some(lazy) = lazy(ty).filter(|_| !names_a_future(ty)) {
+        return Returns::Refused(lazy.message());
+    }
     if names_a_future(ty) {
         Returns::Refused(HOLDS_A_FUTURE)
     } else {
@@ -404,4 +427,98 @@ fn nameable(ty: &Type) -> bool {
     let mut finder = Finder(false);
     finder.visit_type(ty);
     !finder.0
+}
+
+/// A value that does its work when the caller drives it, after the function
+/// has returned: measuring the function would leave that work out.
+#[derive(Clone, Copy)]
+enum Lazy {
+    Iterator,
+    Stream,
+    IntoFuture,
+    Closure,
+}
+
+impl Lazy {
+    /// Why it is refused and what to write instead, after the attribute's
+    /// name.
+    fn message(self) -> &'static str {
+        match self {
+            Self::Iterator => {
+                "cannot measure a fn that returns an iterator: an iterator does its work \
+                 when it is consumed, after the fn has returned, and the figures would \
+                 leave that out; collect it in the body and return the collection \
+                 (`Vec<T>`), or put the attribute on the code that consumes it"
+            }
+            Self::Stream => {
+                "cannot measure a fn that returns a stream: a stream does its work when it \
+                 is polled, after the fn has returned, and the figures would leave that \
+                 out; collect it in an `async fn` and return the collection, or put the \
+                 attribute on the code that polls the stream"
+            }
+            Self::IntoFuture => {
+                "cannot measure a fn that returns `impl IntoFuture`: its future is made and \
+                 run when the caller awaits it, after the fn has returned, and the figures \
+                 would leave that out; return `impl Future<Output = T>` instead (call \
+                 `.into_future()` in the body if need be): callers' `.await` is unchanged"
+            }
+            Self::Closure => {
+                "cannot measure a fn that returns a closure: the closure does its work when \
+                 it is called, after the fn has returned, and the figures would leave that \
+                 out; put the attribute on a fn the closure calls"
+            }
+        }
+    }
+}
+
+/// Whether `ty`, a return type, is itself a lazy value: an `impl` of a lazy
+/// trait, one boxed as `Box<dyn …>` or `Pin<Box<dyn …>>`, or `BoxStream` /
+/// `LocalBoxStream` (any path ending in those names). A lazy value inside
+/// another type is not looked for: see the module's docs.
+fn lazy(ty: &Type) -> Option<Lazy> {
+    match ty {
+        Type::Paren(inner) => lazy(&inner.elem),
+        Type::Group(inner) => lazy(&inner.elem),
+        Type::ImplTrait(imp) => lazy_bound(&imp.bounds),
+        Type::Path(path) if path.qself.is_none() => {
+            let last = path.path.segments.last()?;
+            if last.ident == "BoxStream" || last.ident == "LocalBoxStream" {
+                return Some(Lazy::Stream);
+            }
+            let boxed = match only_argument(&path.path, "Pin") {
+                Some(pinned) => boxed(pinned),
+                None => boxed(ty),
+            };
+            boxed.and_then(lazy_bound)
+        }
+        _ => None,
+    }
+}
+
+/// For bounds that name a lazy trait (and no `Future`, which is measured),
+/// which kind it is. Traits are known by the last segment of their path,
+/// as `Future` is: `futures::Stream` and `futures_core::Stream` alike.
+fn lazy_bound(bounds: &Bounds) -> Option<Lazy> {
+    if future_bound(bounds).is_some() {
+        return None;
+    }
+    bounds.iter().find_map(|bound| {
+        let TypeParamBound::Trait(t) = bound else {
+            return None;
+        };
+        let name = t.path.segments.last()?.ident.to_string();
+        match name.as_str() {
+            "Iterator"
+            | "DoubleEndedIterator"
+            | "ExactSizeIterator"
+            | "FusedIterator"
+            | "IntoIterator" => Some(Lazy::Iterator),
+            "IntoFuture" => Some(Lazy::IntoFuture),
+            "Fn" | "FnMut" | "FnOnce" | "AsyncFn" | "AsyncFnMut" | "AsyncFnOnce" => {
+                Some(Lazy::Closure)
+            }
+            _ if name.ends_with("Stream") => Some(Lazy::Stream),
+            _ => None,
+        }
+    })
 }

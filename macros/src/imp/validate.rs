@@ -114,6 +114,11 @@ pub(crate) fn validate(input: Input) -> syn::Result<Valid> {
     }
     decided.check(&mut errors);
     let func = check_target(which, target, &mut errors);
+    if let (Some(SpanMode::Current), Some(func)) = (&decided.span, &func) {
+        if let Some(instrument) = super::parse::instrument(&func.attrs) {
+            check_instrument(&instrument, decided.split, &mut errors);
+        }
+    }
     let shape = func.as_ref().and_then(|func| {
         shape::decide(which, func, decided.future.as_ref())
             .map_err(|error| errors.push(error))
@@ -513,4 +518,64 @@ fn describe(item: &Item) -> (TokenStream, &'static str) {
             (quote::quote_spanned!(span=> item), "this item")
         }
     }
+}
+
+/// The span fields `#[timed_handler]` records, in the order it declares
+/// them: `selftime::FIELDS`. This crate cannot depend on the runtime, so the
+/// list is written twice; tests/expansion checks that the two agree.
+pub(crate) const FIELDS: [&str; 7] = [
+    "total.duration_us",
+    "external.duration_us",
+    "internal.duration_us",
+    "external.calls",
+    "external.breakdown",
+    "outcome",
+    "internal.backlog_us",
+];
+
+/// The fields `split` adds: `selftime::SPLIT_FIELDS`, checked as [`FIELDS`].
+pub(crate) const SPLIT_FIELDS: [&str; 3] = [
+    "internal.busy_us",
+    "internal.scheduled_us",
+    "internal.waiting_us",
+];
+
+/// `span = "current"` under a visible `#[instrument]`: the figures go to
+/// that attribute's span, and tracing silently drops a value recorded on a
+/// field the span did not declare, so every field must be declared there.
+fn check_instrument(instrument: &super::parse::Instrument, split: bool, errors: &mut Errors) {
+    let Some(declared) = &instrument.fields else {
+        return;
+    };
+    let split: &[&str] = if split { &SPLIT_FIELDS } else { &[] };
+    let missing: Vec<&str> = FIELDS
+        .iter()
+        .chain(split)
+        .copied()
+        .filter(|field| !declared.iter().any(|d| d == field))
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    let quoted = missing
+        .iter()
+        .map(|field| format!("`{field}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let list = missing.join(", ");
+    // A bare name in `#[instrument(fields(…))]` declares an empty field.
+    let add = if instrument.has_fields {
+        format!("add `{list}` to its `fields(…)`")
+    } else {
+        format!("add `fields({list})` to it")
+    };
+    errors.at(
+        &instrument.attr,
+        format!(
+            "{} with `span = \"current\"` records onto the span of this `#[instrument]`, \
+             which does not declare {quoted}: tracing drops a value recorded on a field its \
+             span did not declare; declare them, empty: {add}",
+            Macro::TimedHandler.attr(),
+        ),
+    );
 }
