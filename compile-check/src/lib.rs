@@ -158,6 +158,7 @@ pub async fn checkout(items: Vec<u32>) -> u32 {
         external.breakdown = tracing::field::Empty,
         outcome = tracing::field::Empty,
         internal.backlog_us = tracing::field::Empty,
+        external.between_us = tracing::field::Empty,
     )
 )]
 pub async fn instrumented(asset: bool) -> usize {

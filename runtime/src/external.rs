@@ -65,6 +65,18 @@ impl Call {
     }
 }
 
+impl Call {
+    /// The dependency reported `own` nanoseconds as its own time
+    /// (`Server-Timing`): the rest of the call's time so far is the time
+    /// between the two ends.
+    #[cfg(feature = "reqwest")]
+    pub(crate) fn callee(&self, own: u64) {
+        let state = self.handler.state();
+        let flown = state.now().saturating_sub(self.start);
+        state.between(self.dep, flown.saturating_sub(own));
+    }
+}
+
 impl Drop for Call {
     // Out of line: the drop glue of the states that hold no call (outside
     // any handler, finished) then needs no registers saved.

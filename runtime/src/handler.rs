@@ -256,6 +256,15 @@ impl State {
         }
     }
 
+    /// Records a call's time between the two ends (see [`Ledger::between`])
+    /// in this ledger and every enclosing one.
+    #[cfg_attr(not(any(feature = "tower", feature = "reqwest")), allow(dead_code))]
+    pub(crate) fn between(&self, dep: DepId, between: u64) {
+        for state in self.chain() {
+            state.ledger.between(dep, between);
+        }
+    }
+
     /// Ends the waits `wait_begin` returned `tickets` for.
     pub(crate) fn wait_end(&self, tickets: Tickets, now: u64) {
         for (level, state) in self.chain().enumerate() {

@@ -47,7 +47,7 @@
 
 use crate::names::DepId;
 use crate::sync::{AtomicU16, AtomicU64};
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 
 /// How many distinct dependencies a ledger names; further ones share
 /// `other`.
@@ -167,11 +167,18 @@ impl Interval {
     }
 }
 
-/// One dependency's share of a ledger: its own union and call count.
+/// One dependency's share of a ledger: its own union and call count, and
+/// what the calls that reported the dependency's own time (`Server-Timing`)
+/// spent between the two ends.
 #[derive(Debug)]
 struct DepCounters {
     interval: Interval,
     calls: AtomicU64,
+    /// The sum, over the calls that reported it, of each call's time less
+    /// the dependency's own.
+    between: AtomicU64,
+    /// How many calls reported the dependency's own time.
+    reported: AtomicU64,
 }
 
 impl DepCounters {
@@ -179,12 +186,16 @@ impl DepCounters {
         Self {
             interval: Interval::new(),
             calls: AtomicU64::new(0),
+            between: AtomicU64::new(0),
+            reported: AtomicU64::new(0),
         }
     }
 
     fn reset(&mut self) {
         self.interval.reset();
         self.calls.store(0, Relaxed);
+        self.between.store(0, Relaxed);
+        self.reported.store(0, Relaxed);
     }
 }
 
@@ -247,6 +258,10 @@ pub(crate) struct DepFigure {
     pub(crate) name: &'static str,
     pub(crate) busy: u64,
     pub(crate) calls: u64,
+    /// The time between the two ends of the calls that reported the
+    /// dependency's own time, and how many did.
+    pub(crate) between: u64,
+    pub(crate) reported: u64,
 }
 
 impl DepFigure {
@@ -254,6 +269,8 @@ impl DepFigure {
         name: "",
         busy: 0,
         calls: 0,
+        between: 0,
+        reported: 0,
     };
 }
 
@@ -326,6 +343,16 @@ impl Ledger {
     /// several nested ledgers needs no per-ledger state.
     pub(crate) fn end(&self, dep: impl Into<DepId>, ticket: Ticket, now: u64) {
         self.close(self.slot(dep.into()), ticket, now);
+    }
+
+    /// Records that a call to `dep` (begun through [`Ledger::begin`]) spent
+    /// `between` nanoseconds between the two ends: its time less the time
+    /// the dependency reported as its own.
+    #[cfg_attr(not(any(feature = "tower", feature = "reqwest")), allow(dead_code))]
+    pub(crate) fn between(&self, dep: impl Into<DepId>, between: u64) {
+        let slot = self.slot(dep.into());
+        slot.between.fetch_add(between, Relaxed);
+        slot.reported.fetch_add(1, Release);
     }
 
     /// Reopens the intervals of a call to `dep` that is in flight again
@@ -455,6 +482,8 @@ impl Ledger {
             name,
             busy: slot.interval.busy_at(now),
             calls: slot.calls.load(Acquire),
+            between: slot.between.load(Acquire),
+            reported: slot.reported.load(Acquire),
         })
     }
 

@@ -582,6 +582,8 @@ mod scope;
 mod snapshot;
 mod sync;
 mod table;
+#[cfg(any(feature = "tower", feature = "reqwest"))]
+mod timing;
 #[cfg(feature = "tower")]
 pub mod tower;
 mod wake;
@@ -595,7 +597,7 @@ pub use handler::HandlerContext;
 pub use names::{ALL_DEPENDENCIES, OTHER_DEPENDENCY};
 pub use orphan::{orphan_calls, OrphanCalls};
 pub use propagate::{bind, spawn, spawn_blocking, FutureExt, InCurrentHandler};
-pub use report::{CLIENT_FIELD, FIELDS, SPLIT_FIELDS};
+pub use report::{CLIENT_FIELD, FIELDS, SERVER_TIMING, SPLIT_FIELDS};
 /// Times a request handler: total, external and internal time, call counts,
 /// a per-dependency breakdown and the outcome, recorded on its span.
 ///

@@ -136,6 +136,20 @@ pub const BACKLOG_SECONDS: &str = "selftime_backlog_seconds";
 /// internal time, not external. Only the layer's handlers record it.
 pub const CLIENT_SECONDS: &str = "selftime_client_seconds";
 
+/// `selftime_between_seconds{handler,dependency}`: histogram of the time a
+/// handler's calls to a dependency spent *between* the two (the network,
+/// proxies, load balancers): the calls' time less the dependency's own, as
+/// it reported it in `Server-Timing`. Only dependencies that report it have
+/// this series; see [the time
+/// between](crate#server-timing-the-time-between).
+pub const BETWEEN_SECONDS: &str = "selftime_between_seconds";
+
+/// `selftime_callee_seconds{handler,dependency}`: histogram of a
+/// dependency's own time in a handler's calls to it, as it reported it
+/// (its time in [`EXTERNAL_SECONDS`] less [`BETWEEN_SECONDS`]). Only
+/// dependencies that report it have this series.
+pub const CALLEE_SECONDS: &str = "selftime_callee_seconds";
+
 /// `selftime_requests_total{handler,outcome}`: counter of finished handler
 /// runs by [`Outcome`].
 pub const REQUESTS_TOTAL: &str = "selftime_requests_total";
@@ -149,7 +163,7 @@ const OUTCOME: &str = "outcome";
 static METADATA: Metadata<'static> =
     Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
 
-/// Describes the six metrics (unit and help text) to the recorder in
+/// Describes the eight metrics (unit and help text) to the recorder in
 /// scope.
 ///
 /// Call it once, after installing the recorder (global or local; the
@@ -212,6 +226,20 @@ pub fn describe() {
              readers): neither internal nor external time."
                 .into(),
         );
+        recorder.describe_histogram(
+            KeyName::from_const_str(BETWEEN_SECONDS),
+            Some(Unit::Seconds),
+            "Time selftime handlers' calls spent between them and a dependency that reports its \
+             own time (Server-Timing): network, proxies, load balancers."
+                .into(),
+        );
+        recorder.describe_histogram(
+            KeyName::from_const_str(CALLEE_SECONDS),
+            Some(Unit::Seconds),
+            "A dependency's own time in selftime handlers' calls to it, as it reported it \
+             (Server-Timing)."
+                .into(),
+        );
         recorder.describe_counter(
             KeyName::from_const_str(REQUESTS_TOTAL),
             Some(Unit::Count),
@@ -253,6 +281,20 @@ pub(crate) fn record(handler: &'static str, reading: &Reading<'_>, outcome: Outc
                     &METADATA,
                 )
                 .record(dependency.duration().as_secs_f64());
+            if let (Some(between), Some(own)) = (dependency.between(), dependency.own()) {
+                recorder
+                    .register_histogram(
+                        &key(BETWEEN_SECONDS, Some((DEPENDENCY, dependency.name()))),
+                        &METADATA,
+                    )
+                    .record(between.as_secs_f64());
+                recorder
+                    .register_histogram(
+                        &key(CALLEE_SECONDS, Some((DEPENDENCY, dependency.name()))),
+                        &METADATA,
+                    )
+                    .record(own.as_secs_f64());
+            }
         }
         recorder
             .register_counter(

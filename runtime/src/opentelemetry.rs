@@ -166,13 +166,26 @@ pub const BACKLOG_DURATION: &str = "selftime.backlog.duration";
 /// Only the layer's handlers record it.
 pub const CLIENT_DURATION: &str = "selftime.client.duration";
 
+/// `selftime.between.duration`: histogram of the time a handler's calls to
+/// a dependency spent between the two (the network, proxies, load
+/// balancers), in seconds, per [`DEPENDENCY`]: only dependencies that
+/// report their own time in `Server-Timing` (see [the time
+/// between](crate#server-timing-the-time-between)).
+pub const BETWEEN_DURATION: &str = "selftime.between.duration";
+
+/// `selftime.callee.duration`: histogram of a dependency's own time in a
+/// handler's calls to it, as it reported it, in seconds, per
+/// [`DEPENDENCY`]: only dependencies that report it.
+pub const CALLEE_DURATION: &str = "selftime.callee.duration";
+
 /// `selftime.requests`: counter of finished handler runs by [`OUTCOME`].
 pub const REQUESTS: &str = "selftime.requests";
 
 /// The attribute naming the handler, on every instrument.
 pub const HANDLER: &str = "selftime.handler";
 
-/// The attribute naming the dependency, on [`EXTERNAL_DURATION`].
+/// The attribute naming the dependency, on [`EXTERNAL_DURATION`],
+/// [`BETWEEN_DURATION`] and [`CALLEE_DURATION`].
 pub const DEPENDENCY: &str = "selftime.dependency";
 
 /// The attribute holding the outcome, on [`REQUESTS`].
@@ -194,7 +207,7 @@ thread_local! {
 }
 
 /// Records every handler that ends from now on, on any thread, to
-/// `provider`: the six instruments are made once, from a meter of scope
+/// `provider`: the eight instruments are made once, from a meter of scope
 /// `selftime`.
 ///
 /// Pass the provider your exporter is installed on (an
@@ -321,13 +334,15 @@ pub(crate) fn record(handler: &'static str, route: Route, reading: &Reading<'_>,
     }
 }
 
-/// The six instruments, made once from one provider.
+/// The eight instruments, made once from one provider.
 struct Instruments {
     total: Histogram<f64>,
     internal: Histogram<f64>,
     backlog: Histogram<f64>,
     client: Histogram<f64>,
     external: Histogram<f64>,
+    between: Histogram<f64>,
+    callee: Histogram<f64>,
     requests: Counter<u64>,
 }
 
@@ -368,6 +383,16 @@ impl Instruments {
                 "Time selftime handlers spent waiting on dependencies: per dependency, and \
                  selftime.dependency=\"all\" for the union of all of a request's calls.",
             ),
+            between: histogram(
+                BETWEEN_DURATION,
+                "Time selftime handlers' calls spent between them and a dependency that reports \
+                 its own time (Server-Timing): network, proxies, load balancers.",
+            ),
+            callee: histogram(
+                CALLEE_DURATION,
+                "A dependency's own time in selftime handlers' calls to it, as it reported it \
+                 (Server-Timing).",
+            ),
             requests: meter
                 .u64_counter(REQUESTS)
                 .with_unit("{request}")
@@ -399,6 +424,16 @@ impl Instruments {
                 dependency.duration().as_secs_f64(),
                 attributes.with(DEPENDENCY, dependency.name()),
             );
+            if let (Some(between), Some(own)) = (dependency.between(), dependency.own()) {
+                self.between.record(
+                    between.as_secs_f64(),
+                    attributes.with(DEPENDENCY, dependency.name()),
+                );
+                self.callee.record(
+                    own.as_secs_f64(),
+                    attributes.with(DEPENDENCY, dependency.name()),
+                );
+            }
         }
         self.requests
             .add(1, attributes.with(OUTCOME, outcome.as_str()));

@@ -194,6 +194,7 @@ macro_rules! __selftime_span {
             external.breakdown = $crate::__private::tracing::field::Empty,
             outcome = $crate::__private::tracing::field::Empty,
             internal.backlog_us = $crate::__private::tracing::field::Empty,
+            external.between_us = $crate::__private::tracing::field::Empty,
             $($after)*
         )
     };

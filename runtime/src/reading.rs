@@ -168,8 +168,22 @@ impl<'a> Reading<'a> {
         let total = self.total;
         self.ledger.dependencies(self.now).map(move |mut dep| {
             dep.busy = dep.busy.min(total);
+            // A sum over calls, which concurrent calls could take past the
+            // dependency's union: never more than its time.
+            dep.between = dep.between.min(dep.busy);
             dep
         })
+    }
+
+    /// The time between the two ends of the calls whose dependency reported
+    /// its own time (`Server-Timing`), at most external time; `None` when no
+    /// call did.
+    pub(crate) fn between_ns(&self) -> Option<u64> {
+        let mut between = None::<u64>;
+        for dep in self.dep_figures().filter(|dep| dep.reported > 0) {
+            between = Some(between.unwrap_or(0).saturating_add(dep.between));
+        }
+        between.map(|ns| ns.min(self.totals.external))
     }
 
     /// The `external.breakdown` field's text, formatted off the ledger.
@@ -218,9 +232,28 @@ impl Dependency {
     pub fn calls(&self) -> u64 {
         self.figure.calls
     }
+
+    /// The part of [`duration`](Self::duration) spent *between* this
+    /// process and the dependency (the network, proxies, load balancers):
+    /// each call's time less the time the dependency reported as its own in
+    /// a `Server-Timing` header, summed over the calls that carried one.
+    /// `None` when none did.
+    #[must_use]
+    pub fn between(&self) -> Option<Duration> {
+        (self.figure.reported > 0).then(|| Duration::from_nanos(self.figure.between))
+    }
+
+    /// The dependency's own time, where it reported it: its
+    /// [`duration`](Self::duration) less [`between`](Self::between).
+    #[must_use]
+    pub fn own(&self) -> Option<Duration> {
+        (self.figure.reported > 0)
+            .then(|| Duration::from_nanos(self.figure.busy.saturating_sub(self.figure.between)))
+    }
 }
 
-/// `dep=<µs>us/<calls>` for each dependency, joined by `,`.
+/// `dep=<µs>us/<calls>` for each dependency, joined by `,`; a dependency
+/// that reported its own time adds `;between=<µs>us`.
 pub(crate) fn write_breakdown(
     f: &mut fmt::Formatter<'_>,
     deps: impl Iterator<Item = DepFigure>,
@@ -230,6 +263,9 @@ pub(crate) fn write_breakdown(
             f.write_str(",")?;
         }
         write!(f, "{}={}us/{}", dep.name, dep.busy / 1_000, dep.calls)?;
+        if dep.reported > 0 {
+            write!(f, ";between={}us", dep.between / 1_000)?;
+        }
     }
     Ok(())
 }

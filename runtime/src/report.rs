@@ -10,9 +10,11 @@ use tracing::field::{Field, FieldSet, Value};
 use tracing::Span;
 
 /// The span fields `#[timed_handler]` declares and records, in the order
-/// they are declared. `#[timed_handler(split)]` adds [`SPLIT_FIELDS`]. Use them to declare the fields yourself when recording
+/// they are declared (`external.between_us` only when a dependency reported
+/// its own time in `Server-Timing`). `#[timed_handler(split)]` adds
+/// [`SPLIT_FIELDS`]. Use them to declare the fields yourself when recording
 /// onto a span of your own (`span = "current"`).
-pub const FIELDS: [&str; 7] = [
+pub const FIELDS: [&str; 8] = [
     "total.duration_us",
     "external.duration_us",
     "internal.duration_us",
@@ -20,12 +22,21 @@ pub const FIELDS: [&str; 7] = [
     "external.breakdown",
     "outcome",
     "internal.backlog_us",
+    "external.between_us",
 ];
 
 /// The field the `tower` layer's handlers add: the time in which the
 /// response was ready but the client had not taken it (µs), which is neither
 /// internal nor external time.
 pub const CLIENT_FIELD: &str = "client.duration_us";
+
+/// The metrics of the W3C `Server-Timing` header that
+/// `HandlerLayer::server_timing` adds to a trusted caller's response, in
+/// the order written, each with `dur` in milliseconds: the handler's
+/// total, internal and external time so far, then (when asked) one
+/// `dependency` metric per dependency, named in its `desc`. The client
+/// integrations read the callee's `total`.
+pub const SERVER_TIMING: [&str; 4] = ["total", "internal", "external", "dependency"];
 
 /// The fields `#[timed_handler(split)]` adds: internal time split into the
 /// handler's own polling, the wait after a dependency's wake, and the rest.
@@ -76,10 +87,12 @@ fn record_on_span(span: &Span, reading: &Reading<'_>, outcome: Outcome) -> bool 
     let outcome = outcome.as_str();
     // Floored on its own: at most the floor of internal, which it is part of.
     let backlog = (reading.backlog_ns() / 1_000).min(internal);
+    // Part of external time, floored on its own; `None` records nothing.
+    let between = reading.between_ns().map(|ns| (ns / 1_000).min(external));
     let mut in_place = true;
     with_breakdown(reading, |breakdown| {
-        let values: [&dyn Value; 7] = [
-            &total, &external, &internal, &calls, &breakdown, &outcome, &backlog,
+        let values: [&dyn Value; 8] = [
+            &total, &external, &internal, &calls, &breakdown, &outcome, &backlog, &between,
         ];
         in_place &= record_fields(span, fields, FIELDS, values);
     });

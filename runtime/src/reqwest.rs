@@ -190,6 +190,11 @@ impl Middleware for ExternalCallMiddleware {
         if self.in_place {
             let call = Call::begin_id(self.dependency(&request));
             let result = next.run(request, extensions).await;
+            if let (Ok(response), Some(call)) = (&result, &call) {
+                if let Some(own) = callee_total(response) {
+                    call.callee(own);
+                }
+            }
             return match (result, call) {
                 (Ok(response), Some(call)) if self.through_body => {
                     Ok(hand_on(response, BodyCall::Plain(call)))
@@ -199,6 +204,11 @@ impl Middleware for ExternalCallMiddleware {
         }
         let call = Waking::begin(self.dependency(&request));
         let (result, call) = Answering::new(next.run(request, extensions), call).await;
+        if let (Ok(response), Some(call)) = (&result, &call) {
+            if let Some(own) = callee_total(response) {
+                call.callee(own);
+            }
+        }
         match (result, call) {
             (Ok(response), Some(call)) if self.through_body => {
                 Ok(hand_on(response, BodyCall::Waking(call)))
@@ -207,6 +217,12 @@ impl Middleware for ExternalCallMiddleware {
             (result, _) => result,
         }
     }
+}
+
+/// The callee's own time, from its `Server-Timing` header.
+fn callee_total(response: &Response) -> Option<u64> {
+    let values = response.headers().get_all("server-timing");
+    crate::timing::callee_total(values.iter().map(http::HeaderValue::as_bytes))
 }
 
 /// Moves `call` into `response`'s body, so that it ends with the body.

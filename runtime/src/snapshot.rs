@@ -98,6 +98,20 @@ impl Snapshot {
         Some(Duration::from_nanos(self.total - scheduled))
     }
 
+    /// The part of external time spent between this process and the
+    /// dependencies that reported their own time in a `Server-Timing`
+    /// header (see [`Dependency::between`]); `None` when none did.
+    #[must_use]
+    pub fn between(&self) -> Option<Duration> {
+        let mut reported = self.figures.deps[..self.figures.dep_count]
+            .iter()
+            .filter(|dep| dep.reported > 0)
+            .peekable();
+        reported.peek()?;
+        let sum = reported.fold(0u64, |sum, dep| sum.saturating_add(dep.between));
+        Some(Duration::from_nanos(sum.min(self.figures.external)))
+    }
+
     /// How many external calls the handler has started.
     #[must_use]
     pub fn calls(&self) -> u64 {

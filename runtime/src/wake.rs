@@ -56,6 +56,13 @@ impl Waking {
         Some(Self::begin_in(handler, dep))
     }
 
+    /// The dependency reported `own` nanoseconds as its own time: see
+    /// [`WakeCall::callee`].
+    #[cfg_attr(not(any(feature = "tower", feature = "reqwest")), allow(dead_code))]
+    pub(crate) fn callee(&self, own: u64) {
+        self.call.callee(own);
+    }
+
     /// Runs one poll of the call's future, `poll`, with the call's waker and
     /// selftime's I/O runtime current.
     pub(crate) fn poll<T>(&self, cx: &Context<'_>, poll: impl FnOnce(&mut Context<'_>) -> T) -> T {
@@ -137,6 +144,10 @@ struct Steps {
     /// may keep our waker long after (the last waker it was given), and it
     /// must not keep the handler's state from going back to its pool.
     handler: Option<HandlerContext>,
+    /// The call's own time so far, the waits after its wakes left out:
+    /// the closed stretches in flight, and where the open one began.
+    flown: u64,
+    since: u64,
 }
 
 impl Steps {
@@ -162,6 +173,8 @@ impl WakeCall {
                 last: now,
                 task: None,
                 handler: Some(handler),
+                flown: 0,
+                since: now,
             }),
         });
         let waker = Waker::from(Arc::clone(&call));
@@ -190,7 +203,26 @@ impl WakeCall {
                 let resumed = state.resume(self.dep, now);
                 steps.tickets = resumed;
                 steps.phase = Phase::Running;
+                steps.since = now;
             }
+        }
+    }
+
+    /// The dependency reported `own` nanoseconds as its own time
+    /// (`Server-Timing`): the rest of the call's time so far, less the
+    /// waits after its wakes (this process's backlog, not the way between),
+    /// is recorded as the time between the two ends.
+    #[cfg_attr(not(any(feature = "tower", feature = "reqwest")), allow(dead_code))]
+    pub(crate) fn callee(&self, own: u64) {
+        let mut steps = self.steps();
+        let phase = steps.phase;
+        let (flown, since) = (steps.flown, steps.since);
+        if let Some((state, now)) = steps.at_now() {
+            let flown = match phase {
+                Phase::Running => flown + now.saturating_sub(since),
+                Phase::Woken | Phase::Done => flown,
+            };
+            state.between(self.dep, flown.saturating_sub(own));
         }
     }
 
@@ -228,6 +260,7 @@ impl Wake for WakeCall {
                     let waiting = state.wait_begin(now);
                     steps.tickets = waiting;
                     steps.phase = Phase::Woken;
+                    steps.flown += now.saturating_sub(steps.since);
                 }
             }
             steps.task.clone()

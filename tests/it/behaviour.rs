@@ -379,6 +379,7 @@ async fn name_and_level_arguments() {
     external.breakdown = tracing::field::Empty,
     outcome = tracing::field::Empty,
     internal.backlog_us = tracing::field::Empty,
+    external.between_us = tracing::field::Empty,
 ))]
 async fn onto_current() {
     call_a(ms(7)).await;

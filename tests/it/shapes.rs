@@ -543,7 +543,7 @@ async fn span_current_onto_a_span_without_the_fields_warns_once_and_still_measur
     assert_eq!(
         warning.fields["missing"],
         "external.duration_us, internal.duration_us, external.calls, external.breakdown, \
-         internal.backlog_us"
+         internal.backlog_us, external.between_us"
     );
     assert!(
         warning.fields["message"].contains("external.calls = tracing::field::Empty"),
@@ -556,8 +556,8 @@ async fn span_current_onto_a_span_without_the_fields_warns_once_and_still_measur
     assert_eq!(bare.field("external.duration_us"), None);
 
     // With `split`, the split fields are asked for too.
-    let seven = tracing::info_span!(
-        "seven",
+    let eight = tracing::info_span!(
+        "eight",
         total.duration_us = Empty,
         external.duration_us = Empty,
         internal.duration_us = Empty,
@@ -565,8 +565,9 @@ async fn span_current_onto_a_span_without_the_fields_warns_once_and_still_measur
         external.breakdown = Empty,
         outcome = Empty,
         internal.backlog_us = Empty,
+        external.between_us = Empty,
     );
-    seven.in_scope(onto_a_span_without_the_split);
+    eight.in_scope(onto_a_span_without_the_split);
     let warnings = capture.events("selftime");
     assert_eq!(warnings.len(), 2, "{warnings:#?}");
     assert_eq!(
@@ -583,6 +584,7 @@ async fn span_current_onto_a_span_without_the_fields_warns_once_and_still_measur
     let reordered = tracing::info_span!(
         "reordered",
         outcome = Empty,
+        external.between_us = Empty,
         internal.backlog_us = Empty,
         external.breakdown = Empty,
         external.calls = Empty,

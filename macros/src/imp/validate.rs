@@ -523,7 +523,7 @@ fn describe(item: &Item) -> (TokenStream, &'static str) {
 /// The span fields `#[timed_handler]` records, in the order it declares
 /// them: `selftime::FIELDS`. This crate cannot depend on the runtime, so the
 /// list is written twice; tests/expansion checks that the two agree.
-pub(crate) const FIELDS: [&str; 7] = [
+pub(crate) const FIELDS: [&str; 8] = [
     "total.duration_us",
     "external.duration_us",
     "internal.duration_us",
@@ -531,6 +531,7 @@ pub(crate) const FIELDS: [&str; 7] = [
     "external.breakdown",
     "outcome",
     "internal.backlog_us",
+    "external.between_us",
 ];
 
 /// The fields `split` adds: `selftime::SPLIT_FIELDS`, checked as [`FIELDS`].

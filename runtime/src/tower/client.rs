@@ -213,6 +213,14 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let (result, call) = ready!(self.project().inner.poll(cx));
+        if let (Ok(response), Some(call)) = (&result, &call) {
+            let values = response.headers().get_all("server-timing");
+            if let Some(own) =
+                crate::timing::callee_total(values.iter().map(http::HeaderValue::as_bytes))
+            {
+                call.callee(own);
+            }
+        }
         Poll::Ready(result.map(|response| {
             // A body that is already over (a `HEAD`, a 204) ends the call now.
             response.map(|body| ExternalBody::new(body, call.map(BodyCall::Waking)))

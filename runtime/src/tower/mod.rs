@@ -246,6 +246,7 @@
 mod arrival;
 mod client;
 mod server;
+mod timing;
 
 #[cfg(feature = "tonic")]
 pub use arrival::Incoming;
@@ -255,3 +256,4 @@ pub use client::{
     HttpExternalLayer, HttpExternalService,
 };
 pub use server::{HandlerBody, HandlerLayer, HandlerService, NoRoute, ResponseFuture};
+pub use timing::{InvalidServerTiming, ServerTiming};

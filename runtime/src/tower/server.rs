@@ -1,11 +1,13 @@
 //! The server side: every request a handler, to the end of its response body.
 
+use super::timing::ServerTiming;
 use crate::handler::HandlerContext;
 use crate::intern::Interner;
 use crate::names::OTHER_DEPENDENCY;
 use crate::reading::{Outcome, Route};
 use crate::run::{Run, Spec};
 use crate::scope;
+use crate::snapshot::Snapshot;
 use bytes::Buf as _;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::request::Parts;
@@ -19,6 +21,8 @@ use std::task::{ready, Context, Poll};
 use tokio::task::futures::TaskLocalFuture;
 use tower_layer::Layer;
 use tower_service::Service;
+
+const SERVER_TIMING_HEADER: http::HeaderName = http::HeaderName::from_static("server-timing");
 
 /// Handler names built from routes: `GET /users/{id}`, `/shop.Cart/Checkout`.
 static ROUTES: Interner = Interner::new();
@@ -62,6 +66,7 @@ pub struct HandlerLayer<R = NoRoute> {
     route: R,
     naming: Naming,
     to_end: &'static [&'static str],
+    server_timing: Option<ServerTiming>,
 }
 
 impl HandlerLayer {
@@ -78,6 +83,7 @@ impl HandlerLayer {
             route: no_route,
             naming: Naming::Http,
             to_end: &[],
+            server_timing: None,
         }
     }
 
@@ -128,6 +134,7 @@ impl HandlerLayer {
             route: grpc_path,
             naming: Naming::Grpc,
             to_end: &[],
+            server_timing: None,
         }
     }
 
@@ -163,6 +170,7 @@ impl HandlerLayer {
             route: matched,
             naming: Naming::Http,
             to_end: &[],
+            server_timing: None,
         }
     }
 }
@@ -209,6 +217,7 @@ impl<R> HandlerLayer<R> {
             route,
             naming: Naming::Http,
             to_end: self.to_end,
+            server_timing: self.server_timing,
         }
     }
 
@@ -231,6 +240,28 @@ impl<R> HandlerLayer<R> {
     #[must_use]
     pub fn to_end(mut self, names: &'static [&'static str]) -> Self {
         self.to_end = names;
+        self
+    }
+
+    /// Tells the requests `policy` trusts how long their handler took, in a
+    /// W3C `Server-Timing` response header (for gRPC, the response's
+    /// metadata): off unless set. See [`ServerTiming`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use selftime::tower::{HandlerLayer, ServerTiming};
+    ///
+    /// # fn main() -> Result<(), selftime::tower::InvalidServerTiming> {
+    /// let layer = HandlerLayer::matched_path()
+    ///     .server_timing(ServerTiming::for_header("x-debug-timing", "s3cr3t")?);
+    /// # let _ = layer;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn server_timing(mut self, policy: ServerTiming) -> Self {
+        self.server_timing = Some(policy);
         self
     }
 }
@@ -256,6 +287,7 @@ impl<S, R: Clone> Layer<S> for HandlerLayer<R> {
             route: self.route.clone(),
             naming: self.naming,
             to_end: self.to_end,
+            server_timing: self.server_timing.clone(),
         }
     }
 }
@@ -268,6 +300,7 @@ pub struct HandlerService<S, R = NoRoute> {
     route: R,
     naming: Naming,
     to_end: &'static [&'static str],
+    server_timing: Option<ServerTiming>,
 }
 
 impl<S: fmt::Debug, R> fmt::Debug for HandlerService<S, R> {
@@ -393,6 +426,7 @@ where
         // Read before the handler opens, so that its total runs from the
         // request's arrival.
         let waited = super::arrival::waited(&parts.extensions);
+        let timing = self.server_timing.as_ref().and_then(|t| t.decide(&parts));
         let spec = Spec::new(name, span)
             .with_route(known)
             .with_waited(waited)
@@ -410,6 +444,7 @@ where
             http1,
             grpc,
             to_end: self.to_end,
+            timing,
         }
     }
 }
@@ -433,6 +468,8 @@ pin_project! {
         http1: bool,
         grpc: bool,
         to_end: &'static [&'static str],
+        // `Server-Timing` for this request, with the dependencies or not.
+        timing: Option<bool>,
     }
 }
 
@@ -464,7 +501,14 @@ where
             return Poll::Pending;
         };
         Poll::Ready(match result {
-            Ok(response) => {
+            Ok(mut response) => {
+                if let (Some(dependencies), Some(handler)) = (*this.timing, run.handler()) {
+                    let state = handler.state();
+                    let snapshot = Snapshot::read(state, state.now());
+                    if let Some(value) = super::timing::header(&snapshot, dependencies) {
+                        response.headers_mut().append(SERVER_TIMING_HEADER, value);
+                    }
+                }
                 if let Some(path) = this.unnamed.take() {
                     name_answered(&mut run, &path, &response);
                 }

@@ -81,6 +81,7 @@ fn collected(n: u32) -> Vec<u32> {
     external.breakdown,
     outcome,
     internal.backlog_us,
+    external.between_us,
 ))]
 fn declared(n: u32) -> u32 {
     n
@@ -97,6 +98,7 @@ fn declared(n: u32) -> u32 {
         external.breakdown,
         outcome,
         internal.backlog_us,
+        external.between_us,
         internal.busy_us,
         internal.scheduled_us,
         internal.waiting_us,

@@ -11,6 +11,7 @@ use tracing::instrument;
     external.breakdown,
     outcome,
     internal.backlog_us,
+    external.between_us,
 ))]
 fn checkout(cart: u32) -> u32 {
     cart
