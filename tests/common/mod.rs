@@ -37,3 +37,52 @@ pub async fn serve(router: axum::Router) -> SocketAddr {
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     addr
 }
+
+/// Serves `router` as a service would to know its requests' arrival and
+/// peer: through an `ArrivalListener`, with `ConnectInfo<Arrival>`.
+pub async fn serve_arrivals(router: axum::Router) -> SocketAddr {
+    let listener = selftime::tower::ArrivalListener::bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = router.into_make_service_with_connect_info::<selftime::tower::Arrival>();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+/// A plain TCP forwarder to `upstream`, instrumented by nobody, standing for
+/// a load balancer or a slow network: each chunk of the answer waits
+/// `delay` before it is passed on. Its address.
+pub async fn forwarder(upstream: SocketAddr, delay: Duration) -> SocketAddr {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                    return;
+                };
+                let _ = (client.set_nodelay(true), server.set_nodelay(true));
+                let (mut client_read, mut client_write) = client.into_split();
+                let (mut server_read, mut server_write) = server.into_split();
+                let ask = async move {
+                    let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
+                    let _ = server_write.shutdown().await;
+                };
+                let answer = async move {
+                    let mut buf = vec![0; 64 * 1024];
+                    while let Ok(n @ 1..) = server_read.read(&mut buf).await {
+                        tokio::time::sleep(delay).await;
+                        if client_write.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    let _ = client_write.shutdown().await;
+                };
+                tokio::join!(ask, answer);
+            });
+        }
+    });
+    addr
+}

@@ -104,7 +104,7 @@ async fn in_memory_channel() -> Channel {
 }
 
 /// An in-memory channel to the server behind `layer`.
-async fn in_memory_channel_with(layer: HandlerLayer) -> Channel {
+pub(crate) async fn in_memory_channel_with(layer: HandlerLayer) -> Channel {
     let (client, server) = tokio::io::duplex(64 * 1024);
     // One connection, and an incoming stream that stays open: a stream that
     // ended would shut the server down.

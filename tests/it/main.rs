@@ -33,5 +33,6 @@ mod loopback;
 mod real_clock;
 mod redis;
 mod reqwest;
+mod server_timing;
 mod shapes;
 mod tower;

@@ -39,6 +39,8 @@ mod beyond;
 mod client_time;
 #[path = "../it/grpc.rs"]
 mod grpc;
+#[path = "../it/server_timing.rs"]
+mod server_timing;
 #[path = "../it/shapes.rs"]
 mod shapes;
 #[path = "../it/tower.rs"]

@@ -530,3 +530,60 @@ fn a_slow_readers_time_is_its_own_histogram() {
         .text
         .contains("# HELP selftime_client_seconds Time the responses"));
 }
+
+/// A dependency that reports its own time in `Server-Timing` gets a
+/// histogram of the time between and one of its own time; one that does
+/// not, neither.
+#[test]
+fn the_time_between_and_the_callees_own_time_have_their_histograms() {
+    use http_body_util::BodyExt as _;
+    use tower::{Layer as _, ServiceExt as _};
+    #[selftime::timed_handler]
+    async fn pay(reporting: bool) {
+        let dep = if reporting { "billing" } else { "ledger" };
+        let service = selftime::tower::HttpExternalLayer::new(dep).layer(tower::service_fn(
+            move |_: http::Request<axum::body::Body>| async move {
+                sleep(ms(15)).await;
+                let mut response = http::Response::new(axum::body::Body::empty());
+                if reporting {
+                    let timing = http::HeaderValue::from_static("total;dur=10");
+                    response.headers_mut().insert("server-timing", timing);
+                }
+                Ok::<_, std::convert::Infallible>(response)
+            },
+        ));
+        let request = http::Request::get("/")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = service.oneshot(request).await.unwrap();
+        response.into_body().collect().await.unwrap();
+    }
+    let page = scrape_after(exporter(), async {
+        pay(true).await;
+        pay(false).await;
+    });
+    let billing = [h("pay"), ("dependency", "billing")];
+    page.assert_histogram(
+        "selftime_between_seconds",
+        &billing,
+        1,
+        0.005,
+        &[("0.005", 1)],
+    );
+    page.assert_histogram(
+        "selftime_callee_seconds",
+        &billing,
+        1,
+        0.01,
+        &[("0.005", 0), ("0.01", 1)],
+    );
+    page.assert_histogram(EXTERNAL, &billing, 1, 0.015, &[("0.025", 1)]);
+    let ledger = key(
+        "selftime_between_seconds_count",
+        &[h("pay"), ("dependency", "ledger")],
+    );
+    assert!(!page.text.contains(&ledger), "{}", page.text);
+    assert!(page
+        .text
+        .contains("# HELP selftime_between_seconds Time selftime handlers' calls spent between"));
+}

@@ -745,6 +745,14 @@ fn over_otlp_http_the_series_and_the_span_attributes_reach_a_receiver() {
     let receiver = Receiver::start();
     let (meter_provider, tracer_provider) = otlp_providers(&receiver);
     // Handler spans are `INFO`; h2's and hyper's own are not exported.
+    // A gRPC method the process has answered before, so that its span is
+    // named after it from the start: `tracing-opentelemetry` takes a span's
+    // name when the span opens, and a method seen for the first time is
+    // `unmatched` until its answer (see `HandlerLayer::grpc`).
+    run_paused(&SdkMeterProvider::default(), async {
+        let cart = crate::grpc::in_memory().await;
+        crate::grpc::place_order(cart, "c0").await.unwrap();
+    });
     let layer = tracing_opentelemetry::layer().with_tracer(tracer_provider.tracer("selftime-test"));
     let subscriber = tracing::subscriber::set_default(
         tracing_subscriber::registry()

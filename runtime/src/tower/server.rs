@@ -105,7 +105,9 @@ impl HandlerLayer {
     /// and no `grpc-status` of `UNIMPLEMENTED`. A request whose method is
     /// not in the table is named `unmatched` until its response head, and
     /// then, if it was answered so, after its method (its span's `otel.name`
-    /// is recorded again). A call to a method the server does not have
+    /// is recorded again, and its series carry the method; a tracer that
+    /// names a span when it opens, as `tracing-opentelemetry` does, keeps
+    /// `unmatched` as that one span's name). A call to a method the server does not have
     /// (tonic answers `UNIMPLEMENTED`, an `error`) is named `unmatched` and
     /// takes no place in the table; so is one that fails or is cancelled
     /// before its response head while its method is not in the table yet.
