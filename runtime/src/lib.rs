@@ -553,6 +553,9 @@
 // One `unsafe` block in the crate, allowed where it is (`external.rs`: a
 // synchronous call borrows its handler's state from the task-local).
 #![deny(unsafe_code)]
+// docs.rs (`--cfg docsrs`, nightly rustdoc) labels each feature-gated item
+// with the feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod backlog;
 #[cfg(any(feature = "tower", feature = "reqwest"))]
@@ -567,15 +570,18 @@ mod intern;
 pub mod io;
 mod ledger;
 #[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
 mod names;
 #[cfg(feature = "opentelemetry")]
+#[cfg_attr(docsrs, doc(cfg(feature = "opentelemetry")))]
 pub mod opentelemetry;
 mod orphan;
 mod propagate;
 mod reading;
 mod report;
 #[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
 pub mod reqwest;
 mod run;
 mod scope;
@@ -585,6 +591,7 @@ mod table;
 #[cfg(any(feature = "tower", feature = "reqwest"))]
 mod timing;
 #[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod tower;
 mod wake;
 

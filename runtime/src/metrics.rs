@@ -32,7 +32,7 @@
 //! dependency was slow", `all` answers "how much did waiting cost". Their
 //! `_count` is the number of requests that called that dependency. A
 //! dependency named `all` would share the union's series: do not call one
-//! that (the name is [`ALL_DEPENDENCIES`](crate::ALL_DEPENDENCIES)).
+//! that (the name is [`ALL_DEPENDENCIES`]).
 //!
 //! # Cardinality and cost
 //!
@@ -123,7 +123,7 @@ pub const INTERNAL_SECONDS: &str = "selftime_internal_seconds";
 
 /// `selftime_external_seconds{handler,dependency}`: histogram of the time
 /// handlers spent waiting on dependencies, per dependency and
-/// [`ALL_DEPENDENCIES`](crate::ALL_DEPENDENCIES).
+/// [`ALL_DEPENDENCIES`].
 pub const EXTERNAL_SECONDS: &str = "selftime_external_seconds";
 
 /// `selftime_backlog_seconds{handler}`: histogram of the part of handlers'

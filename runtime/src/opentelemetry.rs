@@ -49,7 +49,7 @@
 //! points do **not** add up to the `all` point: they answer "which
 //! dependency was slow", `all` answers "how much did waiting cost". A
 //! dependency named `all` would share the union's series: do not call one
-//! that (the name is [`ALL_DEPENDENCIES`](crate::ALL_DEPENDENCIES)).
+//! that (the name is [`ALL_DEPENDENCIES`]).
 //!
 //! # Buckets
 //!
@@ -153,7 +153,7 @@ pub const INTERNAL_DURATION: &str = "selftime.internal.duration";
 
 /// `selftime.external.duration`: histogram of the time handlers spent
 /// waiting on dependencies, in seconds, per [`DEPENDENCY`] and
-/// [`ALL_DEPENDENCIES`](crate::ALL_DEPENDENCIES).
+/// [`ALL_DEPENDENCIES`].
 pub const EXTERNAL_DURATION: &str = "selftime.external.duration";
 
 /// `selftime.backlog.duration`: histogram of the part of handlers' internal

@@ -118,6 +118,7 @@ impl ArrivalListener {
     /// Its connections as a stream, for tonic's `serve_with_incoming`, with
     /// `TCP_NODELAY` set on each, as tonic's own listener sets it.
     #[cfg(feature = "tonic")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
     #[must_use]
     pub fn incoming(self) -> Incoming {
         // As tonic's own listener does: HTTP/2 writes a response in several
@@ -131,12 +132,14 @@ impl ArrivalListener {
 /// The connections of an [`ArrivalListener`], as a stream: see
 /// [`ArrivalListener::incoming`].
 #[cfg(feature = "tonic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
 #[derive(Debug)]
 pub struct Incoming {
     listener: ArrivalListener,
 }
 
 #[cfg(feature = "tonic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
 impl futures_core::Stream for Incoming {
     type Item = io::Result<ArrivalStream>;
 
@@ -345,6 +348,7 @@ impl AsyncWrite for ArrivalStream {
 }
 
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 impl axum::serve::Listener for ArrivalListener {
     type Io = ArrivalStream;
     type Addr = SocketAddr;
@@ -379,6 +383,7 @@ fn connection_error(e: &io::Error) -> bool {
 }
 
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, ArrivalListener>>
     for Arrival
 {
@@ -388,6 +393,7 @@ impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Arri
 }
 
 #[cfg(feature = "tonic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
 impl tonic::transport::server::Connected for ArrivalStream {
     type ConnectInfo = Arrival;
 

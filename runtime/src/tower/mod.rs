@@ -249,6 +249,7 @@ mod server;
 mod timing;
 
 #[cfg(feature = "tonic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
 pub use arrival::Incoming;
 pub use arrival::{Arrival, ArrivalListener, ArrivalStream};
 pub use client::{

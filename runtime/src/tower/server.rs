@@ -159,6 +159,7 @@ impl HandlerLayer {
     ///     .layer(selftime::tower::HandlerLayer::matched_path());
     /// ```
     #[cfg(feature = "axum")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
     #[must_use]
     pub fn matched_path() -> Self {
         fn matched(parts: &Parts) -> Option<&str> {
