@@ -45,6 +45,11 @@
 //! - `selftime_attributes_wake` (reported only): `selftime_attributes` with
 //!   `#[external_call("pricing", until_wake)]`: the attribute's call ended by its
 //!   answer, on the I/O thread;
+//! - `selftime_layer_timing_untrusted` and `selftime_layer_timing` (reported
+//!   only): `selftime_layer` with a `Server-Timing` policy that trusts no
+//!   request (a header nobody sends) and one that trusts every request (so
+//!   each response carries the header). Beside `selftime_layer`, the cost of
+//!   the header off and on;
 //! - `tracing_instrument`: what a team writes without selftime,
 //!   `#[tracing::instrument(skip_all)]` on the same two fns: a span per
 //!   request and one per call.
@@ -116,7 +121,7 @@ use common::{env_or, noop::Noop, Rounds, Target};
 use criterion::Criterion;
 use reqwest_middleware::ClientWithMiddleware;
 use selftime::reqwest::ExternalCallMiddleware;
-use selftime::tower::{Arrival, ArrivalListener, HandlerLayer};
+use selftime::tower::{Arrival, ArrivalListener, HandlerLayer, ServerTiming};
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
@@ -266,9 +271,11 @@ enum Variant {
     SelftimeLayerPlainCall,
     SelftimeLayerArrival,
     SelftimeAttributesWake,
+    SelftimeLayerTimingUntrusted,
+    SelftimeLayerTiming,
 }
 
-const VARIANTS: [Variant; 11] = [
+const VARIANTS: [Variant; 13] = [
     Variant::Uninstrumented,
     Variant::MiddlewareOnly,
     Variant::SelftimeLayer,
@@ -280,6 +287,8 @@ const VARIANTS: [Variant; 11] = [
     Variant::SelftimeLayerPlainCall,
     Variant::SelftimeLayerArrival,
     Variant::SelftimeAttributesWake,
+    Variant::SelftimeLayerTimingUntrusted,
+    Variant::SelftimeLayerTiming,
 ];
 
 impl Variant {
@@ -296,6 +305,8 @@ impl Variant {
             Self::SelftimeLayerPlainCall => "selftime_layer_plain_call",
             Self::SelftimeLayerArrival => "selftime_layer_arrival",
             Self::SelftimeAttributesWake => "selftime_attributes_wake",
+            Self::SelftimeLayerTimingUntrusted => "selftime_layer_timing_untrusted",
+            Self::SelftimeLayerTiming => "selftime_layer_timing",
         }
     }
 
@@ -364,6 +375,18 @@ impl Variant {
             Self::SelftimeAttributesWake => Router::new()
                 .route(ROUTE, get(timed_woken))
                 .with_state(plain),
+            Self::SelftimeLayerTimingUntrusted | Self::SelftimeLayerTiming => {
+                let policy = if self == Self::SelftimeLayerTiming {
+                    ServerTiming::when(|_| true)
+                } else {
+                    ServerTiming::for_header("x-debug-timing", "nobody sends this")
+                        .expect("a valid header")
+                };
+                Router::new()
+                    .route(ROUTE, get(through_chain))
+                    .layer(HandlerLayer::matched_path().server_timing(policy))
+                    .with_state(chain(Some(ExternalCallMiddleware::named("pricing"))))
+            }
         }
     }
 }
@@ -724,6 +747,16 @@ fn judge(r: &Rounds) {
         "backlog CPU per request, wake mode (attributes)",
         "us",
         cost(Variant::SelftimeAttributesWake, Variant::SelftimeAttributes),
+    );
+    r.figure(
+        "Server-Timing CPU per request, a policy that trusts no request",
+        "us",
+        cost(Variant::SelftimeLayerTimingUntrusted, Variant::SelftimeLayer),
+    );
+    r.figure(
+        "Server-Timing CPU per request, the header on every response",
+        "us",
+        cost(Variant::SelftimeLayerTiming, Variant::SelftimeLayer),
     );
 }
 
