@@ -31,6 +31,7 @@
 //! [Spawned tasks, blocking calls and threads](#spawned-tasks-blocking-calls-and-threads) ·
 //! [Where internal time goes](#where-internal-time-goes) ·
 //! [Backlog: when the service itself is the bottleneck](#backlog-when-the-service-itself-is-the-bottleneck) ·
+//! [Server-Timing: the time between](#server-timing-the-time-between) ·
 //! [Orphan calls](#orphan-calls) ·
 //! [Edge cases](#edge-cases) ·
 //! [Testing with tokio's paused clock](#testing-with-tokios-paused-clock) ·
@@ -132,9 +133,10 @@
 //! | `external.duration_us` | `u64`, the union of the intervals in which at least one external call was in flight, µs |
 //! | `internal.duration_us` | `u64`, total − external (never negative; the three always add up exactly) |
 //! | `external.calls` | `u64`, how many external calls the handler started |
-//! | `external.breakdown` | `dep=<µs>us/<calls>` joined by `,`, in order of first call: `legacy=35012us/1,redis=812us/3` |
+//! | `external.breakdown` | `dep=<µs>us/<calls>` joined by `,`, in order of first call: `legacy=35012us/1,redis=812us/3`; a dependency that reported its own time adds `;between=<µs>us` ([Server-Timing](#server-timing-the-time-between)): `legacy=35012us/1;between=2010us` |
 //! | `outcome` | `ok`, `error`, `panic` or `cancelled` (see [Outcomes](#outcomes)) |
 //! | `internal.backlog_us` | `u64`, the part of internal time in which this process held the request up: answers waiting for a busy worker, and a request waiting before its handler started ([Backlog](#backlog-when-the-service-itself-is-the-bottleneck)) |
+//! | `external.between_us` | `u64`, recorded only when a dependency reported its own time: the part of external time spent between this process and those dependencies (network, proxies, balancers) ([Server-Timing](#server-timing-the-time-between)) |
 //! | `client.duration_us` | behind the `tower` layer only: `u64`, the time the response was ready but the client had not taken it (a slow reader); then `internal = total − external − client` ([`CLIENT_FIELD`]) |
 //!
 //! The names are in [`FIELDS`]. The ledger works whether or not the span is
@@ -283,6 +285,45 @@
 //! waits as `internal.scheduled_us`. The price of wake mode: one allocation
 //! per call, a lock per poll, and a clock read per wake; the `tower` client
 //! layers add a task on the I/O thread per call (see `BENCHMARKS.md`).
+//!
+//! # Server-Timing: the time between
+//!
+//! A caller knows that its call to `legacy` took 80 ms, and nothing more:
+//! if a load balancer, a proxy nobody instruments or the network between
+//! the two slows, its dependency alert tells legacy's owners, whose service
+//! is fine. The W3C `Server-Timing` response header lets a server say how
+//! long it took, and selftime measures both ends the same way:
+//!
+//! - **The callee** tells the callers it trusts:
+//!   [`HandlerLayer::server_timing`](tower::HandlerLayer::server_timing)
+//!   with a [`ServerTiming`](tower::ServerTiming) policy (a header your
+//!   gateway sets, the networks your callers are in, or a function) adds
+//!   `Server-Timing: total;dur=12.345, internal;dur=2.101,
+//!   external;dur=10.244` to their responses (gRPC: the response metadata),
+//!   figures so far at the response head, milliseconds (the names are
+//!   [`SERVER_TIMING`]). Off unless set, and never for requests the policy
+//!   does not trust: the figures, and with `with_dependencies()` the names
+//!   of what the service calls, are not for strangers. Browsers show the
+//!   entries in their developer tools.
+//! - **The caller**'s integrations (the [`reqwest`] middleware, the
+//!   [`tower`] client layers, a tonic `Channel` behind
+//!   `HttpExternalLayer`) read the callee's `total` and split the call into
+//!   the dependency's own time and the time *between*: the call's time, less
+//!   the waits for this process's busy workers (its backlog, never between),
+//!   less the callee's total. [`Dependency::between`] and
+//!   [`Dependency::own`], [`Snapshot::between`], the `external.between_us`
+//!   field, `;between=` in the breakdown, and (features `metrics`,
+//!   `opentelemetry`) the `selftime_between_seconds` and
+//!   `selftime_callee_seconds` histograms per dependency carry it. Alert on
+//!   the time between (`SelftimeBetweenLatencyHigh`, for the platform's
+//!   owner) and on the callee's own time for the dependency's owner.
+//!
+//! Without the header nothing changes. A header that is longer than 4 KiB,
+//! names `total` twice, gives it two durations, or one that is not a
+//! plain non-negative number of milliseconds below a day is ignored as a
+//! whole, without an error. A callee that reports more than the call took
+//! (its clock, or rounding) leaves nothing between. Concurrent calls to one
+//! dependency add their times between, capped at the dependency's time.
 //!
 //! # Orphan calls
 //!
