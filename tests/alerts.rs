@@ -489,20 +489,28 @@ fn the_readmes_thresholds_file_checks_beside_the_shipped_rules() {
     assert!(readme().contains("--window 2m "));
 }
 
-/// The README's route and receiver for its own job, added to the routing
-/// example where it says, check and send checkout's pages to its team;
-/// checkout's other alerts go where everyone's do.
+/// The README's routes and receivers, added to the routing example where it
+/// says: checkout's pages reach its team, billing's notifications its
+/// owners; checkout's other alerts go where everyone's do.
 #[test]
 #[ignore = "needs amtool on PATH (apt-get install prometheus-alertmanager)"]
-fn the_readmes_route_for_its_job_pages_its_team() {
+fn the_readmes_routes_reach_the_job_team_and_the_dependency_owner() {
     let example =
         std::fs::read_to_string(alerts_dir().join("alertmanager.yml")).expect("alertmanager.yml");
     let route =
         readme_yaml("    # alertmanager.yml, at the end of route: routes: checkout's pages");
-    let receiver =
-        readme_yaml("  # alertmanager.yml, at the end of receivers: the checkout team's pager");
+    let owners = readme_yaml(
+        "        # alertmanager.yml, under the severity=\"notify\" route's routes: billing's owners",
+    );
+    let receiver = readme_yaml(
+        "  # alertmanager.yml, at the end of receivers: the checkout team's pager and billing's owners",
+    );
     // `routes:` under `route:` is the tree's last key, `receivers:` the
-    // file's.
+    // file's; the notify route's own `routes:` comes right after its
+    // `group_by: [dependency]`.
+    let notify = "      group_by: [dependency]\n      routes:\n";
+    let at = example.find(notify).expect("the notify route's routes") + notify.len();
+    let example = format!("{}{owners}{}", &example[..at], &example[at..]);
     let at = example.find("\nreceivers:\n").expect("receivers");
     let edited = format!("{}\n{route}{}{receiver}", &example[..at], &example[at..]);
     let dir = std::env::temp_dir().join(format!("selftime-routes-{}", std::process::id()));
@@ -518,6 +526,12 @@ fn the_readmes_route_for_its_job_pages_its_team() {
             alerts::DEPENDENCY_LATENCY,
             "notify",
             "dependency=billing",
+            "billing-owners-chat",
+        ),
+        (
+            alerts::DEPENDENCY_LATENCY,
+            "notify",
+            "dependency=payments",
             "unowned-dependencies-chat",
         ),
         (

@@ -751,7 +751,10 @@ fn judge(r: &Rounds) {
     r.figure(
         "Server-Timing CPU per request, a policy that trusts no request",
         "us",
-        cost(Variant::SelftimeLayerTimingUntrusted, Variant::SelftimeLayer),
+        cost(
+            Variant::SelftimeLayerTimingUntrusted,
+            Variant::SelftimeLayer,
+        ),
     );
     r.figure(
         "Server-Timing CPU per request, the header on every response",
