@@ -26,6 +26,7 @@ mod shop;
 
 mod behaviour;
 mod beyond;
+mod browser;
 mod client_time;
 mod grpc;
 mod house;

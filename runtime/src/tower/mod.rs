@@ -33,6 +33,13 @@
 //! # }
 //! ```
 //!
+//! With [`HandlerLayer::server_timing`], the requests a policy trusts also
+//! get the handler's figures in a W3C `Server-Timing` response header
+//! ([`ServerTiming`]). Browsers show these entries in their developer tools
+//! (Network → Timing), and the test suite checks with headless Chromium that
+//! a page reads them (`performance.getEntriesByType("navigation")`) as its
+//! handler's span records them.
+//!
 //! ## The span
 //!
 //! Tracing span names are fixed at compile time, so every request's span is
