@@ -26,6 +26,9 @@ pub(crate) enum Fault {
     /// The auth service saturates: a job blocks its workers, in slices of
     /// this length, and logins wait for them.
     OwnSaturation(Duration),
+    /// The load balancer between auth and the proxy (nobody's selftime)
+    /// holds each answer this long.
+    Network(Duration),
 }
 
 impl Fault {
@@ -39,6 +42,7 @@ impl Fault {
             Self::SessionStore(_) => "session_store",
             Self::Own(_) => "own",
             Self::OwnSaturation(_) => "own_saturation",
+            Self::Network(_) => "network",
         }
     }
 }
@@ -52,8 +56,8 @@ pub(crate) struct Phase {
     pub(crate) fault: Fault,
 }
 
-/// The seven phases, in order: a baseline, then the six incidents.
-pub(crate) const PHASES: [Phase; 7] = [
+/// The eight phases, in order: a baseline, then the seven incidents.
+pub(crate) const PHASES: [Phase; 8] = [
     Phase {
         title: "baseline",
         label: "baseline",
@@ -88,6 +92,11 @@ pub(crate) const PHASES: [Phase; 7] = [
         title: "auth saturates (a job blocks its workers, 30 ms at a time)",
         label: "auth saturated",
         fault: Fault::OwnSaturation(ms(30)),
+    },
+    Phase {
+        title: "the network to the proxy slows (+30 ms at the load balancer)",
+        label: "network +30 ms",
+        fault: Fault::Network(ms(30)),
     },
 ];
 

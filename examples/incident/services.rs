@@ -3,19 +3,28 @@
 //! its own `/metrics`, talking real HTTP.
 //!
 //! ```text
-//! load ──▶ gateway ──▶ auth ──▶ session store           (Redis: nobody's selftime)
+//! load ──▶ gateway ──▶ auth ──▶ session store                    (Redis: nobody's selftime)
 //!                        │
-//!                        └────▶ reverse proxy ──▶ legacy member system
+//!                        └──▶ load balancer ──▶ reverse proxy ──▶ legacy member system
+//!                             (a TCP forwarder: nobody's selftime)
 //! ```
 //!
 //! - **gateway** (the gateway team): `HandlerLayer::matched_path()` on its
 //!   router, and the reqwest middleware on its client (dependency `auth`);
-//! - **auth** (us): the `login` handler is a `#[selftime::timed_handler]`,
-//!   its two outbound calls `#[selftime::external_call(…, until_wake)]`s
-//!   (`session_store`, `legacy_proxy`): each ends when its answer arrives,
-//!   so that a wait for a busy auth worker is auth's backlog;
+//! - **auth** (us): the `login` handler is a `#[selftime::timed_handler]`;
+//!   its session-store call an `#[selftime::external_call(…, until_wake)]`,
+//!   and its client for the proxy has the reqwest middleware (dependency
+//!   `legacy_proxy`): each call ends when its answer arrives, so that a
+//!   wait for a busy auth worker is auth's backlog;
+//! - **the load balancer** (the platform team's, instrumented by nobody): a
+//!   plain TCP forwarder between auth and the proxy;
 //! - **proxy** (the platform team): like the gateway (dependency `legacy`);
 //! - **legacy** (the legacy team): `HandlerLayer::matched_path()`.
+//!
+//! The proxy and the legacy system tell their callers on the loopback
+//! network their own time in `Server-Timing`: auth splits each call to the
+//! proxy into the proxy's own time and the time between, the load
+//! balancer's.
 //!
 //! Every service is served through selftime's `ArrivalListener`, so that
 //! behind `HandlerLayer` a request's wait for a worker is in its total.
@@ -35,7 +44,7 @@ use metrics_exporter_prometheus::{
 };
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 use selftime::reqwest::ExternalCallMiddleware;
-use selftime::tower::{Arrival, ArrivalListener, HandlerLayer};
+use selftime::tower::{Arrival, ArrivalListener, HandlerLayer, ServerTiming};
 use std::cell::RefCell;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -92,6 +101,8 @@ pub(crate) struct Knobs {
     pub(crate) legacy: Knob,
     /// The slice of a worker the job that saturates auth blocks at a time.
     pub(crate) auth_hog: Knob,
+    /// The delay the load balancer adds to each answer it passes on.
+    pub(crate) network: Knob,
 }
 
 impl Knobs {
@@ -104,6 +115,7 @@ impl Knobs {
             &self.proxy,
             &self.legacy,
             &self.auth_hog,
+            &self.network,
         ] {
             knob.set(Duration::ZERO);
         }
@@ -115,6 +127,7 @@ impl Knobs {
             Fault::SessionStore(extra) => self.session_store.set(extra),
             Fault::Own(extra) => self.auth.set(extra),
             Fault::OwnSaturation(slice) => self.auth_hog.set(slice),
+            Fault::Network(extra) => self.network.set(extra),
         }
     }
 }
@@ -217,14 +230,21 @@ fn start_service(job: &'static str, workers: usize, router: Router) -> io::Resul
     Ok(Service { job, addr, runtime })
 }
 
-/// Starts the four services; they run until [`System::shutdown`].
+/// The policy of the services that tell their callers their own time:
+/// callers on the loopback network, which here is the service network.
+fn server_timing() -> io::Result<ServerTiming> {
+    ServerTiming::for_peers(["127.0.0.0/8"]).map_err(io::Error::other)
+}
+
+/// Starts the four services and the load balancer; they run until
+/// [`System::shutdown`].
 pub(crate) fn start(sessions: Sessions, knobs: Arc<Knobs>) -> io::Result<System> {
     let legacy = start_service(
         "legacy",
         1,
         Router::new()
             .route("/members/{user}", get(legacy_member))
-            .layer(HandlerLayer::matched_path())
+            .layer(HandlerLayer::matched_path().server_timing(server_timing()?))
             .with_state(Arc::clone(&knobs)),
     )?;
     let proxy_hop = Hop {
@@ -237,13 +257,19 @@ pub(crate) fn start(sessions: Sessions, knobs: Arc<Knobs>) -> io::Result<System>
         1,
         Router::new()
             .route("/legacy/members/{user}", get(proxy_member))
-            .layer(HandlerLayer::matched_path())
+            .layer(HandlerLayer::matched_path().server_timing(server_timing()?))
             .with_state(Arc::new(proxy_hop)),
     )?;
+    // The load balancer runs on the proxy's runtime: the platform team's.
+    let balancer = proxy
+        .runtime
+        .block_on(load_balancer(proxy.addr, Arc::clone(&knobs)))?;
     let auth_state = Auth {
-        http: client()?,
+        http: ClientBuilder::new(client()?)
+            .with(ExternalCallMiddleware::named("legacy_proxy").through_body())
+            .build(),
         sessions,
-        proxy: format!("http://{}", proxy.addr),
+        proxy: format!("http://{balancer}"),
         knobs: Arc::clone(&knobs),
     };
     // Two workers: sealing blocks one of them (`block_in_place`).
@@ -306,7 +332,8 @@ pub(crate) async fn serve(router: Router) -> io::Result<SocketAddr> {
 
 /// The auth service's state.
 struct Auth {
-    http: reqwest::Client,
+    /// Every request through it an external call to `legacy_proxy`.
+    http: ClientWithMiddleware,
     sessions: Sessions,
     proxy: String,
     knobs: Arc<Knobs>,
@@ -348,21 +375,64 @@ async fn load_session(auth: &Auth, token: &str) -> io::Result<Option<String>> {
     auth.sessions.get(token).await
 }
 
-/// Asks the legacy member system, through the reverse proxy, for the
-/// member's tier.
+/// Asks the legacy member system, through the load balancer and the
+/// reverse proxy, for the member's tier.
 ///
-/// In wake mode too: the client's connections are opened on selftime's I/O
-/// thread, which reads the proxy's answer as it arrives, so that a wait for
-/// a busy auth worker is auth's backlog, not the proxy's time.
-#[selftime::external_call("legacy_proxy", until_wake)]
-async fn fetch_member(auth: &Auth, user: &str) -> reqwest::Result<String> {
-    auth.http
+/// The client's middleware makes the request an external call to
+/// `legacy_proxy`, read on selftime's I/O thread as it arrives (a wait for
+/// a busy auth worker is auth's backlog, not the proxy's time), and reads
+/// the proxy's `Server-Timing`: what is not the proxy's own time is the
+/// time between, the load balancer's.
+async fn fetch_member(auth: &Auth, user: &str) -> reqwest_middleware::Result<String> {
+    Ok(auth
+        .http
         .get(format!("{}/legacy/members/{user}", auth.proxy))
         .send()
         .await?
         .error_for_status()?
         .text()
-        .await
+        .await?)
+}
+
+/// The load balancer in front of the proxy: a plain TCP forwarder that
+/// nobody instruments, passing each answer on after the network knob's
+/// delay. Its address.
+async fn load_balancer(upstream: SocketAddr, knobs: Arc<Knobs>) -> io::Result<SocketAddr> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let knobs = Arc::clone(&knobs);
+            tokio::spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                    return;
+                };
+                let _ = (client.set_nodelay(true), server.set_nodelay(true));
+                let (mut client_read, mut client_write) = client.into_split();
+                let (mut server_read, mut server_write) = server.into_split();
+                let ask = async move {
+                    let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
+                    let _ = server_write.shutdown().await;
+                };
+                let answer = async move {
+                    let mut buf = vec![0; 16 * 1024];
+                    while let Ok(n @ 1..) = server_read.read(&mut buf).await {
+                        let delay = knobs.network.get();
+                        if !delay.is_zero() {
+                            sleep(delay).await;
+                        }
+                        if client_write.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    let _ = client_write.shutdown().await;
+                };
+                tokio::join!(ask, answer);
+            });
+        }
+    });
+    Ok(addr)
 }
 
 /// A job on an auth worker that blocks it (a synchronous client, a file
