@@ -206,6 +206,8 @@ impl PhaseAlerts {
             Fault::Proxy(_) => Some((Team::Platform, Reach::Page)),
             Fault::SessionStore(_) => Some((Team::SessionStore, Reach::Notify)),
             Fault::Own(_) | Fault::OwnSaturation(_) => Some((Team::Auth, Reach::Page)),
+            // The load balancer is the platform team's: told, not paged.
+            Fault::Network(_) => Some((Team::Platform, Reach::Notify)),
         }
     }
 
