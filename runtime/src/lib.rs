@@ -23,6 +23,7 @@
 //!
 //! # Contents
 //!
+//! [Which one to use](#which-one-to-use) ·
 //! [What it measures](#what-it-measures) ·
 //! [A complete example](#a-complete-example) ·
 //! [The span fields](#the-span-fields) ·
@@ -37,7 +38,116 @@
 //! [Testing with tokio's paused clock](#testing-with-tokios-paused-clock) ·
 //! [Cost](#cost) ·
 //! [Failure model](#failure-model) ·
-//! [Integrations](#integrations)
+//! [Integrations](#integrations) ·
+//! [Metrics and alerts](#metrics-and-alerts) ·
+//! [OpenTelemetry](#opentelemetry)
+//!
+//! ## The public API
+//!
+//! Everything this crate exports, by kind. The modules other than [`io`]
+//! are each behind the cargo feature of the same name; the docs on docs.rs
+//! are built with every feature, and label each gated item with its
+//! feature.
+//!
+//! **Attributes**
+//!
+//! - [`#[timed_handler]`](macro@timed_handler): a fn is a handler; its
+//!   figures go on its span (and to the metrics) when it ends.
+//! - [`#[external_call]`](macro@external_call): a fn is an external call to
+//!   a dependency, counted toward the handler in scope.
+//!
+//! **Functions**
+//!
+//! - [`external`] and [`external_sync`]: a future, or a closure, as an
+//!   external call to a named dependency, without an attribute.
+//! - [`current`]: the figures so far of the handler in scope.
+//! - [`spawn`], [`spawn_blocking`] and [`bind`]: work handed to another
+//!   task or thread, still counting toward the handler
+//!   ([Spawned tasks](#spawned-tasks-blocking-calls-and-threads)).
+//! - [`orphan_calls`]: the calls made where no handler was in scope, per
+//!   dependency ([Orphan calls](#orphan-calls)).
+//!
+//! **Types and traits**
+//!
+//! - [`Snapshot`]: a handler's figures at one moment, as [`current`]
+//!   returns them; [`Dependency`]: one dependency's figures in it;
+//!   [`Outcome`]: how a handler ended.
+//! - [`HandlerContext`]: the handler in scope, captured to run work in it
+//!   elsewhere.
+//! - [`FutureExt`]: `fut.in_current_handler()`, which carries the handler
+//!   into a future; [`InCurrentHandler`] is that future.
+//! - [`External`]: the future [`external`] returns (`.until_wake()` ends
+//!   the call when its answer arrives).
+//! - [`OrphanCalls`]: the orphan counts [`orphan_calls`] returns.
+//!
+//! **Constants**
+//!
+//! - [`FIELDS`], [`SPLIT_FIELDS`] and [`CLIENT_FIELD`]: the names of the span
+//!   fields a handler records ([The span fields](#the-span-fields)).
+//! - [`SERVER_TIMING`]: the entries of the `Server-Timing` header a
+//!   handler tells trusted callers.
+//! - [`OTHER_DEPENDENCY`]: `other`, the dependency further dependencies
+//!   are counted under; [`ALL_DEPENDENCIES`]: `all`, the `dependency`
+//!   label of the union of a handler's calls in the metrics.
+//!
+//! **Modules**
+//!
+//! - [`io`] (always present): selftime's I/O thread, where measured clients'
+//!   connections live: [`io::enter`], [`io::run`].
+//! - [`tower`] (feature `tower`): the server layer [`tower::HandlerLayer`]
+//!   (every request a handler; its service [`tower::HandlerService`], its
+//!   body [`tower::HandlerBody`]) with its `Server-Timing` policy
+//!   [`tower::ServerTiming`]; the listener [`tower::ArrivalListener`], which
+//!   notes when each request arrived ([`tower::Arrival`]); the client layers
+//!   [`tower::ExternalLayer`] and [`tower::HttpExternalLayer`] (every call
+//!   through a tower service an external call). The feature `axum` adds
+//!   [`tower::HandlerLayer::matched_path`], and `tonic`
+//!   [`tower::ArrivalListener::incoming`].
+//! - [`reqwest`] (feature `reqwest`): [`reqwest::ExternalCallMiddleware`],
+//!   every request of a `reqwest-middleware` client an external call.
+//! - [`metrics`] (feature `metrics`): the figures as histograms and a
+//!   counter through the `metrics` facade; [`metrics::BUCKETS`],
+//!   [`metrics::describe`].
+//! - [`opentelemetry`] (feature `opentelemetry`): the same figures through
+//!   the OpenTelemetry metrics API;
+//!   [`opentelemetry::set_global_meter_provider`].
+//!
+//! The feature `test-util` adds no item: it makes figures follow tokio's
+//! paused clock ([Testing](#testing-with-tokios-paused-clock)).
+//!
+//! # Which one to use
+//!
+//! One thing opens each request's handler, and each call to a dependency is
+//! marked once:
+//!
+//! | you have | use |
+//! |---|---|
+//! | a handler fn (any framework, a queue consumer, a job) | [`#[timed_handler]`](macro@timed_handler) on it |
+//! | a tower service: axum, tonic, hyper | [`tower::HandlerLayer`] on it: every request a handler, timed to the end of its response body, its client's time apart |
+//! | a fn that waits on a dependency | [`#[external_call("dep")]`](macro@external_call) on it |
+//! | a call that is not a fn of yours | [`external`] (a future) or [`external_sync`] (a closure) around it |
+//! | a `reqwest` client | [`reqwest::ExternalCallMiddleware`] on it: every request an external call |
+//! | a tower client: a tonic `Channel`, hyper's client | [`tower::HttpExternalLayer`] (to the end of the response body) or [`tower::ExternalLayer`] (any service, to its response) |
+//!
+//! The integrations (the layers and the middleware) also end each call when
+//! its answer arrives, not when a busy worker gets to it
+//! ([Backlog](#backlog-when-the-service-itself-is-the-bottleneck)), and read
+//! a callee's `Server-Timing`.
+//!
+//! **One handler per request.** `HandlerLayer` and `#[timed_handler]` on
+//! the same request make two handlers, the attribute's nested in the
+//! layer's: two spans, two series in the metrics, and the inner handler's
+//! calls counted toward both ([Nested handlers](#nested-handlers)). Pick
+//! one per request: the layer for a whole service, the attribute where
+//! there is no layer or for a fn the layer does not see.
+//!
+//! **The layer's span.** Tracing span names are fixed at compile time, so
+//! behind `HandlerLayer` every request's span is named `request` (target
+//! `selftime::tower`); its `otel.name` field, which OpenTelemetry
+//! exporters use as the span's name, and the metrics' `handler` label
+//! carry the handler's name (`HandlerLayer::new("checkout")`, the route
+//! template as `GET /users/{id}`, or the gRPC method). See the
+//! [`tower`] module.
 //!
 //! # What it measures
 //!
