@@ -570,70 +570,48 @@
 //!
 //! What this crate guarantees, whatever the machine:
 //!
-//! - **An external call** reads the clock twice and, in each handler it
-//!   counts toward, makes a fixed number of uncontended atomic operations
-//!   (the dependency's call count, and one compare-and-swap for each open
-//!   and close of the handler's union and of the dependency's). It
-//!   allocates nothing and takes no lock; its cost does not grow with the
-//!   number of calls already made. Its dependency's number is looked up
-//!   once and kept: by an `#[external_call]` site at its first call, by a
-//!   tower client layer when it wraps its service, and beside each host the
-//!   `reqwest` middleware interns (a call to a host still finds the host
-//!   in a hash table: a hash of its name and a comparison). A call through
-//!   [`external`] or [`external_sync`], or a `reqwest` middleware given a
-//!   name, looks its dependency up by name, in a hash table, each time. Finding the number among the handler's
-//!   dependencies compares at most 16 two-byte ids. An asynchronous call
-//!   (`#[external_call]` on an `async fn`, [`external`], the tower client
-//!   layers, the `reqwest` middleware) also holds its handler while it is in
-//!   flight: it clones the handler's `Arc` when it begins and drops it when
-//!   it ends, two atomic operations on a count that the handler's other
-//!   holders share (its calls in flight, and the tasks it was carried into,
-//!   which may run on other threads). A synchronous call borrows the handler
-//!   instead. A call in wake mode allocates once and takes an uncontended
-//!   lock per poll.
+//! - **An external call allocates nothing and takes no lock.** It reads the
+//!   clock twice and, in each handler it counts toward, makes a fixed
+//!   number of uncontended atomic operations; its cost does not grow with
+//!   the number of calls already made. Its dependency's name is looked up
+//!   once and kept by an `#[external_call]` site, a tower client layer, and
+//!   the `reqwest` middleware for each host it names; a call through
+//!   [`external`] or [`external_sync`], or through a `reqwest` middleware
+//!   given one name, finds it in a table of names each time. The one
+//!   exception to "no allocation, no lock" is wake mode (`until_wake`, and
+//!   the integrations): one allocation per call and an uncontended lock per
+//!   poll.
 //! - **A call through an integration, inside a handler** (the `tower`
 //!   client layers, the `reqwest` middleware) is in wake mode, and its
-//!   connection's reads happen on selftime's I/O thread: the request is
-//!   handed to that thread and the answer handed back, two hand-offs
-//!   between threads a call, which is most of its cost (the `tower` client
-//!   layers also spawn the call's future there: one task a call). That is
-//!   the price of billing a dependency only the time it had the request,
-//!   however busy the caller is; `BENCHMARKS.md` measures it. An
+//!   connection's reads happen on selftime's [I/O thread](io): the request
+//!   is handed to that thread and the answer handed back, which is most of
+//!   its cost (the `tower` client layers also run the call's future there,
+//!   one task a call). That is the price of billing a dependency only the
+//!   time it had the request, however busy the caller is. An
 //!   `#[external_call]` without `until_wake` pays none of it, and bills the
 //!   dependency its answer's wait for a busy worker. Outside any handler an
 //!   integration's call runs where it is, as if selftime were not there.
-//! - **`ArrivalListener`** reads each connection's data with `recvmsg`
-//!   instead of `read`, the kernel's timestamp beside it, through a
-//!   per-thread buffer, and takes an uncontended lock per read that got
-//!   data.
-//! - **Outside any handler** a call reads no clock: one task-local lookup,
-//!   then one atomic add to its dependency's orphan counter in this
-//!   thread's shard of the counters (found through a thread-local; a thread
-//!   takes its shard at its first orphan call). Its dependency's number is
-//!   found as inside a handler: kept by an `#[external_call]` site, a tower
-//!   client layer or a named `reqwest` middleware; looked up by name for a
-//!   call through [`external`] or [`external_sync`], and by host for the
-//!   `reqwest` middleware. Debug builds also check a flag, to warn once.
-//! - **The clock's first reading.** Where the clock is the CPU's counter,
-//!   `quanta` calibrates it against the OS's clock when it is first read: a
-//!   busy spin, usually of milliseconds, capped at 200 ms. Unless something
-//!   read it before, that is at the start of the process's first handler,
-//!   whose caller waits for it (the handler's figures start after it). A
-//!   `HandlerLayer` reads it when it wraps a service (`Layer::layer`: axum's
-//!   `Router::layer`, tonic's `serve`), so a tower service's first request
-//!   does not wait for it. With `test-util` the clock is tokio's, which
-//!   needs no calibration.
-//! - **A handler** allocates at most once: its state (the ledger) is taken
-//!   from its thread's pool of finished ones (up to 16 a thread) when there
-//!   is one, so a steady stream of handlers allocates nothing. Its report
-//!   records seven span fields, formats the breakdown into a per-thread buffer,
-//!   and with `metrics` borrows label sets built on first use.
-//! - **No global state on the hot path**: concurrent handlers on any number
+//! - **Outside any handler** a call reads no clock: it finds no handler in
+//!   scope and adds one to its dependency's [orphan count](#orphan-calls).
+//! - **A handler allocates at most once**, for its state, and reuses the
+//!   state of handlers that finished on its thread, so a steady stream of
+//!   handlers allocates nothing. Its report records the span fields and,
+//!   with `metrics`, the series.
+//! - **The clock's first reading calibrates it.** Where the clock is the
+//!   CPU's counter, it is calibrated against the OS's clock when it is first
+//!   read: a busy spin, usually of milliseconds, at most 200 ms. Unless
+//!   something read it before, that is at the start of the process's first
+//!   handler, whose caller waits for it (the handler's figures start after
+//!   it). A [`tower::HandlerLayer`] reads it when it wraps a service
+//!   (`Layer::layer`: axum's `Router::layer`, tonic's `serve`), so a tower
+//!   service's first request does not wait for it. With `test-util` the
+//!   clock is tokio's, which needs no calibration.
+//! - **Nothing global on the hot path**: concurrent handlers on any number
 //!   of threads share nothing but the tables of names, which are read-only
 //!   once the names in use are in them.
 //!
 //! Measured figures, as ratios against baselines taken in the same run, are
-//! in `BENCHMARKS.md`.
+//! in `BENCHMARKS.md` in the repository.
 //!
 //! # Failure model
 //!
