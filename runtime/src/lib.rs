@@ -365,13 +365,11 @@
 //!   one line: `selftime::io::enter(|| endpoint.connect_lazy())`, or
 //!   `selftime::io::run(client.get_multiplexed_async_connection()).await`;
 //!   with `#[external_call("redis", until_wake)]` on the calls, a Redis answer is
-//!   then noticed as it arrives. Measured so (a `GET` on a connection opened
-//!   on the I/O thread, from a one-worker runtime kept 83 % busy, beside a
-//!   probe sending the same `GET` from an idle runtime at the same moment),
-//!   the call read 0.18 to 0.20 ms at the median and 1.0 to 1.4 ms at p99,
-//!   against the probe's 0.14 and 0.5 to 1.0 ms, while the handlers' backlog
-//!   read 14 and 42 ms: a residual of about 0.05 ms at the median and at
-//!   most half a millisecond at p99, the I/O thread's hand-off;
+//!   then noticed as it arrives. From a runtime kept busy, such a call reads
+//!   within about 0.05 ms at the median, and half a millisecond at p99, of
+//!   what the same `GET` takes from an idle runtime at the same moment,
+//!   while the handlers' backlog reads tens of milliseconds: what is left
+//!   is the I/O thread's hand-off;
 //! - an `#[external_call]` without `until_wake` (or [`external`]) ends its call
 //!   when the handler next runs after the answer: the cheapest form, right
 //!   on an idle runtime, and counting run-queue delay as external when the
@@ -634,10 +632,10 @@
 //! (server-sent events, upgrades, gRPC calls) end at their response head
 //! unless named with `HandlerLayer::to_end` (see the `tower` module's docs).
 //! `#[timed_handler]` on an axum handler times the handler fn only, up to the
-//! response it returns: it cannot see the body's delivery or the client. Served through `ArrivalListener`, it starts each
-//! request's total when the request reached the host (the kernel's receive
-//! timestamp on Linux), so that a request waiting for a busy worker is in
-//! its total. The feature `axum` adds `HandlerLayer::matched_path()`, which
+//! response it returns: it cannot see the body's delivery or the client.
+//! Served through `ArrivalListener`, the layer starts each request's total
+//! when the request reached the host (the kernel's receive timestamp on
+//! Linux), so that a request waiting for a busy worker is in its total. The feature `axum` adds `HandlerLayer::matched_path()`, which
 //! names each request after its route, and serves `ArrivalListener` to
 //! `axum::serve`; the feature `tonic`, `ArrivalListener::incoming()` for
 //! tonic's `serve_with_incoming`. On the client side, `ExternalLayer` /
