@@ -93,24 +93,35 @@
 //! **Modules**
 //!
 //! - [`io`] (always present): selftime's I/O thread, where measured clients'
-//!   connections live: [`io::enter`], [`io::run`].
+//!   connections live: [`io::enter`], and [`io::run`] with its future
+//!   [`io::OnIoThread`].
 //! - [`tower`] (feature `tower`): the server layer [`tower::HandlerLayer`]
-//!   (every request a handler; its service [`tower::HandlerService`], its
-//!   body [`tower::HandlerBody`]) with its `Server-Timing` policy
+//!   (every request a handler) with its `Server-Timing` policy
 //!   [`tower::ServerTiming`]; the listener [`tower::ArrivalListener`], which
 //!   notes when each request arrived ([`tower::Arrival`]); the client layers
 //!   [`tower::ExternalLayer`] and [`tower::HttpExternalLayer`] (every call
 //!   through a tower service an external call). The feature `axum` adds
 //!   [`tower::HandlerLayer::matched_path`], and `tonic`
-//!   [`tower::ArrivalListener::incoming`].
+//!   [`tower::ArrivalListener::incoming`]. The types these hand out:
+//!   [`tower::HandlerService`], [`tower::ResponseFuture`],
+//!   [`tower::HandlerBody`], [`tower::NoRoute`],
+//!   [`tower::InvalidServerTiming`], [`tower::ArrivalStream`],
+//!   [`tower::Incoming`], [`tower::ExternalService`],
+//!   [`tower::ExternalFuture`], [`tower::HttpExternalService`],
+//!   [`tower::HttpExternalFuture`], [`tower::ExternalBody`].
 //! - [`reqwest`] (feature `reqwest`): [`reqwest::ExternalCallMiddleware`],
 //!   every request of a `reqwest-middleware` client an external call.
 //! - [`metrics`] (feature `metrics`): the figures as histograms and a
 //!   counter through the `metrics` facade; [`metrics::BUCKETS`],
-//!   [`metrics::describe`].
+//!   [`metrics::describe`], and the metrics' names as constants
+//!   ([`metrics::INTERNAL_SECONDS`], …).
 //! - [`opentelemetry`] (feature `opentelemetry`): the same figures through
 //!   the OpenTelemetry metrics API;
-//!   [`opentelemetry::set_global_meter_provider`].
+//!   [`opentelemetry::set_global_meter_provider`] (its error,
+//!   [`opentelemetry::SetMeterProviderError`]),
+//!   [`opentelemetry::with_local_meter_provider`],
+//!   [`opentelemetry::BUCKETS`], and the instruments' and attributes' names
+//!   as constants ([`opentelemetry::INTERNAL_DURATION`], …).
 //!
 //! The feature `test-util` adds no item: it makes figures follow tokio's
 //! paused clock ([Testing](#testing-with-tokios-paused-clock)).
