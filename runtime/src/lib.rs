@@ -140,8 +140,9 @@
 //! | a `reqwest` client | [`reqwest::ExternalCallMiddleware`] on it: every request an external call |
 //! | a tower client: a tonic `Channel`, hyper's client | [`tower::HttpExternalLayer`] (to the end of the response body) or [`tower::ExternalLayer`] (any service, to its response) |
 //!
-//! The integrations (the layers and the middleware) also end each call when
-//! its answer arrives, not when a busy worker gets to it
+//! The client integrations (the tower client layers, the `reqwest`
+//! middleware) also end each call when its answer arrives, not when a busy
+//! worker gets to it
 //! ([Backlog](#backlog-when-the-service-itself-is-the-bottleneck)), and read
 //! a callee's `Server-Timing`.
 //!
