@@ -23,6 +23,7 @@
 //!
 //! # Contents
 //!
+//! [Which one to use](#which-one-to-use) ·
 //! [What it measures](#what-it-measures) ·
 //! [A complete example](#a-complete-example) ·
 //! [The span fields](#the-span-fields) ·
@@ -37,7 +38,128 @@
 //! [Testing with tokio's paused clock](#testing-with-tokios-paused-clock) ·
 //! [Cost](#cost) ·
 //! [Failure model](#failure-model) ·
-//! [Integrations](#integrations)
+//! [Integrations](#integrations) ·
+//! [Metrics and alerts](#metrics-and-alerts) ·
+//! [OpenTelemetry](#opentelemetry)
+//!
+//! ## The public API
+//!
+//! Everything this crate exports, by kind. The modules other than [`io`]
+//! are each behind the cargo feature of the same name; the docs on docs.rs
+//! are built with every feature, and label each gated item with its
+//! feature.
+//!
+//! **Attributes**
+//!
+//! - [`#[timed_handler]`](macro@timed_handler): a fn is a handler; its
+//!   figures go on its span (and to the metrics) when it ends.
+//! - [`#[external_call]`](macro@external_call): a fn is an external call to
+//!   a dependency, counted toward the handler in scope.
+//!
+//! **Functions**
+//!
+//! - [`external`] and [`external_sync`]: a future, or a closure, as an
+//!   external call to a named dependency, without an attribute.
+//! - [`current`]: the figures so far of the handler in scope.
+//! - [`spawn`], [`spawn_blocking`] and [`bind`]: work handed to another
+//!   task or thread, still counting toward the handler
+//!   ([Spawned tasks](#spawned-tasks-blocking-calls-and-threads)).
+//! - [`orphan_calls`]: the calls made where no handler was in scope, per
+//!   dependency ([Orphan calls](#orphan-calls)).
+//!
+//! **Types and traits**
+//!
+//! - [`Snapshot`]: a handler's figures at one moment, as [`current`]
+//!   returns them; [`Dependency`]: one dependency's figures in it;
+//!   [`Outcome`]: how a handler ended.
+//! - [`HandlerContext`]: the handler in scope, captured to run work in it
+//!   elsewhere.
+//! - [`FutureExt`]: `fut.in_current_handler()`, which carries the handler
+//!   into a future; [`InCurrentHandler`] is that future.
+//! - [`External`]: the future [`external`] returns (`.until_wake()` ends
+//!   the call when its answer arrives).
+//! - [`OrphanCalls`]: the orphan counts [`orphan_calls`] returns.
+//!
+//! **Constants**
+//!
+//! - [`FIELDS`], [`SPLIT_FIELDS`] and [`CLIENT_FIELD`]: the names of the span
+//!   fields a handler records ([The span fields](#the-span-fields)).
+//! - [`SERVER_TIMING`]: the entries of the `Server-Timing` header a
+//!   handler tells trusted callers.
+//! - [`OTHER_DEPENDENCY`]: `other`, the dependency further dependencies
+//!   are counted under; [`ALL_DEPENDENCIES`]: `all`, the `dependency`
+//!   label of the union of a handler's calls in the metrics.
+//!
+//! **Modules**
+//!
+//! - [`io`] (always present): selftime's I/O thread, where measured clients'
+//!   connections live: [`io::enter`], and [`io::run`] with its future
+//!   [`io::OnIoThread`].
+//! - [`tower`] (feature `tower`): the server layer [`tower::HandlerLayer`]
+//!   (every request a handler) with its `Server-Timing` policy
+//!   [`tower::ServerTiming`]; the listener [`tower::ArrivalListener`], which
+//!   notes when each request arrived ([`tower::Arrival`]); the client layers
+//!   [`tower::ExternalLayer`] and [`tower::HttpExternalLayer`] (every call
+//!   through a tower service an external call). The feature `axum` adds
+//!   [`tower::HandlerLayer::matched_path`], and `tonic`
+//!   [`tower::ArrivalListener::incoming`]. The types these hand out:
+//!   [`tower::HandlerService`], [`tower::ResponseFuture`],
+//!   [`tower::HandlerBody`], [`tower::NoRoute`],
+//!   [`tower::InvalidServerTiming`], [`tower::ArrivalStream`],
+//!   [`tower::Incoming`], [`tower::ExternalService`],
+//!   [`tower::ExternalFuture`], [`tower::HttpExternalService`],
+//!   [`tower::HttpExternalFuture`], [`tower::ExternalBody`].
+//! - [`reqwest`] (feature `reqwest`): [`reqwest::ExternalCallMiddleware`],
+//!   every request of a `reqwest-middleware` client an external call.
+//! - [`metrics`] (feature `metrics`): the figures as histograms and a
+//!   counter through the `metrics` facade; [`metrics::BUCKETS`],
+//!   [`metrics::describe`], and the metrics' names as constants
+//!   ([`metrics::INTERNAL_SECONDS`], …).
+//! - [`opentelemetry`] (feature `opentelemetry`): the same figures through
+//!   the OpenTelemetry metrics API;
+//!   [`opentelemetry::set_global_meter_provider`] (its error,
+//!   [`opentelemetry::SetMeterProviderError`]),
+//!   [`opentelemetry::with_local_meter_provider`],
+//!   [`opentelemetry::BUCKETS`], and the instruments' and attributes' names
+//!   as constants ([`opentelemetry::INTERNAL_DURATION`], …).
+//!
+//! The feature `test-util` adds no item: it makes figures follow tokio's
+//! paused clock ([Testing](#testing-with-tokios-paused-clock)).
+//!
+//! # Which one to use
+//!
+//! One thing opens each request's handler, and each call to a dependency is
+//! marked once:
+//!
+//! | you have | use |
+//! |---|---|
+//! | a handler fn (any framework, a queue consumer, a job) | [`#[timed_handler]`](macro@timed_handler) on it |
+//! | a tower service: axum, tonic, hyper | [`tower::HandlerLayer`] on it: every request a handler, timed to the end of its response body, its client's time apart |
+//! | a fn that waits on a dependency | [`#[external_call("dep")]`](macro@external_call) on it |
+//! | a call that is not a fn of yours | [`external`] (a future) or [`external_sync`] (a closure) around it |
+//! | a `reqwest` client | [`reqwest::ExternalCallMiddleware`] on it: every request an external call |
+//! | a tower client: a tonic `Channel`, hyper's client | [`tower::HttpExternalLayer`] (to the end of the response body) or [`tower::ExternalLayer`] (any service, to its response) |
+//!
+//! The client integrations (the tower client layers, the `reqwest`
+//! middleware) also end each call when its answer arrives, not when a busy
+//! worker gets to it
+//! ([Backlog](#backlog-when-the-service-itself-is-the-bottleneck)), and read
+//! a callee's `Server-Timing`.
+//!
+//! **One handler per request.** `HandlerLayer` and `#[timed_handler]` on
+//! the same request make two handlers, the attribute's nested in the
+//! layer's: two spans, two series in the metrics, and the inner handler's
+//! calls counted toward both ([Nested handlers](#nested-handlers)). Pick
+//! one per request: the layer for a whole service, the attribute where
+//! there is no layer or for a fn the layer does not see.
+//!
+//! **The layer's span.** Tracing span names are fixed at compile time, so
+//! behind `HandlerLayer` every request's span is named `request` (target
+//! `selftime::tower`); its `otel.name` field, which OpenTelemetry
+//! exporters use as the span's name, and the metrics' `handler` label
+//! carry the handler's name (`HandlerLayer::new("checkout")`, the route
+//! template as `GET /users/{id}`, or the gRPC method). See the
+//! [`tower`] module.
 //!
 //! # What it measures
 //!
@@ -255,13 +377,11 @@
 //!   one line: `selftime::io::enter(|| endpoint.connect_lazy())`, or
 //!   `selftime::io::run(client.get_multiplexed_async_connection()).await`;
 //!   with `#[external_call("redis", until_wake)]` on the calls, a Redis answer is
-//!   then noticed as it arrives. Measured so (a `GET` on a connection opened
-//!   on the I/O thread, from a one-worker runtime kept 83 % busy, beside a
-//!   probe sending the same `GET` from an idle runtime at the same moment),
-//!   the call read 0.18 to 0.20 ms at the median and 1.0 to 1.4 ms at p99,
-//!   against the probe's 0.14 and 0.5 to 1.0 ms, while the handlers' backlog
-//!   read 14 and 42 ms: a residual of about 0.05 ms at the median and at
-//!   most half a millisecond at p99, the I/O thread's hand-off;
+//!   then noticed as it arrives. From a runtime kept busy, such a call reads
+//!   within about 0.05 ms at the median, and half a millisecond at p99, of
+//!   what the same `GET` takes from an idle runtime at the same moment,
+//!   while the handlers' backlog reads tens of milliseconds: what is left
+//!   is the I/O thread's hand-off;
 //! - an `#[external_call]` without `until_wake` (or [`external`]) ends its call
 //!   when the handler next runs after the answer: the cheapest form, right
 //!   on an idle runtime, and counting run-queue delay as external when the
@@ -460,70 +580,48 @@
 //!
 //! What this crate guarantees, whatever the machine:
 //!
-//! - **An external call** reads the clock twice and, in each handler it
-//!   counts toward, makes a fixed number of uncontended atomic operations
-//!   (the dependency's call count, and one compare-and-swap for each open
-//!   and close of the handler's union and of the dependency's). It
-//!   allocates nothing and takes no lock; its cost does not grow with the
-//!   number of calls already made. Its dependency's number is looked up
-//!   once and kept: by an `#[external_call]` site at its first call, by a
-//!   tower client layer when it wraps its service, and beside each host the
-//!   `reqwest` middleware interns (a call to a host still finds the host
-//!   in a hash table: a hash of its name and a comparison). A call through
-//!   [`external`] or [`external_sync`], or a `reqwest` middleware given a
-//!   name, looks its dependency up by name, in a hash table, each time. Finding the number among the handler's
-//!   dependencies compares at most 16 two-byte ids. An asynchronous call
-//!   (`#[external_call]` on an `async fn`, [`external`], the tower client
-//!   layers, the `reqwest` middleware) also holds its handler while it is in
-//!   flight: it clones the handler's `Arc` when it begins and drops it when
-//!   it ends, two atomic operations on a count that the handler's other
-//!   holders share (its calls in flight, and the tasks it was carried into,
-//!   which may run on other threads). A synchronous call borrows the handler
-//!   instead. A call in wake mode allocates once and takes an uncontended
-//!   lock per poll.
+//! - **An external call allocates nothing and takes no lock.** It reads the
+//!   clock twice and, in each handler it counts toward, makes a fixed
+//!   number of uncontended atomic operations; its cost does not grow with
+//!   the number of calls already made. Its dependency's name is looked up
+//!   once and kept by an `#[external_call]` site, a tower client layer, and
+//!   the `reqwest` middleware for each host it names; a call through
+//!   [`external`] or [`external_sync`], or through a `reqwest` middleware
+//!   given one name, finds it in a table of names each time. The one
+//!   exception to "no allocation, no lock" is wake mode (`until_wake`, and
+//!   the integrations): one allocation per call and an uncontended lock per
+//!   poll.
 //! - **A call through an integration, inside a handler** (the `tower`
 //!   client layers, the `reqwest` middleware) is in wake mode, and its
-//!   connection's reads happen on selftime's I/O thread: the request is
-//!   handed to that thread and the answer handed back, two hand-offs
-//!   between threads a call, which is most of its cost (the `tower` client
-//!   layers also spawn the call's future there: one task a call). That is
-//!   the price of billing a dependency only the time it had the request,
-//!   however busy the caller is; `BENCHMARKS.md` measures it. An
+//!   connection's reads happen on selftime's [I/O thread](io): the request
+//!   is handed to that thread and the answer handed back, which is most of
+//!   its cost (the `tower` client layers also run the call's future there,
+//!   one task a call). That is the price of billing a dependency only the
+//!   time it had the request, however busy the caller is. An
 //!   `#[external_call]` without `until_wake` pays none of it, and bills the
 //!   dependency its answer's wait for a busy worker. Outside any handler an
 //!   integration's call runs where it is, as if selftime were not there.
-//! - **`ArrivalListener`** reads each connection's data with `recvmsg`
-//!   instead of `read`, the kernel's timestamp beside it, through a
-//!   per-thread buffer, and takes an uncontended lock per read that got
-//!   data.
-//! - **Outside any handler** a call reads no clock: one task-local lookup,
-//!   then one atomic add to its dependency's orphan counter in this
-//!   thread's shard of the counters (found through a thread-local; a thread
-//!   takes its shard at its first orphan call). Its dependency's number is
-//!   found as inside a handler: kept by an `#[external_call]` site, a tower
-//!   client layer or a named `reqwest` middleware; looked up by name for a
-//!   call through [`external`] or [`external_sync`], and by host for the
-//!   `reqwest` middleware. Debug builds also check a flag, to warn once.
-//! - **The clock's first reading.** Where the clock is the CPU's counter,
-//!   `quanta` calibrates it against the OS's clock when it is first read: a
-//!   busy spin, usually of milliseconds, capped at 200 ms. Unless something
-//!   read it before, that is at the start of the process's first handler,
-//!   whose caller waits for it (the handler's figures start after it). A
-//!   `HandlerLayer` reads it when it wraps a service (`Layer::layer`: axum's
-//!   `Router::layer`, tonic's `serve`), so a tower service's first request
-//!   does not wait for it. With `test-util` the clock is tokio's, which
-//!   needs no calibration.
-//! - **A handler** allocates at most once: its state (the ledger) is taken
-//!   from its thread's pool of finished ones (up to 16 a thread) when there
-//!   is one, so a steady stream of handlers allocates nothing. Its report
-//!   records seven span fields, formats the breakdown into a per-thread buffer,
-//!   and with `metrics` borrows label sets built on first use.
-//! - **No global state on the hot path**: concurrent handlers on any number
+//! - **Outside any handler** a call reads no clock: it finds no handler in
+//!   scope and adds one to its dependency's [orphan count](#orphan-calls).
+//! - **A handler allocates at most once**, for its state, and reuses the
+//!   state of handlers that finished on its thread, so a steady stream of
+//!   handlers allocates nothing. Its report records the span fields and,
+//!   with `metrics`, the series.
+//! - **The clock's first reading calibrates it.** Where the clock is the
+//!   CPU's counter, it is calibrated against the OS's clock when it is first
+//!   read: a busy spin, usually of milliseconds, at most 200 ms. Unless
+//!   something read it before, that is at the start of the process's first
+//!   handler, whose caller waits for it (the handler's figures start after
+//!   it). A [`tower::HandlerLayer`] reads it when it wraps a service
+//!   (`Layer::layer`: axum's `Router::layer`, tonic's `serve`), so a tower
+//!   service's first request does not wait for it. With `test-util` the
+//!   clock is tokio's, which needs no calibration.
+//! - **Nothing global on the hot path**: concurrent handlers on any number
 //!   of threads share nothing but the tables of names, which are read-only
 //!   once the names in use are in them.
 //!
 //! Measured figures, as ratios against baselines taken in the same run, are
-//! in `BENCHMARKS.md`.
+//! in `BENCHMARKS.md` in the repository.
 //!
 //! # Failure model
 //!
@@ -546,10 +644,10 @@
 //! (server-sent events, upgrades, gRPC calls) end at their response head
 //! unless named with `HandlerLayer::to_end` (see the `tower` module's docs).
 //! `#[timed_handler]` on an axum handler times the handler fn only, up to the
-//! response it returns: it cannot see the body's delivery or the client. Served through `ArrivalListener`, it starts each
-//! request's total when the request reached the host (the kernel's receive
-//! timestamp on Linux), so that a request waiting for a busy worker is in
-//! its total. The feature `axum` adds `HandlerLayer::matched_path()`, which
+//! response it returns: it cannot see the body's delivery or the client.
+//! Served through `ArrivalListener`, the layer starts each request's total
+//! when the request reached the host (the kernel's receive timestamp on
+//! Linux), so that a request waiting for a busy worker is in its total. The feature `axum` adds `HandlerLayer::matched_path()`, which
 //! names each request after its route, and serves `ArrivalListener` to
 //! `axum::serve`; the feature `tonic`, `ArrivalListener::incoming()` for
 //! tonic's `serve_with_incoming`. On the client side, `ExternalLayer` /
