@@ -6,7 +6,7 @@
 //! to: the one current when the connection was opened. On the service's own
 //! runtime, a busy worker notices the answer only when it gets to it, so the
 //! answer waits (in the socket, then in the connection task, then in the run
-//! queue), and that wait used to be billed to the dependency. Opened with
+//! queue), and a call measured there would bill that wait to the dependency. Opened with
 //! this runtime current, the socket is read and the response parsed here, on
 //! a thread that does nothing else, as soon as the answer arrives; the
 //! connection task then wakes the handler's task, and that wake is when a
