@@ -69,8 +69,10 @@ const LOOKBACK_MS: i64 = 5 * 60 * 1_000;
 pub struct Storage {
     series: Vec<Series>,
     ids: HashMap<Labels, usize>,
-    /// Series ids by metric name, sorted by label set: the order the
-    /// engine sees them in, which is the order `sum` adds them in.
+    /// Series ids by metric name, each list sorted by label set. (promtool
+    /// creates its input series in no fixed order, and `sum` adds in the
+    /// order of creation: the last bit of a sum of three or more terms is
+    /// not one to match.)
     by_name: BTreeMap<String, Vec<usize>>,
 }
 
@@ -120,25 +122,32 @@ impl Storage {
         self.series.iter().map(|s| (&s.labels, s.points.as_slice()))
     }
 
-    /// The series `selector` selects, sorted by label set.
+    /// The series `selector` selects, sorted by label set (by name first
+    /// when it names none).
     fn matching<'a>(&'a self, selector: &'a VectorSelector) -> Vec<&'a Series> {
-        let chosen: Vec<usize> = match &selector.name {
-            Some(name) => self.by_name.get(name).cloned().unwrap_or_default(),
-            // Without a name, every name in order: the label sets sort by
-            // `__name__` first.
-            None => self.by_name.values().flatten().copied().collect(),
+        let keep = |s: &&Series| {
+            selector
+                .matchers
+                .matchers
+                .iter()
+                .all(|m| matches(m, &s.labels))
         };
-        chosen
-            .into_iter()
-            .map(|id| &self.series[id])
-            .filter(|s| {
-                selector
-                    .matchers
-                    .matchers
-                    .iter()
-                    .all(|m| matches(m, &s.labels))
-            })
-            .collect()
+        let series = |ids: &'a Vec<usize>| ids.iter().map(|&id| &self.series[id]);
+        match &selector.name {
+            Some(name) => self
+                .by_name
+                .get(name)
+                .into_iter()
+                .flat_map(series)
+                .filter(keep)
+                .collect(),
+            None => self
+                .by_name
+                .values()
+                .flat_map(series)
+                .filter(keep)
+                .collect(),
+        }
     }
 
     /// The latest sample at or before `t`, no older than the lookback, if
@@ -947,7 +956,15 @@ pub fn run_groups(
         let mut alerts = BTreeMap::new();
         for (i, rule) in rules.iter().enumerate() {
             let context = |e: EvalError| EvalError(format!("{} at {t} ms: {e}", rule.name));
-            let result = instant_vector(storage, &rule.expr, t).map_err(context)?;
+            // A rule's scalar is a sample without labels, as the rule
+            // manager's query function makes it.
+            let result = match eval(storage, &rule.expr, t).map_err(context)? {
+                Value::Vector(v) => v,
+                Value::Scalar(value) => vec![Sample {
+                    labels: Labels::new(),
+                    value,
+                }],
+            };
             let mut now = BTreeSet::new();
             for sample in result {
                 let mut labels = sample.labels;
@@ -1020,9 +1037,10 @@ pub fn run_groups(
     Ok(timeline)
 }
 
-/// A label set from `(name, value)` pairs.
-#[must_use]
-pub fn labels(pairs: &[(&str, &str)]) -> Labels {
+/// A label set from `(name, value)` pairs, for the tests here and in
+/// `shipped`.
+#[cfg(test)]
+pub(crate) fn labels(pairs: &[(&str, &str)]) -> Labels {
     pairs
         .iter()
         .map(|&(k, v)| (k.to_owned(), v.to_owned()))
@@ -1119,6 +1137,22 @@ mod tests {
             alert: "Hi".into(),
             labels: labels(&[("job", "a"), ("severity", "page")]),
         };
+        // A scalar recorded is a series of the rule's name alone.
+        let file = RuleFile::parse(
+            "f",
+            "groups:\n  - name: g\n    rules:\n      - record: one\n        expr: 2 * 0.5\n",
+        )
+        .unwrap();
+        let groups: Vec<&Group> = file.groups().iter().collect();
+        let mut scalars = Storage::default();
+        run_groups(&groups, &mut scalars, 0, 60_000).unwrap();
+        assert_eq!(
+            instant_vector(&scalars, &parse("one"), 0).unwrap(),
+            [Sample {
+                labels: labels(&[(NAME, "one")]),
+                value: 1.0
+            }]
+        );
         // Pending from minute 5, firing from 8 through 12; `high` went
         // stale at 13, so the alert did not linger for the lookback.
         assert_eq!(
