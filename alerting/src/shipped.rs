@@ -220,38 +220,8 @@ mod tests {
             ("gateway", "home"),
         ]);
         let own = RuleFile::parse(
-            "mine.rules.yml",
-            r#"groups:
-  - name: mine
-    rules:
-      - record: selftime:internal_p99_threshold_seconds
-        expr: vector(0.05)
-        labels: {job: auth, handler: login}
-      - record: selftime:internal_objective
-        expr: vector(0.9)
-        labels: {job: auth, handler: login, le: "0.05"}
-      - record: selftime:dependency_p99_threshold_seconds
-        expr: vector(0.05)
-        labels: {job: auth, dependency: redis}
-      - record: selftime:internal_p99_threshold_seconds
-        expr: vector(1)
-        labels: {job: gateway, handler: login}
-      - record: selftime:internal_objective
-        expr: vector(0.9)
-        labels: {job: gateway, handler: login, le: "1"}
-      - record: selftime:dependency_p99_threshold_seconds
-        expr: vector(1)
-        labels: {job: gateway, dependency: redis}
-      - record: selftime:internal_p99_threshold_seconds
-        expr: vector(0.1)
-        labels: {handler: login}
-      - record: selftime:dependency_p99_threshold_seconds
-        expr: vector(0.1)
-        labels: {dependency: redis}
-      - record: selftime:min_request_rate
-        expr: vector(0.5)
-        labels: {handler: login}
-"#,
+            "thresholds_by_job.rules.yml",
+            include_str!("../testdata/thresholds_by_job.rules.yml"),
         )
         .expect("parses");
         let shipped = file().expect("parses");
@@ -334,8 +304,8 @@ mod tests {
             }
         }
         let own = RuleFile::parse(
-            "mine.rules.yml",
-            "groups:\n  - name: mine\n    rules:\n      - record: selftime:internal_objective\n        expr: vector(0.9)\n        labels: {handler: export, le: \"1\"}\n",
+            "objective_le_1.rules.yml",
+            include_str!("../testdata/objective_le_1.rules.yml"),
         )
         .expect("parses");
         let shipped = file().expect("parses");
