@@ -17,7 +17,8 @@ use selftime_alerting::settings::Settings;
 use selftime_alerting::shipped;
 use std::process::ExitCode;
 
-const USAGE: &str = "\
+/// The help; the defaults it names are the shipped file's (a test checks).
+pub(crate) const USAGE: &str = "\
 usage: cargo run --example rules -- [options] > selftime.rules.yml
 
 Prints selftime's Prometheus rules. Without options: the shipped file.

@@ -70,6 +70,38 @@ fn the_shipped_file_is_the_generators_default_output() {
     );
     // The file the crate embeds is the one on disk.
     assert_eq!(shipped::TEXT, shipped_file());
+    // The help names the file's own values as the defaults.
+    let s = Settings::shipped().expect("the shipped file's settings");
+    for (flag, default) in [
+        ("--window", s.window.to_string()),
+        ("--latency-for", s.latency_for.to_string()),
+        ("--error-for", s.error_for.to_string()),
+        ("--dependency-for", s.dependency_for.to_string()),
+        ("--burn-for", s.burn_for.to_string()),
+        (
+            "--fast-burn",
+            format!("{},{}", s.fast_burn.0, s.fast_burn.1),
+        ),
+        (
+            "--slow-burn",
+            format!("{},{}", s.slow_burn.0, s.slow_burn.1),
+        ),
+        ("--internal-p99", s.internal_p99.to_string()),
+        ("--error-ratio", s.error_ratio.to_string()),
+        ("--min-rate", s.min_rate.to_string()),
+        ("--objective", s.objective.to_string()),
+        ("--objective-le", s.objective_threshold.to_string()),
+    ] {
+        let at = generator::USAGE
+            .find(&format!("  {flag} "))
+            .unwrap_or_else(|| panic!("no {flag} in the help"));
+        let help = &generator::USAGE[at + 2..];
+        let help = &help[..help.find("\n  -").unwrap_or(help.len())];
+        assert!(
+            help.contains(&format!("({default})")),
+            "{flag}'s help does not name the shipped default ({default}): {help}"
+        );
+    }
 }
 
 #[test]
