@@ -11,7 +11,8 @@
 //!   `SelftimeDependencyLatencyHigh`, and of the burn alerts
 //!   (`SelftimeInternalLatencyBudgetBurn`, `SelftimeObjectiveNamesNoBucket`);
 //!   the latency `for:` is that of every other alert
-//!   (`SelftimeInternalLatencyHigh` and any alert added beside it);
+//!   (`SelftimeInternalLatencyHigh` and any alert added beside it) that
+//!   has one;
 //! - the default thresholds: the `vector(x)` of each `…:default` rule, and
 //!   the `le` label of `selftime:internal_objective:default`.
 //!
@@ -132,13 +133,10 @@ fn find(file: &RuleFile) -> Result<Found, RulesError> {
             } else {
                 &mut found.latency_for
             };
-            let (Some(hold), Some(at)) = (rule.hold, rule.hold_bytes()) else {
-                return Err(file.error(
-                    rule.line(),
-                    format!("{name}: no `for:` for the generator to set"),
-                ));
-            };
-            places.push((at, hold, rule.name.clone()));
+            // An alert without `for:` fires at once: it has nothing to set.
+            if let (Some(hold), Some(at)) = (rule.hold, rule.hold_bytes()) {
+                places.push((at, hold, rule.name.clone()));
+            }
         }
         if let Some(i) = defaults
             .iter()
@@ -333,6 +331,28 @@ mod tests {
             settings.write_into(&file).expect("unchanged"),
             crate::shipped::TEXT,
             "unchanged settings change no byte"
+        );
+    }
+
+    /// An alert added to the file, YAML only, follows the window and the
+    /// latency `for:` like the rest.
+    #[test]
+    fn an_added_alert_follows_the_flags() {
+        let added = format!(
+            "{}\n      - alert: SelftimeBetweenLatencyHigh\n        expr: |\n          \
+             histogram_quantile(0.99, sum by (job, handler, le) (rate(selftime_between_seconds_bucket[5m])))\n          \
+             > 1\n        for: 10m\n        labels:\n          severity: notify\n",
+            crate::shipped::TEXT.trim_end()
+        );
+        let file = RuleFile::parse("f", &added).expect("parses");
+        let mut settings = Settings::of(&file).expect("one value for each setting");
+        settings.window = Dur::mins(2);
+        settings.latency_for = Dur::mins(7);
+        let text = settings.write_into(&file).expect("rewrites");
+        let alert = &text[text.find("SelftimeBetweenLatencyHigh").expect("the alert")..];
+        assert!(
+            alert.contains("bucket[2m]") && alert.contains("for: 7m"),
+            "{alert}"
         );
     }
 
