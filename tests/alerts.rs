@@ -1,6 +1,6 @@
 //! The shipped Prometheus rules (`runtime/alerts/`): the file is the rules
-//! generator's default output, every window and `for:` comes from its
-//! flags, the rules read the series the `metrics` feature writes, they pass
+//! generator's default output, every window and `for:` is one its flags
+//! rewrite, the rules read the series the `metrics` feature writes, they pass
 //! `promtool check rules` and their `promtool test rules` unit tests, and
 //! the Alertmanager routing example passes `amtool check-config` and routes
 //! every alert of the incident demo where the demo says it goes.
@@ -18,7 +18,9 @@ mod teams;
 
 use selftime_alerting::duration::Dur;
 use selftime_alerting::eval::Labels;
-use selftime_alerting::shipped::{alerts, shipped, Settings};
+use selftime_alerting::rules::RuleFile;
+use selftime_alerting::settings::Settings;
+use selftime_alerting::shipped::{self, alerts};
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -57,16 +59,49 @@ fn promtool(dir: &Path, args: &[&str]) -> String {
 
 #[test]
 fn the_shipped_file_is_the_generators_default_output() {
-    let generated = shipped(&Settings::default()).to_yaml();
-    assert!(
-        shipped_file() == generated,
-        "runtime/alerts/selftime.rules.yml is not what `cargo run --example rules` prints: \
-         regenerate it (cargo run -q --example rules > runtime/alerts/selftime.rules.yml)"
-    );
-    let settings = generator::parse(Vec::<String>::new())
+    let flags = generator::parse(Vec::<String>::new())
         .expect("no flags")
         .expect("not help");
-    assert_eq!(settings, Settings::default());
+    assert_eq!(flags, generator::Flags::default());
+    let generated = generator::generate(&flags).expect("the generator runs");
+    assert!(
+        shipped_file() == generated,
+        "`cargo run --example rules` does not print runtime/alerts/selftime.rules.yml byte for byte"
+    );
+    // The file the crate embeds is the one on disk.
+    assert_eq!(shipped::TEXT, shipped_file());
+    // The help names the file's own values as the defaults.
+    let s = Settings::shipped().expect("the shipped file's settings");
+    for (flag, default) in [
+        ("--window", s.window.to_string()),
+        ("--latency-for", s.latency_for.to_string()),
+        ("--error-for", s.error_for.to_string()),
+        ("--dependency-for", s.dependency_for.to_string()),
+        ("--burn-for", s.burn_for.to_string()),
+        (
+            "--fast-burn",
+            format!("{},{}", s.fast_burn.0, s.fast_burn.1),
+        ),
+        (
+            "--slow-burn",
+            format!("{},{}", s.slow_burn.0, s.slow_burn.1),
+        ),
+        ("--internal-p99", s.internal_p99.to_string()),
+        ("--error-ratio", s.error_ratio.to_string()),
+        ("--min-rate", s.min_rate.to_string()),
+        ("--objective", s.objective.to_string()),
+        ("--objective-le", s.objective_threshold.to_string()),
+    ] {
+        let at = generator::USAGE
+            .find(&format!("  {flag} "))
+            .unwrap_or_else(|| panic!("no {flag} in the help"));
+        let help = &generator::USAGE[at + 2..];
+        let help = &help[..help.find("\n  -").unwrap_or(help.len())];
+        assert!(
+            help.contains(&format!("({default})")),
+            "{flag}'s help does not name the shipped default ({default}): {help}"
+        );
+    }
 }
 
 #[test]
@@ -86,12 +121,12 @@ fn every_window_and_for_duration_comes_from_the_generators_flags() {
         "2h,20m",
         "--slow-burn=12h,40m",
     ];
-    let settings = generator::parse(flags.iter().map(|&f| f.to_owned()))
+    let flags = generator::parse(flags.iter().map(|&f| f.to_owned()))
         .expect("good flags")
         .expect("not help");
-    assert_eq!(settings.window, Dur::mins(3));
-    assert_eq!(settings.slow_burn, (Dur::hours(12), Dur::mins(40)));
-    let yaml = shipped(&settings).to_yaml();
+    assert_eq!(flags.window, Some(Dur::mins(3)));
+    assert_eq!(flags.slow_burn, Some((Dur::hours(12), Dur::mins(40))));
+    let yaml = generator::generate(&flags).expect("the generator runs");
     let default = shipped_file();
     // Every duration the default file writes is gone (none of the new ones
     // contains one): none was written in a name or a text.
@@ -107,6 +142,15 @@ fn every_window_and_for_duration_comes_from_the_generators_flags() {
     ] {
         assert!(yaml.contains(present), "`{present}` missing:\n{yaml}");
     }
+    // Only the durations changed: the same lines, each as long or with
+    // its duration respelled.
+    assert_eq!(yaml.lines().count(), default.lines().count());
+    let settings = Settings::of(&RuleFile::parse("generated", &yaml).expect("parses"))
+        .expect("one value for each setting");
+    assert_eq!(
+        (settings.window, settings.latency_for, settings.burn_for),
+        (Dur::mins(3), Dur::mins(7), Dur::mins(9))
+    );
     for (bad, message) in [
         (vec!["--window", "5"], "--window: `5` is not a duration"),
         (
@@ -124,6 +168,50 @@ fn every_window_and_for_duration_comes_from_the_generators_flags() {
         assert!(error.starts_with(message), "{bad:?}: {error}");
     }
     assert_eq!(generator::parse(["--help".to_owned()]), Ok(None));
+}
+
+/// The default thresholds' flags rewrite the `vector(…)` of each default
+/// and the objective's `le`, and nothing else.
+#[test]
+fn the_generators_threshold_flags_rewrite_the_defaults() {
+    let flags = generator::parse(
+        [
+            "--internal-p99",
+            "0.5",
+            "--error-ratio=0.01",
+            "--min-rate",
+            "2",
+            "--objective",
+            "0.999",
+            "--objective-le",
+            "0.1",
+        ]
+        .iter()
+        .map(|&f| f.to_owned()),
+    )
+    .expect("good flags")
+    .expect("not help");
+    let yaml = generator::generate(&flags).expect("the generator runs");
+    let settings = Settings::of(&RuleFile::parse("generated", &yaml).expect("parses"))
+        .expect("one value for each setting");
+    assert_eq!(
+        (
+            settings.internal_p99,
+            settings.error_ratio,
+            settings.min_rate,
+            settings.objective,
+            settings.objective_threshold
+        ),
+        (0.5, 0.01, 2.0, 0.999, 0.1)
+    );
+    assert!(yaml.contains("expr: vector(0.999)\n        labels:\n          le: \"0.1\"\n"));
+    let default = shipped_file();
+    let changed: Vec<(&str, &str)> = default
+        .lines()
+        .zip(yaml.lines())
+        .filter(|(a, b)| a != b)
+        .collect();
+    assert_eq!(changed.len(), 5, "{changed:#?}");
 }
 
 #[test]
@@ -186,7 +274,7 @@ fn rules_read_the_series_the_metrics_feature_writes() {
 /// and the objective's `le` names a bucket.
 #[test]
 fn default_latency_thresholds_are_bucket_bounds() {
-    let settings = Settings::default();
+    let settings = Settings::shipped().expect("the shipped file's settings");
     for threshold in [settings.internal_p99, settings.objective_threshold] {
         assert!(
             selftime::metrics::BUCKETS.contains(&threshold),

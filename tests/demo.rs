@@ -599,8 +599,8 @@ fn bad_command_lines_are_errors_with_usage_and_status_2() {
 
 #[test]
 fn the_plan_separates_the_incidents_by_the_rules_longest_memory() {
-    use selftime_alerting::shipped::Settings;
-    let settings = Settings::default();
+    use selftime_alerting::settings::Settings;
+    let settings = Settings::shipped().expect("the shipped file's settings");
     for plan in [Plan::quick(), Plan::full()] {
         // The slowest `for:` fits in a fault, with room to spare.
         assert!(plan.fault * 60 > settings.latency_for.as_secs());
@@ -622,4 +622,68 @@ fn the_plan_separates_the_incidents_by_the_rules_longest_memory() {
     // Under the budgets: 25 s quick, 2 minutes full, load included.
     assert!(Plan::quick().load_time() < Duration::from_secs(22));
     assert!(Plan::full().load_time() < Duration::from_secs(115));
+}
+
+/// The demo's rules file (`docs/incident.rules.yml`) sets the thresholds
+/// the chart draws, and its before-selftime endpoint alert reads the
+/// shipped latency alert's window and waits its `for:`.
+#[test]
+#[allow(
+    clippy::float_cmp,
+    reason = "the file's numbers are the constants, exactly"
+)]
+fn the_demo_rules_file_sets_the_thresholds_the_chart_draws() {
+    use incident::verdict::{
+        Rules, ENDPOINT_ALERT, ENDPOINT_THRESHOLD, SESSION_STORE_THRESHOLD, THRESHOLDS,
+    };
+    use selftime_alerting::eval::{instant_vector, Storage};
+    use selftime_alerting::settings::Settings;
+    use selftime_alerting::shipped::thresholds;
+    let rules = Rules::new().expect("the demo's rules read");
+    // Each threshold rule's value (a `vector(x)`, evaluated) by its name
+    // and its `handler` or `dependency`.
+    let value = |name: &str, key: (&str, &str)| -> (f64, Option<String>) {
+        let rule = rules
+            .demo
+            .rules()
+            .find(|r| {
+                r.name == name
+                    && r.labels
+                        .iter()
+                        .any(|(k, v)| (k.as_str(), v.as_str()) == key)
+            })
+            .unwrap_or_else(|| panic!("no {name} for {key:?}"));
+        let samples = instant_vector(&Storage::default(), &rule.expr, 0).expect("a vector");
+        let le = rule
+            .labels
+            .iter()
+            .find(|(k, _)| k == "le")
+            .map(|(_, v)| v.clone());
+        (samples[0].value, le)
+    };
+    for (handler, seconds) in THRESHOLDS {
+        assert_eq!(
+            value(thresholds::INTERNAL_P99, ("handler", handler)).0,
+            seconds
+        );
+        assert_eq!(
+            value(thresholds::OBJECTIVE, ("handler", handler)).1,
+            Some(seconds.to_string()),
+            "{handler}'s objective is on its threshold"
+        );
+    }
+    assert_eq!(
+        value(thresholds::DEPENDENCY_P99, ("dependency", "session_store")).0,
+        SESSION_STORE_THRESHOLD
+    );
+    let settings = Settings::shipped().expect("the shipped file's settings");
+    let endpoint = rules.demo.rule(ENDPOINT_ALERT).expect("the endpoint alert");
+    assert!(endpoint
+        .expr_text
+        .trim_end()
+        .ends_with(&format!("> {ENDPOINT_THRESHOLD}")));
+    assert!(endpoint
+        .expr_text
+        .contains(&format!("[{}])", settings.window)));
+    assert_eq!(endpoint.hold, Some(settings.latency_for));
 }

@@ -1,20 +1,37 @@
-//! The built-in evaluator: rule files run over recorded samples, PromQL's
-//! way, for machines without `promtool`.
+//! The built-in evaluator: rules files, as parsed by `promql-parser`, run
+//! over recorded samples the way Prometheus 2.42 runs them, for machines
+//! without `promtool`.
 //!
-//! It follows the engine of Prometheus 2.42, whose `promtool` (Debian 12's
-//! `prometheus` package) the tests compare it with, step for step where
-//! the result depends on it: instant selectors look back 5 minutes,
-//! `rate` extrapolates as `extrapolatedRate` does, `histogram_quantile`
-//! interpolates as `bucketQuantile` does (coalescing and monotonic fix-up
-//! included), `sum` adds in series order, vector matching is one-to-one or
-//! `group_left` many-to-one with the same errors, recording rules write
-//! staleness markers for series that disappear, and alerts go pending,
-//! then firing after their `for:`, as the rule manager's do. Groups and
-//! rules are evaluated in file order at each step, as `promtool test
-//! rules` does.
+//! It evaluates the PromQL selftime's rules (and a thresholds file beside
+//! them) are written in, and refuses anything else with an error naming
+//! the construct, before evaluating anything:
+//!
+//! - instant selectors, with `=`, `!=`, `=~` and `!~` matchers (no
+//!   `offset`, no `@`), looking back 5 minutes for a sample;
+//! - `rate(selector[range])`, extrapolated as 2.42's `extrapolatedRate`
+//!   does;
+//! - `histogram_quantile(q, v)` over classic buckets, as `bucketQuantile`
+//!   does (bounds read as Go's `ParseFloat` reads them, equal bounds
+//!   coalesced, counts forced monotonic, series without a readable `le`
+//!   skipped), and `vector(s)`;
+//! - `sum` and `max`, alone or `by (…)`;
+//! - `+ - * /`, the comparisons `== != > >= < <=` (no `bool`), and `and`,
+//!   `or`, `unless`, between vectors and scalars, matched on all labels,
+//!   `on (…)` or `ignoring (…)`, one-to-one or `group_left (…)`, with
+//!   2.42's errors for many-to-many matches and duplicate series;
+//! - number literals and parentheses.
+//!
+//! Rules run as the rule manager runs them: groups in the order given,
+//! the rules of a group in file order, each rule's output written before
+//! the next rule reads it; recording rules write staleness markers for the
+//! series they stop producing; alerts are pending, then firing once their
+//! `for:` has passed, and forgotten when their condition clears. Group
+//! `interval:` and `limit:`, and an alert's `keep_firing_for:`, are
+//! refused.
 //!
 //! Three of 2.42's semantics changed in later releases, and this
-//! evaluator keeps 2.42's:
+//! evaluator keeps 2.42's (`tests/differential.rs` compares it with
+//! promtool 2.42.0):
 //!
 //! - Range selectors and the instant lookback are closed at both ends,
 //!   `[t - range, t]`: a sample exactly at `t - range` (or `t - 5m`)
@@ -30,9 +47,11 @@
 //!   Prometheus 2.49 and later first ignore differences smaller than
 //!   1e-12 of a count.
 
-use crate::duration::Dur;
-use crate::promql::{Expr, Matcher, Matching, Op, Selector};
-use crate::rules::{Group, Rule, RuleFile};
+use crate::rules::{Group, Kind, Rule};
+use promql_parser::label::Matcher;
+use promql_parser::parser::{
+    AggregateExpr, BinaryExpr, Call, Expr, LabelModifier, VectorMatchCardinality, VectorSelector,
+};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
@@ -50,9 +69,11 @@ const LOOKBACK_MS: i64 = 5 * 60 * 1_000;
 pub struct Storage {
     series: Vec<Series>,
     ids: HashMap<Labels, usize>,
-    /// Series ids by metric name, sorted by label set: the order the
-    /// engine sees them in, which is the order `sum` adds them in.
-    by_name: HashMap<String, Vec<usize>>,
+    /// Series ids by metric name, each list sorted by label set. (promtool
+    /// creates its input series in no fixed order, and `sum` adds in the
+    /// order of creation: the last bit of a sum of three or more terms is
+    /// not one to match.)
+    by_name: BTreeMap<String, Vec<usize>>,
 }
 
 #[derive(Clone, Debug)]
@@ -67,6 +88,11 @@ impl Storage {
     /// appender refuses it.
     pub fn push(&mut self, labels: &Labels, t: i64, value: f64) {
         self.append(labels, t, Some(value));
+    }
+
+    /// Adds a staleness marker at `t` ms.
+    pub fn push_stale(&mut self, labels: &Labels, t: i64) {
+        self.append(labels, t, None);
     }
 
     fn append(&mut self, labels: &Labels, t: i64, value: Option<f64>) {
@@ -96,13 +122,32 @@ impl Storage {
         self.series.iter().map(|s| (&s.labels, s.points.as_slice()))
     }
 
-    fn matching<'a>(&'a self, selector: &'a Selector) -> impl Iterator<Item = &'a Series> + 'a {
-        self.by_name
-            .get(&selector.metric)
-            .into_iter()
-            .flatten()
-            .map(|&id| &self.series[id])
-            .filter(|s| selector.matchers.iter().all(|m| matches(m, &s.labels)))
+    /// The series `selector` selects, sorted by label set (by name first
+    /// when it names none).
+    fn matching<'a>(&'a self, selector: &'a VectorSelector) -> Vec<&'a Series> {
+        let keep = |s: &&Series| {
+            selector
+                .matchers
+                .matchers
+                .iter()
+                .all(|m| matches(m, &s.labels))
+        };
+        let series = |ids: &'a Vec<usize>| ids.iter().map(|&id| &self.series[id]);
+        match &selector.name {
+            Some(name) => self
+                .by_name
+                .get(name)
+                .into_iter()
+                .flat_map(series)
+                .filter(keep)
+                .collect(),
+            None => self
+                .by_name
+                .values()
+                .flat_map(series)
+                .filter(keep)
+                .collect(),
+        }
     }
 
     /// The latest sample at or before `t`, no older than the lookback, if
@@ -128,12 +173,7 @@ impl Storage {
 }
 
 fn matches(matcher: &Matcher, labels: &Labels) -> bool {
-    let value = |l: &str| labels.get(l).map_or("", String::as_str);
-    match matcher {
-        Matcher::Eq(l, v) => value(l) == v,
-        Matcher::Ne(l, v) => value(l) != v,
-        Matcher::OneOf(l, vs) => vs.iter().any(|v| v == value(l)),
-    }
+    matcher.is_match(labels.get(&matcher.name).map_or("", String::as_str))
 }
 
 /// One element of an instant vector.
@@ -150,7 +190,8 @@ enum Value {
     Vector(Vec<Sample>),
 }
 
-/// An evaluation the engine refuses, with the engine's reason.
+/// An evaluation the engine refuses, or PromQL this evaluator does not
+/// run, with the reason.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EvalError(pub String);
 
@@ -166,12 +207,101 @@ fn error<T>(message: impl Into<String>) -> Result<T, EvalError> {
     Err(EvalError(message.into()))
 }
 
-/// Evaluates `expr` at `t` ms.
+fn unsupported<T>(construct: impl fmt::Display) -> Result<T, EvalError> {
+    error(format!(
+        "the built-in evaluator does not run {construct} (only the PromQL selftime's rules use)"
+    ))
+}
+
+/// Checks that `expr` uses only the PromQL this evaluator runs.
+///
+/// # Errors
+///
+/// The first construct it does not run, named.
+pub fn check(expr: &Expr) -> Result<(), EvalError> {
+    match expr {
+        Expr::NumberLiteral(_) => Ok(()),
+        Expr::Paren(p) => check(&p.expr),
+        Expr::VectorSelector(vs) => check_selector(vs),
+        Expr::MatrixSelector(m) => {
+            unsupported(format_args!("the range selector `{m}` outside `rate(…)`"))
+        }
+        Expr::StringLiteral(s) => unsupported(format_args!("the string literal \"{}\"", s.val)),
+        Expr::Unary(u) => unsupported(format_args!("unary minus (`-{}`)", u.expr)),
+        Expr::Subquery(s) => unsupported(format_args!("the subquery `{s}`")),
+        Expr::Extension(_) => unsupported("an extension expression"),
+        Expr::Call(call) => check_call(call),
+        Expr::Aggregate(a) => check_aggregate(a),
+        Expr::Binary(b) => check_binary(b),
+    }
+}
+
+fn check_selector(vs: &VectorSelector) -> Result<(), EvalError> {
+    if vs.offset.is_some() {
+        return unsupported(format_args!("`offset` (in `{vs}`)"));
+    }
+    if vs.at.is_some() {
+        return unsupported(format_args!("the `@` modifier (in `{vs}`)"));
+    }
+    if !vs.matchers.or_matchers.is_empty() {
+        return unsupported(format_args!("`or` between matchers (in `{vs}`)"));
+    }
+    Ok(())
+}
+
+fn check_call(call: &Call) -> Result<(), EvalError> {
+    let args: Vec<&Expr> = call.args.args.iter().map(AsRef::as_ref).collect();
+    match (call.func.name, args.as_slice()) {
+        ("rate", [Expr::MatrixSelector(m)]) => check_selector(&m.vs),
+        // A subquery, say: named as what it is.
+        ("rate", [other @ Expr::Subquery(_)]) => check(other),
+        ("histogram_quantile", [q, v]) => check(q).and(check(v)),
+        ("vector", [s]) => check(s),
+        (name, _) => unsupported(format_args!("the function `{name}` (in `{call}`)")),
+    }
+}
+
+fn check_aggregate(a: &AggregateExpr) -> Result<(), EvalError> {
+    let op = a.op.to_string();
+    if !matches!(op.as_str(), "sum" | "max") {
+        return unsupported(format_args!("the aggregation `{op}`"));
+    }
+    if let Some(LabelModifier::Exclude(_)) = a.modifier {
+        return unsupported(format_args!("`{op} without (…)`"));
+    }
+    check(&a.expr)
+}
+
+fn check_binary(b: &BinaryExpr) -> Result<(), EvalError> {
+    let op = b.op.to_string();
+    if !matches!(
+        op.as_str(),
+        "+" | "-" | "*" | "/" | "==" | "!=" | ">" | ">=" | "<" | "<=" | "and" | "or" | "unless"
+    ) {
+        return unsupported(format_args!("the operator `{op}`"));
+    }
+    if let Some(modifier) = &b.modifier {
+        if modifier.return_bool {
+            return unsupported(format_args!("`{op} bool`"));
+        }
+        if let VectorMatchCardinality::OneToMany(_) = modifier.card {
+            return unsupported("`group_right`");
+        }
+        if modifier.fill_values.lhs.is_some() || modifier.fill_values.rhs.is_some() {
+            return unsupported("fill values in vector matching (not in Prometheus 2.42)");
+        }
+    }
+    check(&b.lhs).and(check(&b.rhs))
+}
+
+/// Evaluates `expr` at `t` ms. Run [`check`] first: an expression it
+/// refuses evaluates to the same error here.
 ///
 /// # Errors
 ///
 /// What the engine refuses: many-to-many matching, duplicate series in a
-/// result, a scalar where a vector is needed.
+/// result, a scalar where a vector is needed; or PromQL this evaluator
+/// does not run.
 pub fn instant_vector(storage: &Storage, expr: &Expr, t: i64) -> Result<Vec<Sample>, EvalError> {
     match eval(storage, expr, t)? {
         Value::Vector(v) => Ok(v),
@@ -180,32 +310,73 @@ pub fn instant_vector(storage: &Storage, expr: &Expr, t: i64) -> Result<Vec<Samp
 }
 
 fn eval(storage: &Storage, expr: &Expr, t: i64) -> Result<Value, EvalError> {
-    Ok(match expr {
-        Expr::Number(x) => Value::Scalar(*x),
-        Expr::Group(e) => eval(storage, e, t)?,
-        Expr::Vector(x) => Value::Vector(vec![Sample {
-            labels: Labels::new(),
-            value: *x,
-        }]),
-        Expr::Select(selector) => Value::Vector(
-            storage
-                .matching(selector)
-                .filter_map(|s| {
-                    Storage::instant(s, t).map(|value| Sample {
-                        labels: s.labels.clone(),
-                        value,
-                    })
-                })
-                .collect(),
-        ),
-        Expr::Rate(selector, window) => {
-            let range_ms = window.as_millis();
+    let value = match expr {
+        Expr::NumberLiteral(n) => Value::Scalar(n.val),
+        Expr::Paren(p) => eval(storage, &p.expr, t)?,
+        Expr::VectorSelector(vs) => {
+            check_selector(vs)?;
             Value::Vector(
                 storage
-                    .matching(selector)
+                    .matching(vs)
+                    .into_iter()
+                    .filter_map(|s| {
+                        Storage::instant(s, t).map(|value| Sample {
+                            labels: s.labels.clone(),
+                            value,
+                        })
+                    })
+                    .collect(),
+            )
+        }
+        Expr::Call(call) => unique(call_value(storage, call, t)?)?,
+        Expr::Aggregate(a) => unique(aggregate(storage, a, t)?)?,
+        Expr::Binary(b) => unique(binary(
+            b,
+            eval(storage, &b.lhs, t)?,
+            eval(storage, &b.rhs, t)?,
+        )?)?,
+        other => return check(other).and_then(|()| unsupported(other)),
+    };
+    Ok(value)
+}
+
+/// 2.42 refuses a function's, an aggregation's or an operator's result
+/// holding one label set twice.
+fn unique(value: Value) -> Result<Value, EvalError> {
+    if let Value::Vector(samples) = &value {
+        let mut seen = BTreeSet::new();
+        if !samples.iter().all(|s| seen.insert(&s.labels)) {
+            return error("vector cannot contain metrics with the same labelset");
+        }
+    }
+    Ok(value)
+}
+
+fn scalar(storage: &Storage, expr: &Expr, t: i64) -> Result<f64, EvalError> {
+    match eval(storage, expr, t)? {
+        Value::Scalar(x) => Ok(x),
+        Value::Vector(_) => error(format!("expected a scalar, got an instant vector: {expr}")),
+    }
+}
+
+fn vector(storage: &Storage, expr: &Expr, t: i64) -> Result<Vec<Sample>, EvalError> {
+    instant_vector(storage, expr, t)
+}
+
+fn call_value(storage: &Storage, call: &Call, t: i64) -> Result<Value, EvalError> {
+    check_call(call)?;
+    let args: Vec<&Expr> = call.args.args.iter().map(AsRef::as_ref).collect();
+    Ok(match (call.func.name, args.as_slice()) {
+        ("rate", [Expr::MatrixSelector(m)]) => {
+            let range_ms = i64::try_from(m.range.as_millis())
+                .map_err(|_| EvalError(format!("the range of `{m}` is too long")))?;
+            Value::Vector(
+                storage
+                    .matching(&m.vs)
+                    .into_iter()
                     .filter_map(|s| {
                         let points = Storage::range(s, t - range_ms, t);
-                        extrapolated_rate(&points, t - range_ms, t, window.as_secs()).map(|value| {
+                        extrapolated_rate(&points, t - range_ms, t, range_ms).map(|value| {
                             let mut labels = s.labels.clone();
                             labels.remove(NAME);
                             Sample { labels, value }
@@ -214,37 +385,20 @@ fn eval(storage: &Storage, expr: &Expr, t: i64) -> Result<Value, EvalError> {
                     .collect(),
             )
         }
-        Expr::SumBy(by, e) => Value::Vector(aggregate(vector(storage, e, t)?, by, |a, b| a + b)),
-        Expr::MaxBy(by, e) => Value::Vector(aggregate(vector(storage, e, t)?, by, |max, x| {
-            if max < x || max.is_nan() {
-                x
-            } else {
-                max
-            }
-        })),
-        Expr::HistogramQuantile(q, e) => {
-            Value::Vector(histogram_quantile(*q, vector(storage, e, t)?))
+        ("histogram_quantile", [q, v]) => {
+            let q = scalar(storage, q, t)?;
+            Value::Vector(histogram_quantile(q, vector(storage, v, t)?)?)
         }
-        Expr::Binary {
-            op,
-            lhs,
-            rhs,
-            matching,
-        } => binary(
-            *op,
-            eval(storage, lhs, t)?,
-            eval(storage, rhs, t)?,
-            matching,
-        )?,
+        ("vector", [s]) => Value::Vector(vec![Sample {
+            labels: Labels::new(),
+            value: scalar(storage, s, t)?,
+        }]),
+        _ => return unsupported(call),
     })
 }
 
-fn vector(storage: &Storage, expr: &Expr, t: i64) -> Result<Vec<Sample>, EvalError> {
-    instant_vector(storage, expr, t)
-}
-
 /// Prometheus's `extrapolatedRate` for a counter, as a rate per second.
-fn extrapolated_rate(points: &[(i64, f64)], start: i64, end: i64, range_secs: u64) -> Option<f64> {
+fn extrapolated_rate(points: &[(i64, f64)], start: i64, end: i64, range_ms: i64) -> Option<f64> {
     if points.len() < 2 {
         return None;
     }
@@ -286,14 +440,22 @@ fn extrapolated_rate(points: &[(i64, f64)], start: i64, end: i64, range_secs: u6
     } else {
         average / 2.0
     };
-    #[allow(clippy::cast_precision_loss, reason = "a window in seconds")]
-    let factor = interval / sampled / range_secs as f64;
+    // 2.42's order of operations, which the last bit of a rate (and so a
+    // comparison at a threshold) depends on: the factor first.
+    let factor = interval / sampled / secs(range_ms);
     Some(result * factor)
 }
 
-/// `sum by` / `max by`: groups in order of first appearance, each folded
-/// in input order.
-fn aggregate(input: Vec<Sample>, by: &[String], fold: impl Fn(f64, f64) -> f64) -> Vec<Sample> {
+/// `sum` / `max`, `by (…)` or over everything: groups in order of first
+/// appearance, each folded in input order.
+fn aggregate(storage: &Storage, a: &AggregateExpr, t: i64) -> Result<Value, EvalError> {
+    check_aggregate(a)?;
+    let input = vector(storage, &a.expr, t)?;
+    let by: &[String] = match &a.modifier {
+        Some(LabelModifier::Include(labels)) => &labels.labels,
+        _ => &[],
+    };
+    let max = a.op.to_string() == "max";
     let mut out: Vec<Sample> = Vec::new();
     let mut index: HashMap<Labels, usize> = HashMap::new();
     for sample in input {
@@ -302,7 +464,12 @@ fn aggregate(input: Vec<Sample>, by: &[String], fold: impl Fn(f64, f64) -> f64) 
             .filter_map(|l| sample.labels.get(l).map(|v| (l.clone(), v.clone())))
             .collect();
         if let Some(&i) = index.get(&key) {
-            out[i].value = fold(out[i].value, sample.value);
+            let so_far = &mut out[i].value;
+            if !max {
+                *so_far += sample.value;
+            } else if *so_far < sample.value || so_far.is_nan() {
+                *so_far = sample.value;
+            }
         } else {
             index.insert(key.clone(), out.len());
             out.push(Sample {
@@ -311,44 +478,74 @@ fn aggregate(input: Vec<Sample>, by: &[String], fold: impl Fn(f64, f64) -> f64) 
             });
         }
     }
-    out
+    Ok(Value::Vector(out))
 }
 
-/// `histogram_quantile` over classic buckets, grouped by every label but
-/// `le` (and the name).
-fn histogram_quantile(q: f64, input: Vec<Sample>) -> Vec<Sample> {
+/// `histogram_quantile` over classic buckets: grouped by every label but
+/// `le`, and by the metric name (which the result drops).
+fn histogram_quantile(q: f64, input: Vec<Sample>) -> Result<Vec<Sample>, EvalError> {
     let mut groups: Vec<(Labels, Vec<(f64, f64)>)> = Vec::new();
     let mut index: HashMap<Labels, usize> = HashMap::new();
     for sample in input {
-        let Some(bound) = sample.labels.get("le").and_then(|le| parse_float(le)) else {
+        let Some(Some(bound)) = sample
+            .labels
+            .get("le")
+            .map(|le| parse_go_float(le))
+            .transpose()?
+        else {
             continue;
         };
         let mut key = sample.labels;
         key.remove("le");
-        key.remove(NAME);
-        let i = *index.entry(key.clone()).or_insert_with(|| {
-            groups.push((key, Vec::new()));
+        let mut labels = key.clone();
+        labels.remove(NAME);
+        let i = *index.entry(key).or_insert_with(|| {
+            groups.push((labels, Vec::new()));
             groups.len() - 1
         });
         groups[i].1.push((bound, sample.value));
     }
-    groups
+    Ok(groups
         .into_iter()
         .map(|(labels, buckets)| Sample {
             labels,
             value: bucket_quantile(q, buckets),
         })
-        .collect()
+        .collect())
 }
 
-/// A float as Go's `strconv.ParseFloat` reads it, for `le` values.
-fn parse_float(text: &str) -> Option<f64> {
-    match text {
-        "+Inf" | "Inf" | "+inf" | "inf" => Some(f64::INFINITY),
-        "-Inf" | "-inf" => Some(f64::NEG_INFINITY),
-        "NaN" => Some(f64::NAN),
-        _ => text.parse().ok(),
+/// A float as Go's `strconv.ParseFloat` reads an `le` value; `None` for
+/// text it refuses (the engine skips that series).
+///
+/// # Errors
+///
+/// Hexadecimal floats, which Go reads and this does not.
+fn parse_go_float(text: &str) -> Result<Option<f64>, EvalError> {
+    let unsigned = text.trim_start_matches(['+', '-']);
+    let negative = text.starts_with('-');
+    let lower = unsigned.to_ascii_lowercase();
+    if text.len() - unsigned.len() > 1 {
+        return Ok(None);
     }
+    if lower == "inf" || lower == "infinity" {
+        return Ok(Some(if negative {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        }));
+    }
+    if lower == "nan" {
+        return Ok(Some(f64::NAN));
+    }
+    if lower.starts_with("0x") {
+        return unsupported(format_args!("the hexadecimal bucket bound le=\"{text}\""));
+    }
+    // Rust reads what Go reads of decimal floats, and no more once the
+    // spellings of infinity and NaN are out of the way.
+    if !unsigned.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
+        return Ok(None);
+    }
+    Ok(text.parse().ok())
 }
 
 /// Prometheus's `bucketQuantile`.
@@ -410,76 +607,102 @@ fn bucket_quantile(q: f64, mut buckets: Vec<(f64, f64)>) -> f64 {
     start + (end - start) * (rank / count)
 }
 
-fn arithmetic(op: Op, a: f64, b: f64) -> f64 {
+/// An operator, as the engine applies it to two numbers: the value, and
+/// whether a comparison keeps it.
+#[allow(clippy::float_cmp, reason = "PromQL's `==` and `!=` are exact")]
+fn apply(op: &str, a: f64, b: f64) -> (f64, bool) {
     match op {
-        Op::Add => a + b,
-        Op::Sub => a - b,
-        Op::Mul => a * b,
-        Op::Div => a / b,
-        _ => unreachable!("only arithmetic operators reach here"),
+        "+" => (a + b, true),
+        "-" => (a - b, true),
+        "*" => (a * b, true),
+        "/" => (a / b, true),
+        "==" => (a, a == b),
+        "!=" => (a, a != b),
+        ">" => (a, a > b),
+        ">=" => (a, a >= b),
+        "<" => (a, a < b),
+        "<=" => (a, a <= b),
+        _ => (f64::NAN, false),
     }
 }
 
-fn compare(op: Op, a: f64, b: f64) -> bool {
-    match op {
-        Op::Gt => a > b,
-        Op::Ge => a >= b,
-        Op::Lt => a < b,
-        _ => unreachable!("only comparisons reach here"),
-    }
+fn is_arithmetic(op: &str) -> bool {
+    matches!(op, "+" | "-" | "*" | "/")
 }
 
-fn without_name(labels: &Labels) -> Labels {
-    let mut labels = labels.clone();
-    labels.remove(NAME);
-    labels
+fn is_set(op: &str) -> bool {
+    matches!(op, "and" | "or" | "unless")
 }
 
-fn signature(labels: &Labels, matching: &Matching) -> Labels {
-    match &matching.on {
-        Some(on) => on
-            .iter()
-            .filter_map(|l| labels.get(l).map(|v| (l.clone(), v.clone())))
-            .collect(),
-        None => without_name(labels),
-    }
+/// How two vectors' samples are matched.
+struct Matching<'a> {
+    /// `on (…)`: these labels; `ignoring (…)` (or nothing): all labels but
+    /// these and the name.
+    on: bool,
+    labels: &'a [String],
+    /// `group_left (…)`: the labels copied from the right-hand side.
+    group_left: Option<&'a [String]>,
 }
 
-fn unique(samples: &[Sample], what: &str) -> Result<(), EvalError> {
-    let mut seen = BTreeSet::new();
-    for s in samples {
-        if !seen.insert(&s.labels) {
-            return error(format!(
-                "{what}: vector cannot contain metrics with the same labelset"
-            ));
+impl Matching<'_> {
+    fn of(b: &BinaryExpr) -> Matching<'_> {
+        let modifier = b.modifier.as_ref();
+        let (on, labels): (bool, &[String]) = match modifier.and_then(|m| m.matching.as_ref()) {
+            Some(LabelModifier::Include(l)) => (true, &l.labels),
+            Some(LabelModifier::Exclude(l)) => (false, &l.labels),
+            None => (false, &[]),
+        };
+        let group_left = match modifier.map(|m| &m.card) {
+            Some(VectorMatchCardinality::ManyToOne(l)) => Some(l.labels.as_slice()),
+            _ => None,
+        };
+        Matching {
+            on,
+            labels,
+            group_left,
         }
     }
-    Ok(())
+
+    fn signature(&self, labels: &Labels) -> Labels {
+        labels
+            .iter()
+            .filter(|(k, _)| {
+                if self.on {
+                    self.labels.contains(k)
+                } else {
+                    *k != NAME && !self.labels.contains(k)
+                }
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
 }
 
-fn binary(op: Op, lhs: Value, rhs: Value, matching: &Matching) -> Result<Value, EvalError> {
+fn binary(b: &BinaryExpr, lhs: Value, rhs: Value) -> Result<Value, EvalError> {
+    check_binary(b)?;
+    let op = b.op.to_string();
     match (lhs, rhs) {
-        (Value::Scalar(a), Value::Scalar(b)) => {
-            if op.is_arithmetic() {
-                Ok(Value::Scalar(arithmetic(op, a, b)))
+        (Value::Scalar(a), Value::Scalar(c)) => {
+            if is_arithmetic(&op) {
+                Ok(Value::Scalar(apply(&op, a, c).0))
             } else {
-                error("comparisons and set operators between scalars need `bool`")
+                error(format!("`{op}` between two scalars needs `bool`"))
             }
         }
-        (Value::Vector(v), Value::Scalar(x)) => vector_scalar(op, v, x, false),
-        (Value::Scalar(x), Value::Vector(v)) => vector_scalar(op, v, x, true),
-        (Value::Vector(l), Value::Vector(r)) if op.is_set() => {
-            Ok(Value::Vector(set(op, l, &r, matching)))
+        (Value::Vector(v), Value::Scalar(x)) => vector_scalar(&op, v, x, false),
+        (Value::Scalar(x), Value::Vector(v)) => vector_scalar(&op, v, x, true),
+        (Value::Vector(l), Value::Vector(r)) if is_set(&op) => {
+            Ok(Value::Vector(set(&op, l, &r, &Matching::of(b))))
         }
         (Value::Vector(l), Value::Vector(r)) => {
-            vector_vector(op, l, &r, matching).map(Value::Vector)
+            vector_vector(&op, l, &r, &Matching::of(b)).map(Value::Vector)
         }
     }
 }
 
-fn vector_scalar(op: Op, v: Vec<Sample>, x: f64, scalar_first: bool) -> Result<Value, EvalError> {
-    if op.is_set() {
-        return error("set operators need vectors on both sides");
+fn vector_scalar(op: &str, v: Vec<Sample>, x: f64, scalar_first: bool) -> Result<Value, EvalError> {
+    if is_set(op) {
+        return error(format!("`{op}` needs vectors on both sides"));
     }
     let mut out = Vec::with_capacity(v.len());
     for mut sample in v {
@@ -488,35 +711,38 @@ fn vector_scalar(op: Op, v: Vec<Sample>, x: f64, scalar_first: bool) -> Result<V
         } else {
             (sample.value, x)
         };
-        if op.is_arithmetic() {
-            sample.value = arithmetic(op, a, b);
-            sample.labels.remove(NAME);
-            out.push(sample);
-        } else if compare(op, a, b) {
-            out.push(sample);
+        let (value, keep) = apply(op, a, b);
+        if !keep {
+            continue;
         }
+        if is_arithmetic(op) {
+            sample.value = value;
+            sample.labels.remove(NAME);
+        }
+        // A comparison keeps the vector's value, whichever side it is on.
+        out.push(sample);
     }
     Ok(Value::Vector(out))
 }
 
-fn set(op: Op, lhs: Vec<Sample>, rhs: &[Sample], matching: &Matching) -> Vec<Sample> {
-    let right: BTreeSet<Labels> = rhs.iter().map(|s| signature(&s.labels, matching)).collect();
+fn set(op: &str, lhs: Vec<Sample>, rhs: &[Sample], matching: &Matching<'_>) -> Vec<Sample> {
+    let right: BTreeSet<Labels> = rhs.iter().map(|s| matching.signature(&s.labels)).collect();
     match op {
-        Op::And => lhs
+        "and" => lhs
             .into_iter()
-            .filter(|s| right.contains(&signature(&s.labels, matching)))
+            .filter(|s| right.contains(&matching.signature(&s.labels)))
             .collect(),
-        Op::Unless => lhs
+        "unless" => lhs
             .into_iter()
-            .filter(|s| !right.contains(&signature(&s.labels, matching)))
+            .filter(|s| !right.contains(&matching.signature(&s.labels)))
             .collect(),
         _ => {
             let left: BTreeSet<Labels> =
-                lhs.iter().map(|s| signature(&s.labels, matching)).collect();
+                lhs.iter().map(|s| matching.signature(&s.labels)).collect();
             let mut out = lhs;
             out.extend(
                 rhs.iter()
-                    .filter(|s| !left.contains(&signature(&s.labels, matching)))
+                    .filter(|s| !left.contains(&matching.signature(&s.labels)))
                     .cloned(),
             );
             out
@@ -525,70 +751,76 @@ fn set(op: Op, lhs: Vec<Sample>, rhs: &[Sample], matching: &Matching) -> Vec<Sam
 }
 
 fn vector_vector(
-    op: Op,
+    op: &str,
     lhs: Vec<Sample>,
     rhs: &[Sample],
-    matching: &Matching,
+    matching: &Matching<'_>,
 ) -> Result<Vec<Sample>, EvalError> {
+    if lhs.is_empty() || rhs.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut right: HashMap<Labels, &Sample> = HashMap::new();
     for sample in rhs {
         if right
-            .insert(signature(&sample.labels, matching), sample)
+            .insert(matching.signature(&sample.labels), sample)
             .is_some()
         {
-            return error(if matching.group_left.is_some() {
-                "found duplicate series for the match group on the right hand-side of the operation"
-            } else {
-                "many-to-many matching not allowed: matching labels must be unique on one side"
-            });
+            return error("found duplicate series for the match group on the right hand-side of the operation; many-to-many matching not allowed: matching labels must be unique on one side");
         }
     }
+    // One-to-one: the match groups seen; many-to-one: the result label
+    // sets seen.
     let mut matched: BTreeSet<Labels> = BTreeSet::new();
     let mut out = Vec::new();
     for sample in lhs {
-        let sig = signature(&sample.labels, matching);
+        let sig = matching.signature(&sample.labels);
         let Some(other) = right.get(&sig) else {
             continue;
         };
-        let value = if op.is_arithmetic() {
-            arithmetic(op, sample.value, other.value)
-        } else if compare(op, sample.value, other.value) {
-            sample.value
-        } else {
+        let (value, keep) = apply(op, sample.value, other.value);
+        if !keep {
             continue;
-        };
-        // After the comparison, as the engine checks: two left-hand series
-        // of one match group are refused only when both pass the filter.
-        if matching.group_left.is_none() && !matched.insert(sig) {
-            return error("multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)");
         }
         let mut labels = sample.labels;
-        if op.is_arithmetic() {
+        if is_arithmetic(op) {
             labels.remove(NAME);
         }
-        if matching.group_left.is_none() {
-            if let Some(on) = &matching.on {
-                labels.retain(|k, _| on.contains(k));
+        match matching.group_left {
+            None => {
+                if matching.on {
+                    labels.retain(|k, _| matching.labels.contains(k));
+                } else {
+                    labels.retain(|k, _| !matching.labels.contains(k));
+                }
+            }
+            Some(extra) => {
+                for name in extra {
+                    match other.labels.get(name) {
+                        Some(v) if !v.is_empty() => {
+                            labels.insert(name.clone(), v.clone());
+                        }
+                        _ => {
+                            labels.remove(name);
+                        }
+                    }
+                }
             }
         }
-        for extra in matching.group_left.iter().flatten() {
-            match other.labels.get(extra) {
-                Some(v) if !v.is_empty() => {
-                    labels.insert(extra.clone(), v.clone());
-                }
-                _ => {
-                    labels.remove(extra);
-                }
-            }
+        // After the comparison, as the engine checks: two left-hand series
+        // of one match group are refused only when both pass the filter.
+        let seen = if matching.group_left.is_none() {
+            sig
+        } else {
+            labels.clone()
+        };
+        if !matched.insert(seen) {
+            return error(if matching.group_left.is_none() {
+                "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)"
+            } else {
+                "multiple matches for labels: grouping labels must ensure unique matches"
+            });
         }
         out.push(Sample { labels, value });
-    }
-    if matching.group_left.is_some() {
-        unique(&out, "group_left").map_err(|_| {
-            EvalError(
-                "multiple matches for labels: grouping labels must ensure unique matches".into(),
-            )
-        })?;
     }
     Ok(out)
 }
@@ -601,17 +833,37 @@ pub struct AlertId {
     pub labels: Labels,
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Active {
-    since: i64,
-    firing: bool,
+/// An active alert's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum State {
+    /// Its condition holds, not yet for its `for:`.
+    Pending,
+    Firing,
 }
 
-/// The firing alerts at every evaluation step.
+impl State {
+    /// `ALERTS`'s `alertstate`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Firing => "firing",
+        }
+    }
+}
+
+/// One evaluation: when, and the active alerts after it.
+#[derive(Clone, Debug, Default)]
+pub struct Step {
+    /// ms.
+    pub t: i64,
+    pub alerts: BTreeMap<AlertId, State>,
+}
+
+/// The active alerts at every evaluation step.
 #[derive(Clone, Debug, Default)]
 pub struct Timeline {
-    /// (t ms, the alerts firing after the evaluation at t).
-    pub steps: Vec<(i64, BTreeSet<AlertId>)>,
+    pub steps: Vec<Step>,
 }
 
 impl Timeline {
@@ -620,31 +872,60 @@ impl Timeline {
     #[must_use]
     pub fn fired_between(&self, from: i64, to: i64) -> BTreeMap<AlertId, (i64, i64)> {
         let mut out: BTreeMap<AlertId, (i64, i64)> = BTreeMap::new();
-        for (t, firing) in self.steps.iter().filter(|(t, _)| (from..=to).contains(t)) {
-            for alert in firing {
-                out.entry(alert.clone())
-                    .and_modify(|span| span.1 = *t)
-                    .or_insert((*t, *t));
+        for step in self.steps.iter().filter(|s| (from..=to).contains(&s.t)) {
+            for (alert, state) in &step.alerts {
+                if *state == State::Firing {
+                    out.entry(alert.clone())
+                        .and_modify(|span| span.1 = step.t)
+                        .or_insert((step.t, step.t));
+                }
             }
         }
         out
     }
 }
 
-/// Evaluates `files` (their groups in file order) at every `step` ms from
-/// 0 to `until` inclusive, writing recorded series into `storage`.
+#[derive(Clone, Copy, Debug)]
+struct Active {
+    since: i64,
+    firing: bool,
+}
+
+/// Checks that every rule of `groups` is one this evaluator runs.
 ///
 /// # Errors
 ///
-/// The first evaluation the engine would refuse, with the rule's name.
-pub fn run(
-    files: &[&RuleFile],
-    storage: &mut Storage,
-    until: i64,
-    step: i64,
-) -> Result<Timeline, EvalError> {
-    let groups: Vec<&Group> = files.iter().flat_map(|f| &f.groups).collect();
-    run_groups(&groups, storage, until, step)
+/// The first rule it would not run faithfully, naming the rule and the
+/// construct.
+pub fn check_groups(groups: &[&Group]) -> Result<(), EvalError> {
+    for group in groups {
+        if group.interval.is_some() {
+            return unsupported(format_args!(
+                "group `{}`'s own `interval:` (every group runs at the one step given)",
+                group.name
+            ));
+        }
+        if group.limit.is_some() {
+            return unsupported(format_args!("group `{}`'s `limit:`", group.name));
+        }
+        for rule in &group.rules {
+            let context = |e: EvalError| EvalError(format!("{}: {e}", rule.name));
+            if rule.keep_firing_for.is_some() {
+                return Err(context(EvalError(
+                    "the built-in evaluator does not run `keep_firing_for:`".into(),
+                )));
+            }
+            if rule.kind == Kind::Alert {
+                if let Some((k, _)) = rule.labels.iter().find(|(_, v)| v.contains("{{")) {
+                    return Err(context(EvalError(format!(
+                        "the built-in evaluator does not expand templates in labels (`{k}`)"
+                    ))));
+                }
+            }
+            check(&rule.expr).map_err(context)?;
+        }
+    }
+    Ok(())
 }
 
 /// Evaluates `groups`, in this order, at every `step` ms from 0 to `until`
@@ -653,58 +934,79 @@ pub fn run(
 ///
 /// # Errors
 ///
-/// The first evaluation the engine would refuse, with the rule's name.
+/// A rule [`check_groups`] refuses, before anything is evaluated; else the
+/// first evaluation the engine would refuse, with the rule's name and the
+/// time.
 pub fn run_groups(
     groups: &[&Group],
     storage: &mut Storage,
     until: i64,
     step: i64,
 ) -> Result<Timeline, EvalError> {
+    check_groups(groups)?;
+    if step <= 0 {
+        return error("the evaluation step must be positive");
+    }
     let rules: Vec<&Rule> = groups.iter().flat_map(|g| &g.rules).collect();
     let mut previous: Vec<BTreeSet<Labels>> = vec![BTreeSet::new(); rules.len()];
     let mut active: Vec<BTreeMap<Labels, Active>> = vec![BTreeMap::new(); rules.len()];
     let mut timeline = Timeline::default();
     let mut t = 0;
     while t <= until {
-        let mut firing = BTreeSet::new();
+        let mut alerts = BTreeMap::new();
         for (i, rule) in rules.iter().enumerate() {
-            let context = |e: EvalError| EvalError(format!("{} at {t} ms: {e}", rule.name()));
-            match rule {
-                Rule::Record(record) => {
-                    let result = instant_vector(storage, &record.expr, t).map_err(context)?;
-                    let mut now = BTreeSet::new();
-                    for sample in result {
-                        let mut labels = sample.labels;
-                        for (k, v) in &record.labels {
-                            labels.insert(k.clone(), v.clone());
-                        }
-                        labels.insert(NAME.to_owned(), record.name.clone());
-                        if !now.insert(labels.clone()) {
-                            return Err(context(EvalError("vector contains metrics with the same labelset after applying rule labels".into())));
-                        }
-                        storage.push(&labels, t, sample.value);
+            let context = |e: EvalError| EvalError(format!("{} at {t} ms: {e}", rule.name));
+            // A rule's scalar is a sample without labels, as the rule
+            // manager's query function makes it.
+            let result = match eval(storage, &rule.expr, t).map_err(context)? {
+                Value::Vector(v) => v,
+                Value::Scalar(value) => vec![Sample {
+                    labels: Labels::new(),
+                    value,
+                }],
+            };
+            let mut now = BTreeSet::new();
+            for sample in result {
+                let mut labels = sample.labels;
+                if rule.kind == Kind::Alert {
+                    labels.remove(NAME);
+                }
+                for (k, v) in &rule.labels {
+                    if v.is_empty() {
+                        labels.remove(k);
+                    } else {
+                        labels.insert(k.clone(), v.clone());
                     }
+                }
+                match rule.kind {
+                    Kind::Record => labels.insert(NAME.to_owned(), rule.name.clone()),
+                    Kind::Alert => labels.insert("alertname".to_owned(), rule.name.clone()),
+                };
+                if !now.insert(labels.clone()) {
+                    return Err(context(EvalError(format!(
+                        "vector contains metrics with the same labelset after applying {} labels",
+                        if rule.kind == Kind::Record {
+                            "rule"
+                        } else {
+                            "alert"
+                        }
+                    ))));
+                }
+                if rule.kind == Kind::Record {
+                    storage.push(&labels, t, sample.value);
+                }
+            }
+            match rule.kind {
+                Kind::Record => {
                     for gone in previous[i].difference(&now) {
-                        storage.append(gone, t, None);
+                        storage.push_stale(gone, t);
                     }
                     previous[i] = now;
                 }
-                Rule::Alert(alert) => {
-                    let result = instant_vector(storage, &alert.expr, t).map_err(context)?;
-                    let mut now = BTreeSet::new();
-                    for sample in result {
-                        let mut labels = without_name(&sample.labels);
-                        for (k, v) in &alert.labels {
-                            labels.insert(k.clone(), v.clone());
-                        }
-                        labels.insert("alertname".to_owned(), alert.name.clone());
-                        if !now.insert(labels) {
-                            return Err(context(EvalError("vector contains metrics with the same labelset after applying alert labels".into())));
-                        }
-                    }
+                Kind::Alert => {
                     let state = &mut active[i];
                     state.retain(|labels, _| now.contains(labels));
-                    let hold = alert.hold.map_or(0, Dur::as_millis);
+                    let hold = rule.hold.map_or(0, crate::duration::Dur::as_millis);
                     for labels in now {
                         let entry = state.entry(labels.clone()).or_insert(Active {
                             since: t,
@@ -713,19 +1015,23 @@ pub fn run_groups(
                         if !entry.firing && t - entry.since >= hold {
                             entry.firing = true;
                         }
-                        if entry.firing {
-                            let mut labels = labels;
-                            labels.remove("alertname");
-                            firing.insert(AlertId {
-                                alert: alert.name.clone(),
-                                labels,
-                            });
-                        }
+                        let mut labels = labels;
+                        labels.remove("alertname");
+                        let id = AlertId {
+                            alert: rule.name.clone(),
+                            labels,
+                        };
+                        let state = if entry.firing {
+                            State::Firing
+                        } else {
+                            State::Pending
+                        };
+                        alerts.insert(id, state);
                     }
                 }
             }
         }
-        timeline.steps.push((t, firing));
+        timeline.steps.push(Step { t, alerts });
         t += step;
     }
     Ok(timeline)
@@ -744,7 +1050,11 @@ pub(crate) fn labels(pairs: &[(&str, &str)]) -> Labels {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::promql::{rate, selector, series, sum_by};
+    use crate::rules::RuleFile;
+
+    fn parse(expr: &str) -> Expr {
+        promql_parser::parser::parse(expr).unwrap()
+    }
 
     #[test]
     #[allow(clippy::float_cmp, reason = "exact figures")]
@@ -755,23 +1065,23 @@ mod tests {
                 &[(0, 0.0), (60_000, 60.0), (120_000, 120.0)],
                 0,
                 120_000,
-                120
+                120_000
             ),
             Some(1.0)
         );
         // A counter starting mid-window extrapolates to its zero point at most.
-        let r = extrapolated_rate(&[(60_000, 10.0), (120_000, 70.0)], 0, 120_000, 120).unwrap();
+        let r = extrapolated_rate(&[(60_000, 10.0), (120_000, 70.0)], 0, 120_000, 120_000).unwrap();
         assert!((r - 70.0 / 120.0).abs() < 1e-12, "{r}");
         // A reset adds the value before it: 50, then 5 after the reset, then 15.
         let r = extrapolated_rate(
             &[(0, 50.0), (60_000, 5.0), (120_000, 15.0)],
             0,
             120_000,
-            120,
+            120_000,
         )
         .unwrap();
         assert!((r - 15.0 / 120.0).abs() < 1e-12, "{r}");
-        assert_eq!(extrapolated_rate(&[(0, 1.0)], 0, 60_000, 60), None);
+        assert_eq!(extrapolated_rate(&[(0, 1.0)], 0, 60_000, 60_000), None);
     }
 
     #[test]
@@ -792,6 +1102,20 @@ mod tests {
         );
         assert!(bucket_quantile(0.5, b(&[(1.0, 0.0), (f64::INFINITY, 0.0)])).is_nan());
         assert!(bucket_quantile(0.5, b(&[(1.0, 3.0)])).is_nan());
+        for (text, value) in [
+            ("0.1", Some(0.1)),
+            ("1e-1", Some(0.1)),
+            ("+Inf", Some(f64::INFINITY)),
+            ("inf", Some(f64::INFINITY)),
+            ("-Infinity", Some(f64::NEG_INFINITY)),
+            (".5", Some(0.5)),
+            ("x", None),
+            ("", None),
+            ("--1", None),
+        ] {
+            assert_eq!(parse_go_float(text).unwrap(), value, "{text}");
+        }
+        assert!(parse_go_float("0x1p-2").is_err());
     }
 
     #[test]
@@ -801,38 +1125,41 @@ mod tests {
             let v = if (5..=12).contains(&k) { 9.0 } else { 0.0 };
             storage.push(&labels(&[(NAME, "x"), ("job", "a")]), k * 60_000, v);
         }
-        let file = RuleFile {
-            header: vec![],
-            groups: vec![crate::rules::Group {
-                name: "g".into(),
-                comment: vec![],
-                rules: vec![
-                    Rule::Record(crate::rules::Record {
-                        comment: vec![],
-                        name: "high".into(),
-                        expr: series("x").op(Op::Gt, crate::promql::num(5.0)),
-                        labels: vec![],
-                    }),
-                    Rule::Alert(crate::rules::Alert {
-                        comment: vec![],
-                        name: "Hi".into(),
-                        expr: series("high"),
-                        hold: Some(Dur::mins(3)),
-                        labels: vec![("severity".into(), "page".into())],
-                        annotations: vec![],
-                    }),
-                ],
-            }],
-        };
-        let timeline = run(&[&file], &mut storage, 20 * 60_000, 60_000).unwrap();
+        let file = RuleFile::parse(
+            "f",
+            "groups:\n  - name: g\n    rules:\n      - record: high\n        expr: x > 5\n      - alert: Hi\n        expr: high\n        for: 3m\n        labels:\n          severity: page\n",
+        )
+        .unwrap();
+        let groups: Vec<&Group> = file.groups().iter().collect();
+        let timeline = run_groups(&groups, &mut storage, 20 * 60_000, 60_000).unwrap();
         let fired = timeline.fired_between(0, 20 * 60_000);
         let id = AlertId {
             alert: "Hi".into(),
             labels: labels(&[("job", "a"), ("severity", "page")]),
         };
+        // A scalar recorded is a series of the rule's name alone.
+        let file = RuleFile::parse(
+            "f",
+            "groups:\n  - name: g\n    rules:\n      - record: one\n        expr: 2 * 0.5\n",
+        )
+        .unwrap();
+        let groups: Vec<&Group> = file.groups().iter().collect();
+        let mut scalars = Storage::default();
+        run_groups(&groups, &mut scalars, 0, 60_000).unwrap();
+        assert_eq!(
+            instant_vector(&scalars, &parse("one"), 0).unwrap(),
+            [Sample {
+                labels: labels(&[(NAME, "one")]),
+                value: 1.0
+            }]
+        );
         // Pending from minute 5, firing from 8 through 12; `high` went
         // stale at 13, so the alert did not linger for the lookback.
-        assert_eq!(fired, BTreeMap::from([(id, (8 * 60_000, 12 * 60_000))]));
+        assert_eq!(
+            fired,
+            BTreeMap::from([(id.clone(), (8 * 60_000, 12 * 60_000))])
+        );
+        assert_eq!(timeline.steps[5].alerts[&id], State::Pending);
     }
 
     #[test]
@@ -850,14 +1177,12 @@ mod tests {
                 v * 61.0,
             );
         }
-        let per_job = sum_by(&["job"], rate(selector("n", &[]), Dur::mins(1)));
-        let out = instant_vector(&storage, &per_job, 60_000).unwrap();
+        let out = instant_vector(&storage, &parse("sum by (job) (rate(n[1m]))"), 60_000).unwrap();
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].labels, labels(&[("job", "a")]));
         assert!((out[0].value - 1.0).abs() < 1e-12);
         // One-to-one matching on `on` keeps only those labels.
-        let ratio = series("n").op_on(Op::Div, &["job"], series("n"));
-        let out = instant_vector(&storage, &ratio, 60_000).unwrap();
+        let out = instant_vector(&storage, &parse("n / on (job) n"), 60_000).unwrap();
         assert_eq!(
             out[0],
             Sample {
@@ -865,9 +1190,11 @@ mod tests {
                 value: 1.0
             }
         );
+        // `ignoring` drops what it names, and keeps the name of a comparison.
+        let out = instant_vector(&storage, &parse("n >= ignoring (instance) n"), 60_000).unwrap();
+        assert_eq!(out[0].labels, labels(&[(NAME, "n"), ("job", "a")]));
         // Two series on one side of a one-to-one match are refused.
-        let many = series("n").op_on(Op::Div, &[], series("n"));
-        assert!(instant_vector(&storage, &many, 60_000).is_err());
+        assert!(instant_vector(&storage, &parse("n / on () n"), 60_000).is_err());
     }
 
     /// A comparison filters before the one-to-one duplicate check, as the
@@ -884,24 +1211,71 @@ mod tests {
             );
         }
         storage.push(&labels(&[(NAME, "b"), ("job", "j")]), 0, 2.0);
-        let over = series("a").op_on(Op::Gt, &["job"], series("b"));
         assert_eq!(
-            instant_vector(&storage, &over, 0).unwrap(),
+            instant_vector(&storage, &parse("a > on (job) b"), 0).unwrap(),
             [Sample {
                 labels: labels(&[("job", "j")]),
                 value: 3.0
             }]
         );
         // Both pass: the engine's error.
-        let under = series("a").op_on(
-            Op::Gt,
-            &["job"],
-            crate::promql::num(0.0).op(Op::Mul, series("b")),
-        );
-        let error = instant_vector(&storage, &under, 0).unwrap_err();
+        let error = instant_vector(&storage, &parse("a > on (job) 0 * b"), 0).unwrap_err();
         assert!(
             error.0.starts_with("multiple matches for labels"),
             "{error}"
         );
+    }
+
+    /// PromQL beyond what the rules use is an error naming it, before any
+    /// evaluation, never a result.
+    #[test]
+    fn what_it_does_not_run_is_an_error_naming_it() {
+        for (expr, named) in [
+            ("absent(x)", "the function `absent`"),
+            ("avg by (job) (x)", "the aggregation `avg`"),
+            ("sum without (job) (x)", "`sum without (…)`"),
+            ("x offset 5m", "`offset`"),
+            ("x @ 100", "the `@` modifier"),
+            ("x > bool 1", "`> bool`"),
+            ("x % 2", "the operator `%`"),
+            ("x ^ 2", "the operator `^`"),
+            ("x * on (job) group_right () y", "`group_right`"),
+            ("rate(x[5m:1m])", "the subquery"),
+            ("max_over_time(x[5m])", "the function `max_over_time`"),
+            ("-x", "unary minus"),
+            (
+                "label_replace(x, \"a\", \"$1\", \"b\", \"(.*)\")",
+                "the function `label_replace`",
+            ),
+        ] {
+            let error = check(&parse(expr)).expect_err(expr).0;
+            assert!(
+                error.starts_with("the built-in evaluator does not run ") && error.contains(named),
+                "{expr}: {error}"
+            );
+            let storage = Storage::default();
+            assert!(instant_vector(&storage, &parse(expr), 0).is_err(), "{expr}");
+        }
+        let file = RuleFile::parse(
+            "f",
+            "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: absent(up)\n",
+        )
+        .unwrap();
+        let groups: Vec<&Group> = file.groups().iter().collect();
+        let error = run_groups(&groups, &mut Storage::default(), 0, 60_000).unwrap_err();
+        assert!(
+            error
+                .0
+                .starts_with("A: the built-in evaluator does not run the function `absent`"),
+            "{error}"
+        );
+        let file = RuleFile::parse(
+            "f",
+            "groups:\n  - name: g\n    interval: 30s\n    rules:\n      - record: r\n        expr: vector(1)\n",
+        )
+        .unwrap();
+        let groups: Vec<&Group> = file.groups().iter().collect();
+        let error = run_groups(&groups, &mut Storage::default(), 0, 60_000).unwrap_err();
+        assert!(error.0.contains("`interval:`"), "{error}");
     }
 }

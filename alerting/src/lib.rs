@@ -1,19 +1,26 @@
-//! selftime's Prometheus rules as code.
+//! selftime's Prometheus rules, read from the YAML users deploy.
 //!
-//! - [`shipped`] builds the rules file selftime ships
-//!   (`runtime/alerts/selftime.rules.yml` is `shipped(&Settings::default())`
-//!   rendered), from one expression tree per rule ([`promql`]);
-//! - [`eval`] runs those same trees, PromQL's way, over recorded samples:
-//!   the built-in evaluator, for machines without `promtool`;
-//! - [`promtool`] hands the same samples and the rendered files to
-//!   `promtool test rules` and reads back which alerts fired;
+//! - [`rules`] reads a rules file (`runtime/alerts/selftime.rules.yml`, a
+//!   thresholds file beside it), its expressions parsed by `promql-parser`;
+//! - [`shipped`] is that file as the repository holds it, and the names in
+//!   it that are a public contract;
+//! - [`settings`] reads the windows, `for:` durations and default
+//!   thresholds from the file and writes others in where they stand: the
+//!   rules generator (`cargo run --example rules`);
+//! - [`eval`] runs parsed rules files over recorded samples, as
+//!   Prometheus 2.42 does: the built-in evaluator, for machines without
+//!   `promtool` (its documentation lists the PromQL it runs and the
+//!   engine's semantics it keeps);
+//! - [`promtool`] hands the same samples and files to
+//!   `promtool test rules` and reads back what its engine found;
 //! - [`exposition`] reads the Prometheus text format, to record samples
 //!   from `/metrics` pages.
 
 pub mod duration;
 pub mod eval;
 pub mod exposition;
-pub mod promql;
 pub mod promtool;
 pub mod rules;
+pub mod settings;
 pub mod shipped;
+mod yaml;

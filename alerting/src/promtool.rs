@@ -6,7 +6,6 @@
 use crate::duration::Dur;
 use crate::eval::{Labels, Storage, NAME};
 use crate::exposition::{float, label_pairs};
-use crate::promql::quoted;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io;
@@ -83,7 +82,7 @@ pub fn test_file(
         for &(t, v) in points {
             if t % step_ms == 0 {
                 if let (Ok(i), Some(v)) = (usize::try_from(t / step_ms), v) {
-                    values[i] = crate::promql::number(v);
+                    values[i] = number(v);
                 }
             }
         }
@@ -106,16 +105,51 @@ pub fn test_file(
     out
 }
 
-fn millis(ms: i64) -> String {
+/// `ms` as promtool prints an evaluation time (`14m`).
+#[must_use]
+pub fn millis(ms: i64) -> String {
     Dur::secs(u64::try_from(ms / 1_000).unwrap_or(0)).to_string()
 }
 
-fn single_quoted(text: &str) -> String {
+/// A number as PromQL and promtool read it back exactly: Rust's shortest
+/// round-trip form, or promtool's spelling of infinities and NaN.
+#[must_use]
+pub fn number(x: f64) -> String {
+    if x.is_infinite() {
+        if x > 0.0 { "+Inf" } else { "-Inf" }.to_owned()
+    } else if x.is_nan() {
+        "NaN".to_owned()
+    } else {
+        format!("{x}")
+    }
+}
+
+/// A string literal in double quotes, escaped the way PromQL reads it.
+#[must_use]
+pub fn quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// `text` in YAML's single quotes.
+#[must_use]
+pub fn single_quoted(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
 /// `name{k="v", …}`, as promtool reads a series.
-fn series_notation(labels: &Labels) -> String {
+#[must_use]
+pub fn series_notation(labels: &Labels) -> String {
     let name = labels.get(NAME).map_or("", String::as_str);
     let pairs: Vec<String> = labels
         .iter()
@@ -134,21 +168,7 @@ fn series_notation(labels: &Labels) -> String {
 pub fn run(dir: &Path, test: &str, queries: &[Query]) -> Result<Vec<Vec<(Labels, f64)>>, Error> {
     let path = dir.join("replay.test.yml");
     std::fs::write(&path, test).map_err(Error::Start)?;
-    let output = Command::new("promtool")
-        .arg("test")
-        .arg("rules")
-        .arg(&path)
-        .output()
-        .map_err(Error::Start)?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let report = format!("{stdout}{stderr}");
-    let found = parse_report(&report).ok_or_else(|| Error::Failed(report.clone()))?;
-    // Success means every query found nothing; a failure must be made of
-    // query results only.
-    if output.status.success() != found.is_empty() {
-        return Err(Error::Failed(report));
-    }
+    let found = run_file(&path)?;
     Ok(queries
         .iter()
         .map(|q| {
@@ -160,12 +180,39 @@ pub fn run(dir: &Path, test: &str, queries: &[Query]) -> Result<Vec<Vec<(Labels,
         .collect())
 }
 
+/// Runs `promtool test rules` on the test file at `path`, whose
+/// expression tests all expect nothing, and returns what each found, by
+/// (expression, evaluation time as promtool prints it, such as `14m`).
+///
+/// # Errors
+///
+/// promtool missing, or reporting anything but expression results.
+pub fn run_file(path: &Path) -> Result<Found, Error> {
+    let output = Command::new("promtool")
+        .arg("test")
+        .arg("rules")
+        .arg(path)
+        .output()
+        .map_err(Error::Start)?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let report = format!("{stdout}{stderr}");
+    let found = parse_report(&report).ok_or_else(|| Error::Failed(report.clone()))?;
+    // Success means every query found nothing; a failure must be made of
+    // query results only.
+    if output.status.success() != found.is_empty() {
+        return Err(Error::Failed(report));
+    }
+    Ok(found)
+}
+
 /// Samples by (expression, evaluation time).
-type Found = BTreeMap<(String, String), Vec<(Labels, f64)>>;
+pub type Found = BTreeMap<(String, String), Vec<(Labels, f64)>>;
 
 /// The expression failures of a promtool report: (expr, time) → samples.
 /// `None` when the report holds anything else that failed.
-fn parse_report(report: &str) -> Option<Found> {
+#[must_use]
+pub fn parse_report(report: &str) -> Option<Found> {
     let mut found = BTreeMap::new();
     let mut lines = report.lines().map(str::trim).peekable();
     while let Some(line) = lines.next() {

@@ -1,292 +1,616 @@
-//! Rule files as data, and the YAML Prometheus reads.
+//! Prometheus rules files, read from the YAML users deploy: groups of
+//! recording and alerting rules, each expression parsed by `promql-parser`.
+//!
+//! A [`RuleFile`] keeps its text: the generator edits it in place (a range
+//! or a `for:` rewritten where it stands), so that what it does not change
+//! stays byte for byte.
 
 use crate::duration::Dur;
-use crate::promql::{quoted, Expr};
-use std::fmt::Write as _;
+use crate::yaml::{self, Node, Scalar};
+use lrpar::{Lexeme, Lexer};
+use promql_parser::parser::token::{T_DURATION, T_LEFT_BRACKET, T_NUMBER, T_RIGHT_BRACKET};
+use promql_parser::parser::{Expr, FunctionArgs};
+use saphyr_parser::ScalarStyle;
+use std::fmt;
+use std::time::Duration;
 
-/// A rules file: groups of recording and alerting rules.
-#[derive(Clone, Debug, PartialEq)]
+/// A rules file.
+#[derive(Clone, Debug)]
 pub struct RuleFile {
-    /// Comment lines at the top of the file (without `# `).
-    pub header: Vec<String>,
-    pub groups: Vec<Group>,
+    name: String,
+    text: String,
+    groups: Vec<Group>,
 }
 
-/// A rule group: Prometheus evaluates its rules in order, and the groups of
-/// a file in order here (the built-in evaluator and `promtool test rules`).
-#[derive(Clone, Debug, PartialEq)]
+/// A rule group: its rules are evaluated in order.
+#[derive(Clone, Debug)]
 pub struct Group {
     pub name: String,
-    /// Comment lines above the group.
-    pub comment: Vec<String>,
+    /// `interval:`, when the group sets one.
+    pub interval: Option<Dur>,
+    /// `limit:`, when the group sets one.
+    pub limit: Option<u64>,
     pub rules: Vec<Rule>,
 }
 
-/// A recording or an alerting rule.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Rule {
-    Record(Record),
-    Alert(Alert),
-}
-
-/// `record: name` / `expr: …`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Record {
-    pub comment: Vec<String>,
+/// A recording rule or an alerting rule.
+#[derive(Clone, Debug)]
+pub struct Rule {
+    pub kind: Kind,
+    /// The series it records, or the alert's name.
     pub name: String,
+    /// `expr:`, parsed.
     pub expr: Expr,
-    /// Labels set on every series it records (`labels:`).
-    pub labels: Vec<(String, String)>,
-}
-
-/// `alert: name` / `expr: …` / `for: …` / `labels` / `annotations`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Alert {
-    pub comment: Vec<String>,
-    pub name: String,
-    pub expr: Expr,
-    /// How long the condition must hold before the alert fires.
+    /// `expr:` as written.
+    pub expr_text: String,
+    /// `for:` (alerts only).
     pub hold: Option<Dur>,
-    /// Static labels (no templates).
+    /// `keep_firing_for:` (alerts only).
+    pub keep_firing_for: Option<Dur>,
+    /// `labels:`, in file order.
     pub labels: Vec<(String, String)>,
-    /// Annotations; templates are Prometheus's business.
+    /// `annotations:` (alerts only), in file order.
     pub annotations: Vec<(String, String)>,
+    places: Places,
 }
 
-impl Rule {
-    /// The name it records, or the alert's name.
-    #[must_use]
-    pub fn name(&self) -> &str {
-        match self {
-            Self::Record(r) => &r.name,
-            Self::Alert(a) => &a.name,
+/// Whether a rule records or alerts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Record,
+    Alert,
+}
+
+/// Where a rule's editable values are in the file's text.
+#[derive(Clone, Debug)]
+struct Places {
+    expr: Scalar,
+    hold: Option<Scalar>,
+    labels: Vec<Scalar>,
+}
+
+/// A rules file that cannot be read, or an edit that cannot be made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RulesError {
+    /// The file, as it was named to [`RuleFile::parse`].
+    pub file: String,
+    /// 1-based; 0 when the error is about the whole file.
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for RulesError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(f, "{}:{}: {}", self.file, self.line, self.message)
         }
     }
+}
+
+impl std::error::Error for RulesError {}
+
+/// A byte range of a text: `[start, end)`.
+pub(crate) type Bytes = (usize, usize);
+
+/// A byte range of a file's text and what to write there instead.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Edit {
+    pub(crate) bytes: (usize, usize),
+    pub(crate) text: String,
 }
 
 impl RuleFile {
-    /// Every alerting rule, in file order.
-    pub fn alerts(&self) -> impl Iterator<Item = &Alert> {
-        self.groups
-            .iter()
-            .flat_map(|g| &g.rules)
-            .filter_map(|r| match r {
-                Rule::Alert(a) => Some(a),
-                Rule::Record(_) => None,
-            })
-    }
-
-    /// The file as Prometheus reads it.
-    #[must_use]
-    pub fn to_yaml(&self) -> String {
-        let mut out = String::new();
-        comment(&mut out, "", &self.header);
-        if !self.header.is_empty() {
-            out.push('\n');
-        }
-        out.push_str("groups:\n");
-        for (index, group) in self.groups.iter().enumerate() {
-            if index > 0 {
-                out.push('\n');
+    /// Reads the rules file `text`; `name` names it in errors.
+    ///
+    /// # Errors
+    ///
+    /// What Prometheus would refuse in it: YAML that is not a rules file,
+    /// a key it does not know, an expression that does not parse, a
+    /// duration it cannot read.
+    pub fn parse(name: &str, text: &str) -> Result<Self, RulesError> {
+        let error = |line: usize, message: String| RulesError {
+            file: name.to_owned(),
+            line,
+            message,
+        };
+        let root = yaml::parse(text).map_err(|e| error(e.line + 1, e.message))?;
+        let mut groups = Vec::new();
+        let top = mapping(&root, "the file").map_err(|(l, m)| error(l, m))?;
+        let mut seen_groups = false;
+        for (key, value) in top {
+            if key.value != "groups" {
+                return Err(error(
+                    key.at.line + 1,
+                    format!("unknown key `{}`: a rules file has `groups:`", key.value),
+                ));
             }
-            comment(&mut out, "  ", &group.comment);
-            let _ = writeln!(out, "  - name: {}", group.name);
-            out.push_str("    rules:\n");
-            for (index, rule) in group.rules.iter().enumerate() {
-                match rule {
-                    Rule::Record(r) => {
-                        if index > 0 && !r.comment.is_empty() {
-                            out.push('\n');
-                        }
-                        comment(&mut out, "      ", &r.comment);
-                        let _ = writeln!(out, "      - record: {}", r.name);
-                        expr(&mut out, &r.expr);
-                        map(&mut out, "labels", &r.labels);
-                    }
-                    Rule::Alert(a) => {
-                        if index > 0 {
-                            out.push('\n');
-                        }
-                        comment(&mut out, "      ", &a.comment);
-                        let _ = writeln!(out, "      - alert: {}", a.name);
-                        expr(&mut out, &a.expr);
-                        if let Some(hold) = a.hold {
-                            let _ = writeln!(out, "        for: {hold}");
-                        }
-                        map(&mut out, "labels", &a.labels);
-                        map(&mut out, "annotations", &a.annotations);
-                    }
+            seen_groups = true;
+            let Node::Sequence(items, _) = value else {
+                return Err(error(
+                    value.at().line + 1,
+                    format!("`groups:` is {}, not a list", value.kind()),
+                ));
+            };
+            for item in items {
+                let group = read_group(item).map_err(|(l, m)| error(l, m))?;
+                if groups.iter().any(|g: &Group| g.name == group.name) {
+                    return Err(error(
+                        item.at().line + 1,
+                        format!("group `{}` is defined twice", group.name),
+                    ));
                 }
+                groups.push(group);
             }
         }
-        out
+        if !seen_groups {
+            return Err(error(0, "no `groups:`".into()));
+        }
+        Ok(Self {
+            name: name.to_owned(),
+            text: text.to_owned(),
+            groups,
+        })
     }
-}
 
-fn comment(out: &mut String, indent: &str, lines: &[String]) {
-    for line in lines {
-        if line.is_empty() {
-            let _ = writeln!(out, "{indent}#");
-        } else {
-            let _ = writeln!(out, "{indent}# {line}");
+    /// The name it was read under.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The file, as it was read.
+    #[must_use]
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Its groups, in file order.
+    #[must_use]
+    pub fn groups(&self) -> &[Group] {
+        &self.groups
+    }
+
+    /// Every rule, in file order.
+    pub fn rules(&self) -> impl Iterator<Item = &Rule> {
+        self.groups.iter().flat_map(|g| &g.rules)
+    }
+
+    /// The rule that records `name`, or the alert named `name`; the first
+    /// when several do.
+    #[must_use]
+    pub fn rule(&self, name: &str) -> Option<&Rule> {
+        self.rules().find(|r| r.name == name)
+    }
+
+    /// Every alerting rule, in file order.
+    pub fn alerts(&self) -> impl Iterator<Item = &Rule> {
+        self.rules().filter(|r| r.kind == Kind::Alert)
+    }
+
+    pub(crate) fn error(&self, line: usize, message: String) -> RulesError {
+        RulesError {
+            file: self.name.clone(),
+            line,
+            message,
         }
     }
-}
 
-fn map(out: &mut String, key: &str, pairs: &[(String, String)]) {
-    if pairs.is_empty() {
-        return;
-    }
-    let _ = writeln!(out, "        {key}:");
-    for (k, v) in pairs {
-        let _ = writeln!(out, "          {k}: {}", yaml_string(v));
-    }
-}
-
-/// How wide an expression may print on one line of the YAML block.
-const WIDTH: usize = 88;
-
-/// `expr:` on one line when it is short and plain, else as a block,
-/// broken where it would run past [`WIDTH`].
-fn expr(out: &mut String, expr: &Expr) {
-    let flat = expr.to_string();
-    if flat.len() <= WIDTH && plain_yaml(&flat) {
-        let _ = writeln!(out, "        expr: {flat}");
-        return;
-    }
-    out.push_str("        expr: |\n");
-    for line in pretty(expr, 0) {
-        let _ = writeln!(out, "          {line}");
+    /// The text with `edits` made; overlapping edits are refused.
+    pub(crate) fn edited(&self, mut edits: Vec<Edit>) -> Result<String, RulesError> {
+        edits.sort_by_key(|e| e.bytes);
+        let mut out = String::with_capacity(self.text.len());
+        let mut from = 0;
+        for edit in &edits {
+            if edit.bytes.0 < from {
+                return Err(self.error(0, "two edits overlap".into()));
+            }
+            out.push_str(&self.text[from..edit.bytes.0]);
+            out.push_str(&edit.text);
+            from = edit.bytes.1;
+        }
+        out.push_str(&self.text[from..]);
+        Ok(out)
     }
 }
 
-/// `expr` as indented lines: on one line if it fits, else broken at its
-/// operators (the operator on a line of its own, the operands around it)
-/// and inside its parentheses.
-fn pretty(expr: &Expr, indent: usize) -> Vec<String> {
-    let pad = " ".repeat(indent);
-    let flat = expr.to_string();
-    if indent + flat.len() <= WIDTH {
-        return vec![format!("{pad}{flat}")];
+impl Rule {
+    /// The line (1-based) of its `expr:` value.
+    #[must_use]
+    pub fn line(&self) -> usize {
+        self.places.expr.at.line + 1
     }
-    let wrapped = |open: String, inner: &Expr| {
-        let mut lines = vec![format!("{pad}{open}")];
-        lines.extend(pretty(inner, indent + 2));
-        lines.push(format!("{pad})"));
-        lines
+
+    /// Where its `for:` value is in the file's text.
+    pub(crate) fn hold_bytes(&self) -> Option<(usize, usize)> {
+        self.places.hold.as_ref().map(|s| s.bytes)
+    }
+
+    /// Where the value of its label `name` is in the file's text, and how
+    /// it is quoted.
+    pub(crate) fn label_place(&self, name: &str) -> Option<(&Scalar, &str)> {
+        let index = self.labels.iter().position(|(k, _)| k == name)?;
+        Some((&self.places.labels[index], self.labels[index].1.as_str()))
+    }
+
+    /// Each range of its expression (`[5m]`), in text order: the range and
+    /// where its duration is in the file's text. Checked against the
+    /// parsed expression: the lexer's `[duration]`s are its range
+    /// selectors, one for one.
+    pub(crate) fn ranges(&self, file: &RuleFile) -> Result<Vec<(Duration, Bytes)>, RulesError> {
+        let fail = |what: String| file.error(self.line(), format!("{}: {what}", self.name));
+        let tokens = tokens(&self.expr_text).map_err(&fail)?;
+        let mut found = Vec::new();
+        for window in tokens.windows(3) {
+            if let [(T_LEFT_BRACKET, _), (T_DURATION, at), (T_RIGHT_BRACKET, _)] = window {
+                let text = &self.expr_text[at.0..at.1];
+                let range = promql_parser::util::parse_duration(text).map_err(&fail)?;
+                found.push((range, self.file_bytes(file, *at)?));
+            }
+        }
+        let mut parsed = Vec::new();
+        matrix_ranges(&self.expr, &mut parsed);
+        if parsed != found.iter().map(|(r, _)| *r).collect::<Vec<_>>() {
+            return Err(fail(
+                "its `[…]` durations are not exactly its range selectors' (a subquery?)".into(),
+            ));
+        }
+        Ok(found)
+    }
+
+    /// The number `x` of an expression that is `vector(x)`, and where it
+    /// is in the file's text.
+    pub(crate) fn vector_number(
+        &self,
+        file: &RuleFile,
+    ) -> Result<(f64, (usize, usize)), RulesError> {
+        let fail = |what: String| file.error(self.line(), format!("{}: {what}", self.name));
+        let value = match &self.expr {
+            Expr::Call(call) if call.func.name == "vector" => match call.args.args.as_slice() {
+                [arg] => match &**arg {
+                    Expr::NumberLiteral(n) => Some(n.val),
+                    _ => None,
+                },
+                _ => None,
+            },
+            _ => None,
+        }
+        .ok_or_else(|| fail("not `vector(<number>)`".into()))?;
+        let tokens = tokens(&self.expr_text).map_err(&fail)?;
+        let numbers: Vec<_> = tokens.iter().filter(|(id, _)| *id == T_NUMBER).collect();
+        let [(_, at)] = numbers.as_slice() else {
+            return Err(fail("not `vector(<number>)`".into()));
+        };
+        Ok((value, self.file_bytes(file, *at)?))
+    }
+
+    /// Where bytes `at` of the expression's value are in the file's text.
+    fn file_bytes(
+        &self,
+        file: &RuleFile,
+        at: (usize, usize),
+    ) -> Result<(usize, usize), RulesError> {
+        let scalar = &self.places.expr;
+        let fail = || {
+            file.error(
+                self.line(),
+                format!(
+                    "{}: its expression can be edited in place only when written plain on one line, \
+                     quoted without escapes, or as a literal block (`|`)",
+                    self.name
+                ),
+            )
+        };
+        let start = match scalar.style {
+            ScalarStyle::Plain | ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => {
+                if file.text[scalar.bytes.0..scalar.bytes.1] != self.expr_text {
+                    return Err(fail());
+                }
+                scalar.bytes.0 + at.0
+            }
+            ScalarStyle::Literal => {
+                // Content line n is the file's line (first + n), less the
+                // block's indentation.
+                let before = &self.expr_text[..at.0];
+                let line = scalar.at.line + before.matches('\n').count();
+                let column = at.0 - before.rfind('\n').map_or(0, |i| i + 1);
+                let line_start = file
+                    .text
+                    .split_inclusive('\n')
+                    .take(line)
+                    .map(str::len)
+                    .sum::<usize>();
+                line_start + scalar.at.column + column
+            }
+            ScalarStyle::Folded => return Err(fail()),
+        };
+        let end = start + (at.1 - at.0);
+        if file.text.get(start..end) != Some(&self.expr_text[at.0..at.1]) {
+            return Err(fail());
+        }
+        Ok((start, end))
+    }
+}
+
+/// The expression's tokens: (token id, byte range).
+fn tokens(expr: &str) -> Result<Vec<(u16, Bytes)>, String> {
+    let lexer = promql_parser::parser::lexer(expr)?;
+    lexer
+        .iter()
+        .map(|lexeme| {
+            let lexeme = lexeme.map_err(|e| format!("cannot lex: {e:?}"))?;
+            let span = lexeme.span();
+            Ok((lexeme.tok_id(), (span.start(), span.end())))
+        })
+        .collect()
+}
+
+/// The ranges of `expr`'s range selectors, in text order.
+fn matrix_ranges(expr: &Expr, out: &mut Vec<Duration>) {
+    let args = |args: &FunctionArgs, out: &mut Vec<Duration>| {
+        for arg in &args.args {
+            matrix_ranges(arg, out);
+        }
     };
     match expr {
-        Expr::Group(inner) => wrapped("(".into(), inner),
-        Expr::SumBy(by, inner) => wrapped(format!("sum by ({}) (", by.join(", ")), inner),
-        Expr::MaxBy(by, inner) => wrapped(format!("max by ({}) (", by.join(", ")), inner),
-        Expr::HistogramQuantile(q, inner) => wrapped(
-            format!("histogram_quantile({},", crate::promql::number(*q)),
-            inner,
-        ),
-        Expr::Binary { op, matching, .. } => {
-            let (left, right) = expr.operands_parenthesized();
-            let mut lines = pretty(&left, indent);
-            // `short op (` … `)`: a short left operand keeps the operator
-            // and the opening parenthesis of a long right one on its line.
-            if let (true, Expr::Group(inner)) = (
-                lines.len() == 1 && !op.is_set() && matching.on.is_none(),
-                &right,
-            ) {
-                let line = format!("{} {} (", lines[0], op.symbol());
-                if line.len() <= WIDTH {
-                    let mut lines = vec![line];
-                    lines.extend(pretty(inner, indent + 2));
-                    lines.push(format!("{pad})"));
-                    return lines;
+        Expr::MatrixSelector(m) => out.push(m.range),
+        Expr::Aggregate(a) => {
+            if let Some(param) = &a.param {
+                matrix_ranges(param, out);
+            }
+            matrix_ranges(&a.expr, out);
+        }
+        Expr::Unary(u) => matrix_ranges(&u.expr, out),
+        Expr::Binary(b) => {
+            matrix_ranges(&b.lhs, out);
+            matrix_ranges(&b.rhs, out);
+        }
+        Expr::Paren(p) => matrix_ranges(&p.expr, out),
+        Expr::Subquery(s) => matrix_ranges(&s.expr, out),
+        Expr::Call(c) => args(&c.args, out),
+        Expr::NumberLiteral(_)
+        | Expr::StringLiteral(_)
+        | Expr::VectorSelector(_)
+        | Expr::Extension(_) => {}
+    }
+}
+
+type Fail = (usize, String);
+
+fn mapping<'a>(node: &'a Node, what: &str) -> Result<&'a [(Scalar, Node)], Fail> {
+    match node {
+        Node::Mapping(pairs, _) => Ok(pairs),
+        other => Err((
+            other.at().line + 1,
+            format!("{what} is {}, not a mapping", other.kind()),
+        )),
+    }
+}
+
+fn text<'a>(node: &'a Node, key: &Scalar) -> Result<&'a Scalar, Fail> {
+    match node {
+        Node::Scalar(s) => Ok(s),
+        other => Err((
+            other.at().line + 1,
+            format!("`{}:` is {}, not a value", key.value, other.kind()),
+        )),
+    }
+}
+
+/// A duration as rules files write them; `0s` (or `0`) is none.
+fn duration(scalar: &Scalar, key: &str) -> Result<Dur, Fail> {
+    if matches!(scalar.value.as_str(), "0" | "0s") {
+        return Ok(Dur::secs(0));
+    }
+    scalar
+        .value
+        .parse()
+        .map_err(|e| (scalar.at.line + 1, format!("`{key}:` {e}")))
+}
+
+/// A mapping's pairs, and where each value is.
+type Pairs = (Vec<(String, String)>, Vec<Scalar>);
+
+fn pairs(node: &Node, key: &Scalar) -> Result<Pairs, Fail> {
+    let mut out = Vec::new();
+    let mut places = Vec::new();
+    for (k, v) in mapping(node, &format!("`{}:`", key.value))? {
+        let v = text(v, k)?;
+        if out
+            .iter()
+            .any(|(name, _): &(String, String)| *name == k.value)
+        {
+            return Err((k.at.line + 1, format!("`{}` is set twice", k.value)));
+        }
+        out.push((k.value.clone(), v.value.clone()));
+        places.push(v.clone());
+    }
+    Ok((out, places))
+}
+
+fn read_group(node: &Node) -> Result<Group, Fail> {
+    let mut name = None;
+    let mut interval = None;
+    let mut limit = None;
+    let mut rules = Vec::new();
+    for (key, value) in mapping(node, "a group")? {
+        match key.value.as_str() {
+            "name" => name = Some(text(value, key)?.value.clone()),
+            "interval" => interval = Some(duration(text(value, key)?, "interval")?),
+            "limit" => {
+                let v = text(value, key)?;
+                limit = Some(v.value.parse().map_err(|_| {
+                    (
+                        v.at.line + 1,
+                        format!("`limit: {}` is not a count", v.value),
+                    )
+                })?);
+            }
+            "rules" => {
+                let Node::Sequence(items, _) = value else {
+                    return Err((
+                        value.at().line + 1,
+                        format!("`rules:` is {}, not a list", value.kind()),
+                    ));
+                };
+                for item in items {
+                    rules.push(read_rule(item)?);
                 }
             }
-            let mut operator = format!("{pad}{}", op.symbol());
-            if let Some(on) = &matching.on {
-                let _ = write!(operator, " on ({})", on.join(", "));
+            other => {
+                return Err((
+                    key.at.line + 1,
+                    format!("unknown key `{other}` in a group (name, interval, limit, rules)"),
+                ))
             }
-            if let Some(extra) = &matching.group_left {
-                let _ = write!(operator, " group_left ({})", extra.join(", "));
-            }
-            let rest = right.to_string();
-            if operator.len() + 1 + rest.len() <= WIDTH && !op.is_set() {
-                lines.push(format!("{operator} {rest}"));
-            } else {
-                lines.push(operator);
-                lines.extend(pretty(&right, indent));
-            }
-            lines
         }
-        _ => vec![format!("{pad}{flat}")],
     }
+    let name = name
+        .filter(|n| !n.is_empty())
+        .ok_or((node.at().line + 1, "a group without a `name:`".to_owned()))?;
+    Ok(Group {
+        name,
+        interval,
+        limit,
+        rules,
+    })
 }
 
-/// Text YAML reads back unchanged as a plain scalar.
-fn plain_yaml(text: &str) -> bool {
-    !text.is_empty()
-        && !text.starts_with(|c: char| "{[&*!|>'\"%@`#,?:-".contains(c) || c.is_whitespace())
-        && !text.contains(": ")
-        && !text.contains(" #")
-        && !text.ends_with(|c: char| c == ':' || c.is_whitespace())
-}
-
-/// A label or annotation value: plain when it is a simple word (that YAML
-/// cannot read as a number or a boolean), else a double-quoted YAML string.
-fn yaml_string(text: &str) -> String {
-    if text.starts_with(|c: char| c.is_ascii_alphabetic())
-        && !matches!(
-            text,
-            "true" | "false" | "yes" | "no" | "on" | "off" | "null"
-        )
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+fn read_rule(node: &Node) -> Result<Rule, Fail> {
+    let line = node.at().line + 1;
+    let mut kind_name: Option<(Kind, String)> = None;
+    let mut expr: Option<Scalar> = None;
+    let mut hold: Option<Scalar> = None;
+    let mut keep_firing_for = None;
+    let mut labels = (Vec::new(), Vec::new());
+    let mut annotations = Vec::new();
+    for (key, value) in mapping(node, "a rule")? {
+        match key.value.as_str() {
+            "record" | "alert" => {
+                let kind = if key.value == "record" {
+                    Kind::Record
+                } else {
+                    Kind::Alert
+                };
+                if kind_name.is_some() {
+                    return Err((line, "a rule has either `record:` or `alert:`, once".into()));
+                }
+                kind_name = Some((kind, text(value, key)?.value.clone()));
+            }
+            "expr" => expr = Some(text(value, key)?.clone()),
+            "for" => hold = Some(text(value, key)?.clone()),
+            "keep_firing_for" => {
+                keep_firing_for = Some(duration(text(value, key)?, "keep_firing_for")?);
+            }
+            "labels" => labels = pairs(value, key)?,
+            "annotations" => annotations = pairs(value, key)?.0,
+            other => {
+                return Err((
+                    key.at.line + 1,
+                    format!(
+                        "unknown key `{other}` in a rule \
+                         (record, alert, expr, for, keep_firing_for, labels, annotations)"
+                    ),
+                ))
+            }
+        }
+    }
+    let (kind, name) =
+        kind_name.ok_or((line, "a rule without `record:` or `alert:`".to_owned()))?;
+    if name.is_empty() {
+        return Err((line, "a rule with an empty name".into()));
+    }
+    let expr = expr.ok_or((line, format!("{name}: no `expr:`")))?;
+    if kind == Kind::Record
+        && (hold.is_some() || keep_firing_for.is_some() || !annotations.is_empty())
     {
-        text.to_owned()
-    } else {
-        // YAML's double-quoted escapes for `"` and `\` are those of PromQL.
-        quoted(text)
+        return Err((
+            line,
+            format!("{name}: a recording rule has no `for:`, `keep_firing_for:` or `annotations:`"),
+        ));
     }
+    let parsed = promql_parser::parser::parse(&expr.value)
+        .map_err(|e| (expr.at.line + 1, format!("{name}: {e}")))?;
+    Ok(Rule {
+        kind,
+        name,
+        expr: parsed,
+        expr_text: expr.value.clone(),
+        hold: hold.as_ref().map(|h| duration(h, "for")).transpose()?,
+        keep_firing_for,
+        labels: labels.0,
+        annotations,
+        places: Places {
+            expr,
+            hold,
+            labels: labels.1,
+        },
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::promql::{num, series, vector, Op};
+
+    const FILE: &str = "\
+# A file.
+groups:
+  - name: g
+    rules:
+      - record: r
+        expr: sum by (job) (rate(x[5m]))
+      - alert: A
+        expr: |
+          r > on (job)
+            sum by (job) (rate(y{a=\"[1m]\"}[1h30m]))
+        for: 10m
+        labels:
+          severity: page
+          le: \"0.25\"
+      - record: t
+        expr: vector(0.25)
+";
 
     #[test]
-    fn yaml_puts_top_level_set_operators_on_lines_of_their_own() {
-        let file = RuleFile {
-            header: vec!["A file.".into(), String::new(), "More.".into()],
-            groups: vec![Group {
-                name: "g".into(),
-                comment: vec![],
-                rules: vec![
-                    Rule::Record(Record {
-                        comment: vec![],
-                        name: "t:default".into(),
-                        expr: vector(0.25),
-                        labels: vec![("le".into(), "0.25".into())],
-                    }),
-                    Rule::Alert(Alert {
-                        comment: vec!["Why.".into()],
-                        name: "Hi".into(),
-                        expr: series("a_long_metric_name_to_break_the_line:with_a_suffix")
-                            .op(Op::Gt, num(1.0))
-                            .op_on(
-                                Op::And,
-                                &["job"],
-                                series("b_long_metric_name_to_break_the_line").op(Op::Ge, num(0.1)),
-                            ),
-                        hold: Some(Dur::mins(10)),
-                        labels: vec![("severity".into(), "page".into())],
-                        annotations: vec![("summary".into(), "{{ $labels.job }}: \"x\"".into())],
-                    }),
-                ],
-            }],
-        };
-        assert_eq!(
-            file.to_yaml(),
-            "# A file.\n#\n# More.\n\ngroups:\n  - name: g\n    rules:\n      - record: t:default\n        expr: vector(0.25)\n        labels:\n          le: \"0.25\"\n\n      # Why.\n      - alert: Hi\n        expr: |\n          a_long_metric_name_to_break_the_line:with_a_suffix > 1\n          and on (job)\n          b_long_metric_name_to_break_the_line >= 0.1\n        for: 10m\n        labels:\n          severity: page\n        annotations:\n          summary: \"{{ $labels.job }}: \\\"x\\\"\"\n"
-        );
+    fn reads_groups_rules_and_where_their_values_are() {
+        let file = RuleFile::parse("f.yml", FILE).unwrap();
+        assert_eq!(file.groups().len(), 1);
+        let alert = file.rule("A").unwrap();
+        assert_eq!(alert.kind, Kind::Alert);
+        assert_eq!(alert.hold, Some(Dur::mins(10)));
+        assert_eq!(alert.labels[1], ("le".to_owned(), "0.25".to_owned()));
+        let ranges = alert.ranges(&file).unwrap();
+        assert_eq!(ranges.len(), 1, "the `[1m]` in a string is no range");
+        assert_eq!(ranges[0].0, Duration::from_secs(5_400));
+        assert_eq!(&FILE[ranges[0].1 .0..ranges[0].1 .1], "1h30m");
+        let record = file.rule("r").unwrap();
+        let ranges = record.ranges(&file).unwrap();
+        assert_eq!(&FILE[ranges[0].1 .0..ranges[0].1 .1], "5m");
+        let (x, at) = file.rule("t").unwrap().vector_number(&file).unwrap();
+        assert!((x - 0.25).abs() < f64::EPSILON);
+        assert_eq!(&FILE[at.0..at.1], "0.25");
+        let edited = file
+            .edited(vec![Edit {
+                bytes: alert.hold_bytes().unwrap(),
+                text: "7m".into(),
+            }])
+            .unwrap();
+        assert_eq!(edited, FILE.replace("for: 10m", "for: 7m"));
+    }
+
+    #[test]
+    fn refuses_what_prometheus_refuses() {
+        for (text, message) in [
+            ("groups:\n  - name: g\n    rules:\n      - record: r\n        expr: sum(\n", "f:5: r: "),
+            ("groups:\n  - name: g\n    rules:\n      - record: r\n        exp: x\n", "f:5: unknown key `exp`"),
+            ("groups:\n  - rules: []\n", "f:2: a group without a `name:`"),
+            ("rules: []\n", "f:1: unknown key `rules`"),
+            ("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: x\n        for: 5\n", "f:6: `for:` `5` is not a duration"),
+            ("groups:\n  - name: g\n    rules: []\n  - name: g\n    rules: []\n", "f:4: group `g` is defined twice"),
+        ] {
+            let error = RuleFile::parse("f", text).unwrap_err().to_string();
+            assert!(error.starts_with(message), "{text}: {error}");
+        }
     }
 }

@@ -207,7 +207,7 @@ pub(crate) fn run(config: &Config, out: &mut dyn Write) -> Result<Outcome, BoxEr
         .map_err(|error| format!("writing {}: {error}", config.chart.display()))?;
     let json = dir.join("incident.json");
 
-    let rules = Rules::new();
+    let rules = Rules::new()?;
     let promtool = match config.evaluator {
         Choice::Builtin => None,
         Choice::Auto => selftime_alerting::promtool::version(),
@@ -237,7 +237,7 @@ pub(crate) fn run(config: &Config, out: &mut dyn Write) -> Result<Outcome, BoxEr
             if !verdict::shipped_file_matches(&rules, &files.shipped) {
                 writeln!(
                     out,
-                    "note: {} differs from `cargo run --example rules`: promtool reads the file",
+                    "note: {} differs from the file this demo was built with: promtool reads the file",
                     files.shipped.display()
                 )?;
             }

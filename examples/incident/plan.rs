@@ -1,7 +1,7 @@
 //! The incident's script: the phases, their faults, the load, and the time
 //! scale that fits the shipped rules' windows into a short run.
 
-use selftime_alerting::shipped::Settings;
+use selftime_alerting::settings::Settings;
 use std::time::Duration;
 
 const fn ms(n: u64) -> Duration {
@@ -136,7 +136,7 @@ impl Plan {
     }
 
     fn paced(rate: u32, warmup: Duration, scrape_every: Duration) -> Self {
-        let rules = Settings::default();
+        let rules = Settings::shipped().expect("the shipped rules file (its tests check it reads)");
         let minutes = |d: selftime_alerting::duration::Dur| {
             d.as_secs().div_ceil(60 * RULE_MINUTES_PER_SCRAPE)
         };

@@ -9,23 +9,23 @@ use super::services::{AUTH_HANDLER, GATEWAY_HANDLER, LEGACY_HANDLER, PROXY_HANDL
 use super::teams::{group_by, route, Reach, Team};
 use selftime_alerting::duration::Dur;
 use selftime_alerting::eval::{self, AlertId, Labels, Storage};
-use selftime_alerting::promql::{eq, histogram_quantile, num, rate, selector, sum_by, Op};
 use selftime_alerting::promtool::{self, Query};
-use selftime_alerting::rules::{Alert, Group, RuleFile};
-use selftime_alerting::shipped::{shipped, Overrides, Settings};
+use selftime_alerting::rules::{Group, RuleFile};
+use selftime_alerting::shipped;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// The alert the auth team had before selftime: p99 latency at the
-/// gateway's login endpoint, built the way the shipped latency alert is.
+/// gateway's login endpoint, written the way the shipped latency alert is
+/// (in the demo's rules file).
 pub(crate) const ENDPOINT_ALERT: &str = "LoginEndpointLatencyHigh";
 /// Its threshold, seconds: above the healthy p99 at the gateway, on a
-/// bucket bound.
+/// bucket bound. The chart draws it; the rules file holds it.
 pub(crate) const ENDPOINT_THRESHOLD: f64 = 0.025;
 
-/// The demo's thresholds: each handler's p99 internal latency and
-/// objective, the minimum request rate, the session store's latency.
+/// The demo's thresholds, as the rules file sets them for each handler's
+/// p99 internal latency and objective (the chart draws them).
 pub(crate) const THRESHOLDS: [(&str, f64); 4] = [
     (GATEWAY_HANDLER, 0.01),
     (AUTH_HANDLER, 0.01),
@@ -33,18 +33,14 @@ pub(crate) const THRESHOLDS: [(&str, f64); 4] = [
     // The legacy system's own work is most of a login: 5 ms.
     (LEGACY_HANDLER, 0.025),
 ];
-/// The session store's p99 threshold, seconds.
+/// The session store's p99 threshold, seconds, as the rules file sets it.
 pub(crate) const SESSION_STORE_THRESHOLD: f64 = 0.01;
-/// Each handler's objective: this share of logins within its threshold.
-const OBJECTIVE: f64 = 0.99;
-/// Requests per second of rule time below which nothing fires. Rule time
-/// runs 60 / `scrape_every` times faster than the load, so 60 logins a
-/// second read as fewer than one a second: the shipped default (0.1) would
-/// be too close.
-const MIN_RATE: f64 = 0.01;
 
-/// The group name of the demo's own rules file.
-pub(crate) const DEMO_GROUP: &str = "incident";
+/// The demo's rules file: its thresholds (including a minimum request
+/// rate below the shipped default: rule time runs 60 / `scrape_every`
+/// times faster than the load, so 60 logins a second read as fewer than
+/// one a second), and the before-selftime endpoint alert.
+pub(crate) const DEMO_RULES: &str = include_str!("../../docs/incident.rules.yml");
 
 /// The rules a run evaluates: the shipped file, and the demo's own file
 /// loaded beside it (thresholds, and the before-selftime endpoint alert).
@@ -55,62 +51,20 @@ pub(crate) struct Rules {
 }
 
 impl Rules {
-    pub(crate) fn new() -> Self {
-        let settings = Settings::default();
-        let mut demo = Overrides::default();
-        for (handler, seconds) in THRESHOLDS {
-            demo.internal_p99(handler, seconds)
-                .objective(handler, OBJECTIVE, seconds)
-                .min_rate(handler, MIN_RATE);
-        }
-        demo.dependency_p99("session_store", SESSION_STORE_THRESHOLD);
-        demo.alert(Alert {
-            comment: vec![
-                "Before selftime: the auth team's page on p99 latency at the gateway's".into(),
-                "login endpoint, with the shipped latency alert's window and `for:`.".into(),
-            ],
-            name: ENDPOINT_ALERT.into(),
-            expr: histogram_quantile(
-                0.99,
-                sum_by(
-                    &["job", "handler", "le"],
-                    rate(
-                        selector(
-                            "selftime_total_seconds_bucket",
-                            &[eq("job", "gateway"), eq("handler", GATEWAY_HANDLER)],
-                        ),
-                        settings.window,
-                    ),
-                ),
-            )
-            .op(Op::Gt, num(ENDPOINT_THRESHOLD)),
-            hold: Some(settings.latency_for),
-            labels: vec![
-                ("severity".into(), "page".into()),
-                ("team".into(), "auth".into()),
-            ],
-            annotations: vec![],
-        });
-        Self {
-            shipped: shipped(&settings),
-            demo: demo.file(
-                DEMO_GROUP,
-                &[
-                    "The incident demo's thresholds, loaded beside selftime.rules.yml the",
-                    "way its THRESHOLDS section says, and the alert the auth team had",
-                    "before selftime. Written by `cargo run --example incident`.",
-                ],
-            ),
-        }
+    pub(crate) fn new() -> Result<Self, String> {
+        Ok(Self {
+            shipped: shipped::file().map_err(|e| e.to_string())?,
+            demo: RuleFile::parse("incident.rules.yml", DEMO_RULES).map_err(|e| e.to_string())?,
+        })
     }
 
     /// The groups in the order both evaluators run them: thresholds (the
     /// shipped defaults, then the demo's), then selftime's rules.
     pub(crate) fn groups(&self) -> Vec<&Group> {
         let mut groups: Vec<&Group> = Vec::new();
-        groups.extend(self.shipped.groups.first());
-        groups.extend(&self.demo.groups);
-        groups.extend(self.shipped.groups.iter().skip(1));
+        groups.extend(self.shipped.groups().first());
+        groups.extend(self.demo.groups());
+        groups.extend(self.shipped.groups().iter().skip(1));
         groups
     }
 }
@@ -342,7 +296,7 @@ pub(crate) fn promtool(
     files: &PromtoolFiles,
     version: String,
 ) -> Result<Verdict, String> {
-    std::fs::write(&files.demo, rules.demo.to_yaml())
+    std::fs::write(&files.demo, rules.demo.text())
         .map_err(|e| format!("writing {}: {e}", files.demo.display()))?;
     let queries = phase_queries(plan);
     let flat: Vec<Query> = queries
@@ -466,5 +420,5 @@ fn quoted(text: &str) -> String {
 
 /// Whether the rules file at `path` is the one the built-in evaluator runs.
 pub(crate) fn shipped_file_matches(rules: &Rules, path: &Path) -> bool {
-    std::fs::read_to_string(path).is_ok_and(|text| text == rules.shipped.to_yaml())
+    std::fs::read_to_string(path).is_ok_and(|text| text == rules.shipped.text())
 }
