@@ -26,8 +26,8 @@
 //! the next rule reads it; recording rules write staleness markers for the
 //! series they stop producing; alerts are pending, then firing once their
 //! `for:` has passed, and forgotten when their condition clears. Group
-//! `interval:` and `limit:`, and an alert's `keep_firing_for:`, are
-//! refused.
+//! `interval:` and `limit:`, an alert's `keep_firing_for:` and templates
+//! in alert labels are refused.
 //!
 //! Three of 2.42's semantics changed in later releases, and this
 //! evaluator keeps 2.42's (`tests/differential.rs` compares it with
@@ -46,6 +46,13 @@
 //! - `histogram_quantile` forces bucket counts monotonic exactly;
 //!   Prometheus 2.49 and later first ignore differences smaller than
 //!   1e-12 of a count.
+//!
+//! `sum` adds its terms in the order of their series' label sets.
+//! Prometheus adds them in the order the series were created, which
+//! `promtool test rules` leaves to a Go map (it changes from run to run):
+//! a sum of three or more terms may differ in its last bit, and a sum
+//! exactly at a threshold can fall on either side of it, in promtool
+//! itself from one run to the next.
 
 use crate::rules::{Group, Kind, Rule};
 use promql_parser::label::Matcher;

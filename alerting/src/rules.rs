@@ -398,6 +398,12 @@ fn text<'a>(node: &'a Node, key: &Scalar) -> Result<&'a Scalar, Fail> {
     }
 }
 
+/// An empty value (`labels:` with nothing after it), which Prometheus
+/// reads as an empty mapping or list.
+fn is_null(node: &Node) -> bool {
+    matches!(node, Node::Scalar(s) if s.style == ScalarStyle::Plain && matches!(s.value.as_str(), "" | "~" | "null"))
+}
+
 /// A duration as rules files write them; `0s` (or `0`) is none.
 fn duration(scalar: &Scalar, key: &str) -> Result<Dur, Fail> {
     if matches!(scalar.value.as_str(), "0" | "0s") {
@@ -415,6 +421,9 @@ type Pairs = (Vec<(String, String)>, Vec<Scalar>);
 fn pairs(node: &Node, key: &Scalar) -> Result<Pairs, Fail> {
     let mut out = Vec::new();
     let mut places = Vec::new();
+    if is_null(node) {
+        return Ok((out, places));
+    }
     for (k, v) in mapping(node, &format!("`{}:`", key.value))? {
         let v = text(v, k)?;
         if out
@@ -447,6 +456,7 @@ fn read_group(node: &Node) -> Result<Group, Fail> {
                     )
                 })?);
             }
+            "rules" if is_null(value) => {}
             "rules" => {
                 let Node::Sequence(items, _) = value else {
                     return Err((
@@ -600,6 +610,17 @@ groups:
     }
 
     #[test]
+    fn empty_labels_and_rules_are_empty() {
+        let file = RuleFile::parse(
+            "f",
+            "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: x\n        labels:\n  - name: h\n    rules:\n",
+        )
+        .unwrap();
+        assert!(file.rule("A").unwrap().labels.is_empty());
+        assert!(file.groups()[1].rules.is_empty());
+    }
+
+    #[test]
     fn refuses_what_prometheus_refuses() {
         for (text, message) in [
             ("groups:\n  - name: g\n    rules:\n      - record: r\n        expr: sum(\n", "f:5: r: "),
@@ -608,6 +629,7 @@ groups:
             ("rules: []\n", "f:1: unknown key `rules`"),
             ("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: x\n        for: 5\n", "f:6: `for:` `5` is not a duration"),
             ("groups:\n  - name: g\n    rules: []\n  - name: g\n    rules: []\n", "f:4: group `g` is defined twice"),
+            ("groups:\n  - name: g\n    rules:\n      - record: r\n        expr: x\n        expr: y\n", "f:6: key `expr` is already set"),
         ] {
             let error = RuleFile::parse("f", text).unwrap_err().to_string();
             assert!(error.starts_with(message), "{text}: {error}");

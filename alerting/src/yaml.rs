@@ -156,7 +156,16 @@ pub(crate) fn parse(text: &str) -> Result<Node, YamlError> {
                             })
                         }
                     },
-                    Some(k) => pairs.push((k, node)),
+                    Some(k) => {
+                        // As Prometheus's YAML reader: a key once per mapping.
+                        if pairs.iter().any(|(seen, _)| seen.value == k.value) {
+                            return Err(YamlError {
+                                line: k.at.line,
+                                message: format!("key `{}` is already set", k.value),
+                            });
+                        }
+                        pairs.push((k, node));
+                    }
                 },
             }
         }
@@ -235,6 +244,13 @@ mod tests {
         };
         assert_eq!(&text[q.bytes.0..q.bytes.1], "é0.25");
         assert!(parse("a: &x 1\nb: *x\n").is_err());
+        assert_eq!(
+            parse("a: 1\nb: 2\na: 3\n").unwrap_err(),
+            YamlError {
+                line: 2,
+                message: "key `a` is already set".into()
+            }
+        );
         assert!(parse("a: [1\n").is_err());
     }
 }
