@@ -254,6 +254,7 @@ fn rules_read_the_series_the_metrics_feature_writes() {
         (alerts::ERROR_RATIO, "page"),
         (alerts::BUDGET_BURN, "page"),
         (alerts::DEPENDENCY_LATENCY, "notify"),
+        (alerts::BETWEEN_LATENCY, "notify"),
         (alerts::OBJECTIVE_NAMES_NO_BUCKET, "notify"),
     ] {
         let at = rules
@@ -320,12 +321,14 @@ fn rules_pass_their_promtool_unit_tests() {
         .filter(|name| name.ends_with(".test.yml"))
         .collect();
     tests.sort();
-    // A dependency slowing down, the handler slowing down, the budget burn,
+    // The way between slowing down, a dependency slowing down, the handler
+    // slowing down, the budget burn,
     // error ratios, per-handler and per-job thresholds: if a file goes
     // missing, say so.
     assert_eq!(
         tests,
         [
+            "between_latency.test.yml",
             "budget_burn.test.yml",
             "dependency_latency.test.yml",
             "error_ratio.test.yml",
@@ -386,13 +389,15 @@ fn the_routing_example_checks_and_routes_each_alert_to_its_owner() {
             .iter()
             .chain(&[("another_dependency", teams::Team::Nobody)])
         {
-            cases.push(labels(&[
-                ("alertname", alerts::DEPENDENCY_LATENCY),
-                ("severity", "notify"),
-                ("job", job),
-                ("handler", "h"),
-                ("dependency", dependency),
-            ]));
+            for alert in [alerts::DEPENDENCY_LATENCY, alerts::BETWEEN_LATENCY] {
+                cases.push(labels(&[
+                    ("alertname", alert),
+                    ("severity", "notify"),
+                    ("job", job),
+                    ("handler", "h"),
+                    ("dependency", dependency),
+                ]));
+            }
         }
     }
     cases.push(labels(&[
@@ -418,8 +423,9 @@ fn the_routing_example_checks_and_routes_each_alert_to_its_owner() {
 }
 
 /// Notifications about a dependency go out one per dependency, however
-/// many handlers it is slow for; rules mistakes one per job; pages one per
-/// handler: each route's `group_by` in the routing example is the one the
+/// many handlers it is slow for; about the way between a job and a
+/// dependency, one per job and dependency; rules mistakes one per job;
+/// pages one per handler: each route's `group_by` in the routing example is the one the
 /// incident demo counts notifications by.
 #[test]
 fn the_routing_example_groups_each_route_as_the_demo_counts() {
@@ -453,6 +459,13 @@ fn the_routing_example_groups_each_route_as_the_demo_counts() {
             ]),
         ),
         (
+            route(&format!("['alertname=\"{}\"']", alerts::BETWEEN_LATENCY)),
+            labels(&[
+                ("alertname", alerts::BETWEEN_LATENCY),
+                ("severity", "notify"),
+            ]),
+        ),
+        (
             route(&format!(
                 "['alertname=\"{}\"']",
                 alerts::OBJECTIVE_NAMES_NO_BUCKET
@@ -473,7 +486,7 @@ fn the_routing_example_groups_each_route_as_the_demo_counts() {
     ]);
     let group_by = format!("  group_by: [{}]\n", teams::group_by(&page).join(", "));
     assert!(config.contains(&group_by), "{group_by}");
-    assert_eq!(config.matches("group_by:").count(), 3, "{config}");
+    assert_eq!(config.matches("group_by:").count(), 4, "{config}");
 }
 
 fn readme() -> String {

@@ -59,7 +59,7 @@ pub struct Settings {
 /// The alerts whose `for:` is the error ratio's, the dependency's, the
 /// burn's; every other alert's is the latency one.
 const ERROR_FOR: &[&str] = &[alerts::ERROR_RATIO];
-const DEPENDENCY_FOR: &[&str] = &[alerts::DEPENDENCY_LATENCY];
+const DEPENDENCY_FOR: &[&str] = &[alerts::DEPENDENCY_LATENCY, alerts::BETWEEN_LATENCY];
 const BURN_FOR: &[&str] = &[alerts::BUDGET_BURN, alerts::OBJECTIVE_NAMES_NO_BUCKET];
 
 /// The suffixes of the burn-rate recording rules, in the order of
@@ -335,12 +335,13 @@ mod tests {
     }
 
     /// An alert added to the file, YAML only, follows the window and the
-    /// latency `for:` like the rest.
+    /// latency `for:` like the rest; the time-between alert follows the
+    /// dependency's `for:`.
     #[test]
     fn an_added_alert_follows_the_flags() {
         let added = format!(
-            "{}\n      - alert: SelftimeBetweenLatencyHigh\n        expr: |\n          \
-             histogram_quantile(0.99, sum by (job, handler, le) (rate(selftime_between_seconds_bucket[5m])))\n          \
+            "{}\n      - alert: MyQueueLatencyHigh\n        expr: |\n          \
+             histogram_quantile(0.99, sum by (job, handler, le) (rate(my_queue_seconds_bucket[5m])))\n          \
              > 1\n        for: 10m\n        labels:\n          severity: notify\n",
             crate::shipped::TEXT.trim_end()
         );
@@ -349,11 +350,22 @@ mod tests {
         settings.window = Dur::mins(2);
         settings.latency_for = Dur::mins(7);
         let text = settings.write_into(&file).expect("rewrites");
-        let alert = &text[text.find("SelftimeBetweenLatencyHigh").expect("the alert")..];
+        let alert = &text[text.find("MyQueueLatencyHigh").expect("the alert")..];
         assert!(
             alert.contains("bucket[2m]") && alert.contains("for: 7m"),
             "{alert}"
         );
+        let mut settings = Settings::shipped().expect("the shipped settings");
+        settings.dependency_for = Dur::mins(3);
+        let text = settings.write_into(&file).expect("rewrites");
+        for alert in [
+            "SelftimeDependencyLatencyHigh",
+            "SelftimeBetweenLatencyHigh",
+        ] {
+            let rule = &text[text.find(&format!("alert: {alert}")).expect("the alert")..];
+            let rule = &rule[..rule.find("annotations:").expect("annotations")];
+            assert!(rule.contains("for: 3m"), "{rule}");
+        }
     }
 
     #[test]

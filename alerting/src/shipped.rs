@@ -37,6 +37,7 @@ pub mod alerts {
     pub const ERROR_RATIO: &str = "SelftimeErrorRatioHigh";
     pub const BUDGET_BURN: &str = "SelftimeInternalLatencyBudgetBurn";
     pub const DEPENDENCY_LATENCY: &str = "SelftimeDependencyLatencyHigh";
+    pub const BETWEEN_LATENCY: &str = "SelftimeBetweenLatencyHigh";
     pub const OBJECTIVE_NAMES_NO_BUCKET: &str = "SelftimeObjectiveNamesNoBucket";
 }
 
@@ -50,6 +51,7 @@ pub mod thresholds {
     pub const MIN_RATE: &str = "selftime:min_request_rate";
     pub const OBJECTIVE: &str = "selftime:internal_objective";
     pub const DEPENDENCY_P99: &str = "selftime:dependency_p99_threshold_seconds";
+    pub const BETWEEN_P99: &str = "selftime:between_p99_threshold_seconds";
 }
 
 /// The recorded series the alerts read (and dashboards may).
@@ -60,6 +62,10 @@ pub mod recorded {
     pub const INTERNAL_P99: &str = "job_handler:selftime_internal_seconds:p99";
     pub const TOTAL_P99: &str = "job_handler:selftime_total_seconds:p99";
     pub const DEPENDENCY_P99: &str = "job_handler_dependency:selftime_external_seconds:p99";
+    pub const CALLEE_P99: &str = "job_handler_dependency:selftime_callee_seconds:p99";
+    pub const BETWEEN_P99: &str = "job_handler_dependency:selftime_between_seconds:p99";
+    pub const BETWEEN_P99_THRESHOLD: &str =
+        "job_handler_dependency:selftime_between_p99_threshold_seconds:effective";
     pub const INTERNAL_P99_THRESHOLD: &str =
         "job_handler:selftime_internal_p99_threshold_seconds:effective";
     pub const ERROR_RATIO_THRESHOLD: &str = "job_handler:selftime_error_ratio_threshold:effective";

@@ -231,6 +231,12 @@ fn scenario(index: usize, rng: &mut Rng) -> Scenario {
                         vec![("dependency".into(), (*dependency).into())],
                         rng,
                     );
+                    // A dependency that reports its own time (Server-Timing).
+                    if rng.chance(0.5) {
+                        for name in ["selftime_callee_seconds", "selftime_between_seconds"] {
+                            add(name, vec![("dependency".into(), (*dependency).into())], rng);
+                        }
+                    }
                 }
                 let outcomes = ["ok", "error", "panic", "cancelled"];
                 let mut requests = [0.0f64; 4];
@@ -386,6 +392,15 @@ fn scenario(index: usize, rng: &mut Rng) -> Scenario {
                 ]);
                 inputs.push((l, (0..scrapes).map(|_| Some(Some(v))).collect()));
             }
+            if rng.chance(0.4) {
+                let v = threshold_of(rng, &bounds);
+                let l = labels(&[
+                    (NAME, "selftime:between_p99_threshold_seconds"),
+                    ("job", job),
+                    ("dependency", dependency),
+                ]);
+                inputs.push((l, (0..scrapes).map(|_| Some(Some(v))).collect()));
+            }
         }
     }
     Scenario {
@@ -439,6 +454,14 @@ fn thresholds_file(rng: &mut Rng, batch: usize) -> String {
             let v = BOUNDS[rng.below(BOUNDS.len())].0;
             rule(
                 "selftime:dependency_p99_threshold_seconds",
+                v,
+                &[("dependency", dependency.to_owned())],
+            );
+        }
+        if rng.chance(0.5) {
+            let v = BOUNDS[rng.below(BOUNDS.len())].0;
+            rule(
+                "selftime:between_p99_threshold_seconds",
                 v,
                 &[("dependency", dependency.to_owned())],
             );

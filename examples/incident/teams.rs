@@ -56,6 +56,14 @@ pub(crate) fn route(labels: &Labels) -> (&'static str, Team, Reach) {
     if get("alertname") == alerts::OBJECTIVE_NAMES_NO_BUCKET {
         return ("rules-keepers-chat", Team::Nobody, Reach::Notify);
     }
+    // The way between services (the load balancer) is the platform team's.
+    if get("alertname") == alerts::BETWEEN_LATENCY {
+        return (
+            receiver(Team::Platform, Reach::Notify),
+            Team::Platform,
+            Reach::Notify,
+        );
+    }
     if get("severity") == "notify" {
         return match DEPENDENCIES
             .iter()
@@ -80,6 +88,8 @@ pub(crate) fn group_by(labels: &Labels) -> &'static [&'static str] {
     let get = |key: &str| labels.get(key).map_or("", String::as_str);
     if get("alertname") == alerts::OBJECTIVE_NAMES_NO_BUCKET {
         &["job"]
+    } else if get("alertname") == alerts::BETWEEN_LATENCY {
+        &["job", "dependency"]
     } else if get("severity") == "notify" {
         &["dependency"]
     } else {
@@ -94,6 +104,7 @@ pub(crate) const fn receiver(team: Team, reach: Reach) -> &'static str {
         (Team::Auth, Reach::Page) => "auth-team-pager",
         (Team::Platform, Reach::Page) => "platform-team-pager",
         (Team::Legacy, Reach::Page) => "legacy-team-pager",
+        (Team::Platform, Reach::Notify) => "platform-team-chat",
         (Team::SessionStore, _) => "session-store-team-chat",
         _ => "unrouted",
     }
