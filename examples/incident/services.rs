@@ -261,15 +261,18 @@ pub(crate) fn start(sessions: Sessions, knobs: Arc<Knobs>) -> io::Result<System>
             .with_state(Arc::new(proxy_hop)),
     )?;
     // The load balancer runs on the proxy's runtime: the platform team's.
-    let balancer = proxy
+    let balancer = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    balancer.set_nonblocking(true)?;
+    let balancer_addr = balancer.local_addr()?;
+    proxy
         .runtime
-        .block_on(load_balancer(proxy.addr, Arc::clone(&knobs)))?;
+        .spawn(load_balancer(balancer, proxy.addr, Arc::clone(&knobs)));
     let auth_state = Auth {
         http: ClientBuilder::new(client()?)
             .with(ExternalCallMiddleware::named("legacy_proxy").through_body())
             .build(),
         sessions,
-        proxy: format!("http://{balancer}"),
+        proxy: format!("http://{balancer_addr}"),
         knobs: Arc::clone(&knobs),
     };
     // Two workers: sealing blocks one of them (`block_in_place`).
@@ -396,43 +399,41 @@ async fn fetch_member(auth: &Auth, user: &str) -> reqwest_middleware::Result<Str
 
 /// The load balancer in front of the proxy: a plain TCP forwarder that
 /// nobody instruments, passing each answer on after the network knob's
-/// delay. Its address.
-async fn load_balancer(upstream: SocketAddr, knobs: Arc<Knobs>) -> io::Result<SocketAddr> {
+/// delay.
+async fn load_balancer(listener: std::net::TcpListener, upstream: SocketAddr, knobs: Arc<Knobs>) {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        while let Ok((client, _)) = listener.accept().await {
-            let knobs = Arc::clone(&knobs);
-            tokio::spawn(async move {
-                let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
-                    return;
-                };
-                let _ = (client.set_nodelay(true), server.set_nodelay(true));
-                let (mut client_read, mut client_write) = client.into_split();
-                let (mut server_read, mut server_write) = server.into_split();
-                let ask = async move {
-                    let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
-                    let _ = server_write.shutdown().await;
-                };
-                let answer = async move {
-                    let mut buf = vec![0; 16 * 1024];
-                    while let Ok(n @ 1..) = server_read.read(&mut buf).await {
-                        let delay = knobs.network.get();
-                        if !delay.is_zero() {
-                            sleep(delay).await;
-                        }
-                        if client_write.write_all(&buf[..n]).await.is_err() {
-                            break;
-                        }
+    let Ok(listener) = TcpListener::from_std(listener) else {
+        return;
+    };
+    while let Ok((client, _)) = listener.accept().await {
+        let knobs = Arc::clone(&knobs);
+        tokio::spawn(async move {
+            let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                return;
+            };
+            let _ = (client.set_nodelay(true), server.set_nodelay(true));
+            let (mut client_read, mut client_write) = client.into_split();
+            let (mut server_read, mut server_write) = server.into_split();
+            let ask = async move {
+                let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
+                let _ = server_write.shutdown().await;
+            };
+            let answer = async move {
+                let mut buf = vec![0; 16 * 1024];
+                while let Ok(n @ 1..) = server_read.read(&mut buf).await {
+                    let delay = knobs.network.get();
+                    if !delay.is_zero() {
+                        sleep(delay).await;
                     }
-                    let _ = client_write.shutdown().await;
-                };
-                tokio::join!(ask, answer);
-            });
-        }
-    });
-    Ok(addr)
+                    if client_write.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+                let _ = client_write.shutdown().await;
+            };
+            tokio::join!(ask, answer);
+        });
+    }
 }
 
 /// A job on an auth worker that blocks it (a synchronous client, a file
