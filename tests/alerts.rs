@@ -12,9 +12,7 @@
 #[allow(dead_code)]
 #[path = "../examples/rules.rs"]
 mod generator;
-#[allow(dead_code)]
-#[path = "../examples/incident/teams.rs"]
-mod teams;
+use incident::teams;
 
 use selftime_alerting::duration::Dur;
 use selftime_alerting::eval::Labels;

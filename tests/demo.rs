@@ -1,6 +1,7 @@
-//! The incident demo (`examples/incident`), run in-process in its quick
+//! The incident demo (the `demo/` package, which `examples/incident.rs`
+//! runs), run in-process in its quick
 //! mode: every incident reaches exactly its owner and nobody else is paged,
-//! the old endpoint alert pages the auth team for all six, the figures
+//! the old endpoint alert pages the auth team for all seven, the figures
 //! behind the verdict are whole, and the chart and `incident.json` say so.
 //!
 //! This runs on the real clock against real loopback HTTP servers, so it
@@ -11,10 +12,6 @@
 //! needs both); CI runs it with `--include-ignored`, with `REDIS_URL`
 //! pointing at the `redis-server` it starts, and there it also proves that
 //! the built-in evaluator and promtool agree on the run it recorded.
-
-#[allow(dead_code)]
-#[path = "../examples/incident/main.rs"]
-mod incident;
 
 use incident::cli::{self, CliError, Command};
 use incident::plan::{Plan, PHASES};
@@ -686,4 +683,27 @@ fn the_demo_rules_file_sets_the_thresholds_the_chart_draws() {
         .expr_text
         .contains(&format!("[{}])", settings.window)));
     assert_eq!(endpoint.hold, Some(settings.latency_for));
+}
+
+/// `REDIS_URL`s are split around their host and port, which the demo points
+/// at its relay.
+#[test]
+fn redis_urls_are_split_around_host_and_port() {
+    let url = incident::sessions::RedisUrl::parse("redis://user:secret@cache.internal/2").unwrap();
+    assert_eq!(url.host_port, "cache.internal:6379");
+    assert_eq!(
+        url.with_host_port("127.0.0.1:1"),
+        "redis://user:secret@127.0.0.1:1/2"
+    );
+    let url = incident::sessions::RedisUrl::parse("redis://[::1]:7000?protocol=resp3").unwrap();
+    assert_eq!(url.host_port, "[::1]:7000");
+    assert_eq!(url.with_host_port("h:1"), "redis://h:1?protocol=resp3");
+    assert_eq!(
+        incident::sessions::RedisUrl::parse("redis://[::1]")
+            .unwrap()
+            .host_port,
+        "[::1]:6379"
+    );
+    assert!(incident::sessions::RedisUrl::parse("rediss://host").is_err());
+    assert!(incident::sessions::RedisUrl::parse("redis://").is_err());
 }

@@ -151,7 +151,7 @@ fn fastrace_roots(rt: &tokio::runtime::Runtime, iters: u64) -> Duration {
 fn four<'a>(suite: &mut Suite<'a>, rt: &'a tokio::runtime::Runtime) {
     suite.add("none", |n| awaits(rt, n, none));
     suite.add("instrument_skip_all", |n| awaits(rt, n, instrument));
-    suite.add("hand_written_seven_fields", |n| awaits(rt, n, hand_written));
+    suite.add("hand_written_eight_fields", |n| awaits(rt, n, hand_written));
     suite.add("timed_handler", |n| awaits(rt, n, timed));
 }
 
@@ -166,9 +166,9 @@ fn judge(r: &common::Rounds, judged: bool) {
         }
     };
     r.ratio(
-        "timed_handler / hand-written seven fields",
+        "timed_handler / hand-written eight fields",
         target(0.7),
-        |r| r.ns("timed_handler") / r.ns("hand_written_seven_fields"),
+        |r| r.ns("timed_handler") / r.ns("hand_written_eight_fields"),
     );
     r.ratio(
         "timed_handler / #[instrument(skip_all)]",
@@ -182,7 +182,7 @@ fn judge(r: &common::Rounds, judged: bool) {
         r.ns("instrument_skip_all") - r.ns("none")
     });
     r.figure("hand-written - none", "ns", |r| {
-        r.ns("hand_written_seven_fields") - r.ns("none")
+        r.ns("hand_written_eight_fields") - r.ns("none")
     });
 }
 

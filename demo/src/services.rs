@@ -56,7 +56,7 @@ use tokio::runtime::Runtime;
 use tokio::time::sleep;
 
 /// The session store's own latency on a healthy day.
-pub(crate) const SESSION_STORE_BASE: Duration = Duration::from_millis(1);
+pub const SESSION_STORE_BASE: Duration = Duration::from_millis(1);
 /// The reverse proxy's own latency on a healthy day.
 const PROXY_BASE: Duration = Duration::from_millis(1);
 /// The legacy member system's own latency on a healthy day.
@@ -66,20 +66,20 @@ const SEAL_BASE: Duration = Duration::from_millis(1);
 /// The auth service's worker threads.
 const AUTH_WORKERS: usize = 2;
 /// How long any hop waits for the next one before giving up.
-pub(crate) const HOP_TIMEOUT: Duration = Duration::from_secs(5);
+pub const HOP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The handler names, as each service's metrics label them.
-pub(crate) const GATEWAY_HANDLER: &str = "GET /login/{token}";
-pub(crate) const AUTH_HANDLER: &str = "login";
-pub(crate) const PROXY_HANDLER: &str = "GET /legacy/members/{user}";
-pub(crate) const LEGACY_HANDLER: &str = "GET /members/{user}";
+pub const GATEWAY_HANDLER: &str = "GET /login/{token}";
+pub const AUTH_HANDLER: &str = "login";
+pub const PROXY_HANDLER: &str = "GET /legacy/members/{user}";
+pub const LEGACY_HANDLER: &str = "GET /members/{user}";
 
 /// Extra latency of one service, on top of its base latency.
 #[derive(Debug, Default)]
-pub(crate) struct Knob(AtomicU64);
+pub struct Knob(AtomicU64);
 
 impl Knob {
-    pub(crate) fn get(&self) -> Duration {
+    pub fn get(&self) -> Duration {
         Duration::from_micros(self.0.load(Ordering::Relaxed))
     }
 
@@ -93,21 +93,21 @@ impl Knob {
 
 /// The latency knobs of the five parts.
 #[derive(Debug, Default)]
-pub(crate) struct Knobs {
-    pub(crate) gateway: Knob,
-    pub(crate) auth: Knob,
-    pub(crate) session_store: Knob,
-    pub(crate) proxy: Knob,
-    pub(crate) legacy: Knob,
+pub struct Knobs {
+    pub gateway: Knob,
+    pub auth: Knob,
+    pub session_store: Knob,
+    pub proxy: Knob,
+    pub legacy: Knob,
     /// The slice of a worker the job that saturates auth blocks at a time.
-    pub(crate) auth_hog: Knob,
+    pub auth_hog: Knob,
     /// The delay the load balancer adds to each answer it passes on.
-    pub(crate) network: Knob,
+    pub network: Knob,
 }
 
 impl Knobs {
     /// Heals everything, then breaks what `fault` breaks.
-    pub(crate) fn apply(&self, fault: Fault) {
+    pub fn apply(&self, fault: Fault) {
         for knob in [
             &self.gateway,
             &self.auth,
@@ -135,32 +135,32 @@ impl Knobs {
 /// One running service: its Prometheus job name, where it listens, and
 /// the runtime it runs on.
 #[derive(Debug)]
-pub(crate) struct Service {
-    pub(crate) job: &'static str,
-    pub(crate) addr: SocketAddr,
+pub struct Service {
+    pub job: &'static str,
+    pub addr: SocketAddr,
     runtime: Runtime,
 }
 
 impl Service {
     /// `http://<addr>/metrics`.
-    pub(crate) fn metrics_url(&self) -> String {
+    pub fn metrics_url(&self) -> String {
         format!("http://{}/metrics", self.addr)
     }
 }
 
 /// The running system: where to send logins, the services, their knobs.
 #[derive(Debug)]
-pub(crate) struct System {
+pub struct System {
     /// Base URL of the gateway, `http://127.0.0.1:<port>`.
-    pub(crate) gateway: String,
+    pub gateway: String,
     /// gateway, auth, proxy, legacy.
-    pub(crate) services: Vec<Service>,
-    pub(crate) knobs: Arc<Knobs>,
+    pub services: Vec<Service>,
+    pub knobs: Arc<Knobs>,
 }
 
 impl System {
     /// Stops every service's runtime without waiting for its tasks.
-    pub(crate) fn shutdown(self) {
+    pub fn shutdown(self) {
         for service in self.services {
             service.runtime.shutdown_background();
         }
@@ -238,7 +238,7 @@ fn server_timing() -> io::Result<ServerTiming> {
 
 /// Starts the four services and the load balancer; they run until
 /// [`System::shutdown`].
-pub(crate) fn start(sessions: Sessions, knobs: Arc<Knobs>) -> io::Result<System> {
+pub fn start(sessions: Sessions, knobs: Arc<Knobs>) -> io::Result<System> {
     let legacy = start_service(
         "legacy",
         1,
@@ -307,7 +307,7 @@ pub(crate) fn start(sessions: Sessions, knobs: Arc<Knobs>) -> io::Result<System>
 }
 
 /// An HTTP client for one hop: pooled keep-alive connections, a timeout.
-pub(crate) fn client() -> io::Result<reqwest::Client> {
+pub fn client() -> io::Result<reqwest::Client> {
     reqwest::Client::builder()
         .timeout(HOP_TIMEOUT)
         .build()
@@ -324,7 +324,7 @@ fn instrumented_client(dependency: &'static str) -> io::Result<ClientWithMiddlew
 
 /// Serves `router` on a fresh loopback port of the current runtime (the
 /// session store stand-in: not a service of the chain).
-pub(crate) async fn serve(router: Router) -> io::Result<SocketAddr> {
+pub async fn serve(router: Router) -> io::Result<SocketAddr> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {

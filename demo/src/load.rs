@@ -19,7 +19,7 @@ const DRAIN: Duration = Duration::from_secs(6);
 
 /// Logins on their way, counted.
 #[derive(Debug)]
-pub(crate) struct Load {
+pub struct Load {
     counts: Arc<Counts>,
     slots: Arc<Semaphore>,
     sender: JoinHandle<()>,
@@ -37,15 +37,15 @@ struct Counts {
 
 /// What the load generator saw.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Sent {
-    pub(crate) sent: u64,
+pub struct Sent {
+    pub sent: u64,
     /// Logins that got no successful answer from the gateway.
-    pub(crate) failed: u64,
+    pub failed: u64,
 }
 
 impl Load {
     /// Starts sending `rate` logins a second to `gateway`.
-    pub(crate) fn start(gateway: String, rate: u32) -> io::Result<Self> {
+    pub fn start(gateway: String, rate: u32) -> io::Result<Self> {
         let client = super::services::client()?;
         let counts = Arc::new(Counts::default());
         let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT as usize));
@@ -66,18 +66,18 @@ impl Load {
     }
 
     /// Logins sent so far.
-    pub(crate) fn sent(&self) -> u64 {
+    pub fn sent(&self) -> u64 {
         self.counts.sent.load(Ordering::Relaxed)
     }
 
     /// The longest this process was kept from running since the last call:
     /// how busy the rest of the machine was.
-    pub(crate) fn take_stall(&self) -> Duration {
+    pub fn take_stall(&self) -> Duration {
         Duration::from_micros(self.counts.stall.swap(0, Ordering::Relaxed))
     }
 
     /// Stops sending, and waits for the logins in flight to finish.
-    pub(crate) async fn stop(self) -> Sent {
+    pub async fn stop(self) -> Sent {
         self.counts.stop.store(true, Ordering::Relaxed);
         let _ = self.sender.await;
         let _ = timeout(DRAIN, self.slots.acquire_many(MAX_IN_FLIGHT)).await;

@@ -7,7 +7,7 @@ use selftime_alerting::shipped::alerts;
 
 /// A team, and how an alert reached it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) enum Team {
+pub enum Team {
     Gateway,
     Auth,
     Platform,
@@ -19,7 +19,7 @@ pub(crate) enum Team {
 }
 
 impl Team {
-    pub(crate) const fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Self::Gateway => "gateway team",
             Self::Auth => "auth team",
@@ -32,7 +32,7 @@ impl Team {
 }
 
 /// The jobs: each service's team.
-pub(crate) const JOBS: [(&str, Team); 4] = [
+pub const JOBS: [(&str, Team); 4] = [
     ("gateway", Team::Gateway),
     ("auth", Team::Auth),
     ("proxy", Team::Platform),
@@ -40,18 +40,18 @@ pub(crate) const JOBS: [(&str, Team); 4] = [
 ];
 
 /// The dependencies that have owners to notify.
-pub(crate) const DEPENDENCIES: [(&str, Team); 1] = [("session_store", Team::SessionStore)];
+pub const DEPENDENCIES: [(&str, Team); 1] = [("session_store", Team::SessionStore)];
 
 /// Whether an alert pages or only notifies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) enum Reach {
+pub enum Reach {
     Page,
     Notify,
 }
 
 /// The receiver `alertmanager.yml` sends an alert with `labels` to, and the
 /// team and kind of reach that receiver stands for.
-pub(crate) fn route(labels: &Labels) -> (&'static str, Team, Reach) {
+pub fn route(labels: &Labels) -> (&'static str, Team, Reach) {
     let get = |key: &str| labels.get(key).map_or("", String::as_str);
     if get("alertname") == alerts::OBJECTIVE_NAMES_NO_BUCKET {
         return ("rules-keepers-chat", Team::Nobody, Reach::Notify);
@@ -84,7 +84,7 @@ pub(crate) fn route(labels: &Labels) -> (&'static str, Team, Reach) {
 /// The labels `alertmanager.yml` groups an alert with `labels` by, on the
 /// route `route` sends it down: alerts with the same values of these go
 /// out as one notification.
-pub(crate) fn group_by(labels: &Labels) -> &'static [&'static str] {
+pub fn group_by(labels: &Labels) -> &'static [&'static str] {
     let get = |key: &str| labels.get(key).map_or("", String::as_str);
     if get("alertname") == alerts::OBJECTIVE_NAMES_NO_BUCKET {
         &["job"]
@@ -98,7 +98,7 @@ pub(crate) fn group_by(labels: &Labels) -> &'static [&'static str] {
 }
 
 /// The receiver's name in `alertmanager.yml`.
-pub(crate) const fn receiver(team: Team, reach: Reach) -> &'static str {
+pub const fn receiver(team: Team, reach: Reach) -> &'static str {
     match (team, reach) {
         (Team::Gateway, Reach::Page) => "gateway-team-pager",
         (Team::Auth, Reach::Page) => "auth-team-pager",

@@ -34,12 +34,7 @@ fn peak(
 }
 
 /// One row per phase: the peak p99 the recording rules saw, per service.
-pub(crate) fn figures(
-    plan: &Plan,
-    evaluated: &Storage,
-    recording: &Recording,
-    sent: &Sent,
-) -> String {
+pub fn figures(plan: &Plan, evaluated: &Storage, recording: &Recording, sent: &Sent) -> String {
     let mut text = String::new();
     let _ = writeln!(
         text,
@@ -101,7 +96,7 @@ pub(crate) fn figures(
 }
 
 /// Per phase: the alerts that fired, when, and whom they reached.
-pub(crate) fn alerts(plan: &Plan, verdict: &Verdict) -> String {
+pub fn alerts(plan: &Plan, verdict: &Verdict) -> String {
     let mut text = String::from("alerts (first fired, seconds into the run):\n");
     for (index, phase) in verdict.phases.iter().enumerate() {
         let _ = writeln!(text, "{} {}", index + 1, phase.phase.title);
@@ -142,7 +137,7 @@ pub(crate) fn alerts(plan: &Plan, verdict: &Verdict) -> String {
 }
 
 /// The verdict, in three lines.
-pub(crate) fn verdict(verdict: &Verdict) -> String {
+pub fn verdict(verdict: &Verdict) -> String {
     let pages = verdict.endpoint_pages();
     let list: Vec<String> = pages.iter().map(|i| (i + 1).to_string()).collect();
     let false_pages = verdict.endpoint_false_pages();

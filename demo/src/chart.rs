@@ -34,11 +34,7 @@ const HEALTHY: RGBColor = RGBColor(236, 246, 237);
 
 /// A recorded series of `evaluated`, as (minute, ms) points, NaNs and
 /// staleness left out.
-pub(crate) fn points(
-    evaluated: &Storage,
-    name: &str,
-    matchers: &[(&str, &str)],
-) -> Vec<(f64, f64)> {
+pub fn points(evaluated: &Storage, name: &str, matchers: &[(&str, &str)]) -> Vec<(f64, f64)> {
     evaluated
         .series()
         .filter(|(labels, _)| {
@@ -58,7 +54,7 @@ pub(crate) fn points(
 }
 
 /// Writes the chart as an SVG file at `path`.
-pub(crate) fn draw(
+pub fn draw(
     plan: &Plan,
     verdict: &Verdict,
     evaluated: &Storage,

@@ -10,7 +10,7 @@ const fn ms(n: u64) -> Duration {
 
 /// What one phase breaks. Each fault is healed before the next one starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Fault {
+pub enum Fault {
     /// Nothing: the baseline.
     None,
     /// The API gateway slows in its own work (the talk's incident).
@@ -33,7 +33,7 @@ pub(crate) enum Fault {
 
 impl Fault {
     /// The `fault` of `incident.json`.
-    pub(crate) const fn key(self) -> &'static str {
+    pub const fn key(self) -> &'static str {
         match self {
             Self::None => "none",
             Self::Gateway(_) => "gateway",
@@ -49,15 +49,15 @@ impl Fault {
 
 /// One phase of the replay.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Phase {
-    pub(crate) title: &'static str,
+pub struct Phase {
+    pub title: &'static str,
     /// A short label for the chart.
-    pub(crate) label: &'static str,
-    pub(crate) fault: Fault,
+    pub label: &'static str,
+    pub fault: Fault,
 }
 
 /// The eight phases, in order: a baseline, then the seven incidents.
-pub(crate) const PHASES: [Phase; 8] = [
+pub const PHASES: [Phase; 8] = [
     Phase {
         title: "baseline",
         label: "baseline",
@@ -103,35 +103,35 @@ pub(crate) const PHASES: [Phase; 8] = [
 /// How much rule time one scrape stands for: every scrape of the demo is one
 /// minute of Prometheus time, so that the shipped rules' windows and `for:`
 /// durations (minutes to hours) play out in seconds.
-pub(crate) const RULE_MINUTES_PER_SCRAPE: u64 = 1;
+pub const RULE_MINUTES_PER_SCRAPE: u64 = 1;
 
 /// The load and the pace of a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Plan {
+pub struct Plan {
     /// Logins per second, sent at a steady pace whatever the latency.
-    pub(crate) rate: u32,
+    pub rate: u32,
     /// Load before the first scrape: connections opened, first-time costs paid.
-    pub(crate) warmup: Duration,
+    pub warmup: Duration,
     /// Real time between two scrapes (one minute of rule time each).
-    pub(crate) scrape_every: Duration,
+    pub scrape_every: Duration,
     /// Scrapes of the healthy baseline.
-    pub(crate) baseline: u64,
+    pub baseline: u64,
     /// Scrapes each fault lasts: long enough for the slowest alert to fire
     /// while it lasts.
-    pub(crate) fault: u64,
+    pub fault: u64,
     /// Healthy scrapes after each fault: long enough for every alert to
     /// resolve before the next incident begins.
-    pub(crate) recovery: u64,
+    pub recovery: u64,
 }
 
 impl Plan {
     /// The default run: about 1 minute 50 seconds.
-    pub(crate) fn full() -> Self {
+    pub fn full() -> Self {
         Self::paced(48, ms(2_000), ms(420))
     }
 
     /// `--quick`: about 20 seconds.
-    pub(crate) fn quick() -> Self {
+    pub fn quick() -> Self {
         Self::paced(60, ms(400), ms(75))
     }
 
@@ -164,7 +164,7 @@ impl Plan {
     }
 
     /// The first and last scrape of phase `index` (0-based).
-    pub(crate) fn scrapes(&self, index: usize) -> (u64, u64) {
+    pub fn scrapes(&self, index: usize) -> (u64, u64) {
         let index = index as u64;
         if index == 0 {
             return (0, self.baseline - 1);
@@ -174,7 +174,7 @@ impl Plan {
     }
 
     /// The fault in force between scrape `k` and scrape `k + 1`.
-    pub(crate) fn fault_after(&self, k: u64) -> Fault {
+    pub fn fault_after(&self, k: u64) -> Fault {
         PHASES
             .iter()
             .enumerate()
@@ -187,18 +187,18 @@ impl Plan {
     }
 
     /// The last scrape of the run.
-    pub(crate) fn last_scrape(&self) -> u64 {
+    pub fn last_scrape(&self) -> u64 {
         self.scrapes(PHASES.len() - 1).1
     }
 
     /// Real seconds from the first scrape to scrape `k`.
     #[allow(clippy::cast_precision_loss, reason = "a few hundred scrapes")]
-    pub(crate) fn seconds(&self, k: u64) -> f64 {
+    pub fn seconds(&self, k: u64) -> f64 {
         self.scrape_every.as_secs_f64() * k as f64
     }
 
     /// The whole run's load time, warm-up included.
-    pub(crate) fn load_time(&self) -> Duration {
+    pub fn load_time(&self) -> Duration {
         self.warmup + self.scrape_every * u32::try_from(self.last_scrape()).unwrap_or(u32::MAX)
     }
 }

@@ -4,7 +4,7 @@ use super::Choice;
 use std::fmt;
 use std::path::PathBuf;
 
-pub(crate) const USAGE: &str = "\
+pub const USAGE: &str = "\
 usage: cargo run --release --example incident -- [--quick] [--out PATH] [--evaluator E]
 
 Replays five incidents against a chain of services measured with
@@ -30,23 +30,23 @@ environment:
 
 /// What the command line asks for.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Command {
+pub enum Command {
     Run(Options),
     Help,
 }
 
 /// The options of a run.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Options {
-    pub(crate) quick: bool,
+pub struct Options {
+    pub quick: bool,
     /// `None`: the default path, resolved by the caller.
-    pub(crate) out: Option<PathBuf>,
-    pub(crate) evaluator: Choice,
+    pub out: Option<PathBuf>,
+    pub evaluator: Choice,
 }
 
 /// A command line that cannot be run; printed before the usage, exit code 2.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum CliError {
+pub enum CliError {
     Unknown(String),
     Missing(&'static str),
     Empty(&'static str),
@@ -74,7 +74,7 @@ impl fmt::Display for CliError {
 }
 
 /// Parses the arguments after the program name.
-pub(crate) fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, CliError> {
+pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, CliError> {
     let mut options = Options {
         quick: false,
         out: None,

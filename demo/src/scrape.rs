@@ -14,7 +14,7 @@ use tokio::time::{sleep_until, timeout};
 
 /// How the run shows its progress (on stderr).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Progress {
+pub enum Progress {
     /// One line, rewritten in place.
     Terminal,
     /// One line per phase.
@@ -26,7 +26,7 @@ pub(crate) enum Progress {
 
 impl Progress {
     /// `Terminal` when stderr is one, else `Lines`.
-    pub(crate) fn detect() -> Self {
+    pub fn detect() -> Self {
         if io::stderr().is_terminal() {
             Self::Terminal
         } else {
@@ -37,23 +37,23 @@ impl Progress {
 
 /// Everything the scrapes recorded.
 #[derive(Debug)]
-pub(crate) struct Recording {
+pub struct Recording {
     /// Every scraped sample, with `job` and `instance` labels, at
     /// `k` minutes for scrape `k`.
-    pub(crate) samples: Storage,
+    pub samples: Storage,
     /// Per phase, the longest the machine kept this process from running.
-    pub(crate) stalls: Vec<Duration>,
+    pub stalls: Vec<Duration>,
     /// The latest any scrape started after its time.
-    pub(crate) late: Duration,
+    pub late: Duration,
 }
 
 /// The sample time of scrape `k`, ms of rule time.
-pub(crate) fn rule_ms(k: u64) -> i64 {
+pub fn rule_ms(k: u64) -> i64 {
     i64::try_from(k * RULE_MINUTES_PER_SCRAPE * 60_000).unwrap_or(i64::MAX)
 }
 
 /// Runs the plan's scrapes against `system` while `load` runs.
-pub(crate) async fn run(
+pub async fn run(
     system: &System,
     load: &Load,
     plan: &Plan,
@@ -158,7 +158,7 @@ fn show(progress: Progress, plan: &Plan, k: u64, phase: usize, load: &Load) {
 
 /// One more scrape of every service: each job's `selftime_requests_total`
 /// by outcome.
-pub(crate) async fn requests(system: &System) -> io::Result<BTreeMap<(String, String), f64>> {
+pub async fn requests(system: &System) -> io::Result<BTreeMap<(String, String), f64>> {
     let client = super::services::client()?;
     let mut out = BTreeMap::new();
     for (service, page) in system

@@ -19,14 +19,14 @@ use std::path::{Path, PathBuf};
 /// The alert the auth team had before selftime: p99 latency at the
 /// gateway's login endpoint, written the way the shipped latency alert is
 /// (in the demo's rules file).
-pub(crate) const ENDPOINT_ALERT: &str = "LoginEndpointLatencyHigh";
+pub const ENDPOINT_ALERT: &str = "LoginEndpointLatencyHigh";
 /// Its threshold, seconds: above the healthy p99 at the gateway, on a
 /// bucket bound. The chart draws it; the rules file holds it.
-pub(crate) const ENDPOINT_THRESHOLD: f64 = 0.025;
+pub const ENDPOINT_THRESHOLD: f64 = 0.025;
 
 /// The demo's thresholds, as the rules file sets them for each handler's
 /// p99 internal latency and objective (the chart draws them).
-pub(crate) const THRESHOLDS: [(&str, f64); 4] = [
+pub const THRESHOLDS: [(&str, f64); 4] = [
     (GATEWAY_HANDLER, 0.01),
     (AUTH_HANDLER, 0.01),
     (PROXY_HANDLER, 0.01),
@@ -34,24 +34,24 @@ pub(crate) const THRESHOLDS: [(&str, f64); 4] = [
     (LEGACY_HANDLER, 0.025),
 ];
 /// The session store's p99 threshold, seconds, as the rules file sets it.
-pub(crate) const SESSION_STORE_THRESHOLD: f64 = 0.01;
+pub const SESSION_STORE_THRESHOLD: f64 = 0.01;
 
 /// The demo's rules file: its thresholds (including a minimum request
 /// rate below the shipped default: rule time runs 60 / `scrape_every`
 /// times faster than the load, so 60 logins a second read as fewer than
 /// one a second), and the before-selftime endpoint alert.
-pub(crate) const DEMO_RULES: &str = include_str!("../../docs/incident.rules.yml");
+pub const DEMO_RULES: &str = include_str!("../../docs/incident.rules.yml");
 
 /// The rules a run evaluates: the shipped file, and the demo's own file
 /// loaded beside it (thresholds, and the before-selftime endpoint alert).
 #[derive(Clone, Debug)]
-pub(crate) struct Rules {
-    pub(crate) shipped: RuleFile,
-    pub(crate) demo: RuleFile,
+pub struct Rules {
+    pub shipped: RuleFile,
+    pub demo: RuleFile,
 }
 
 impl Rules {
-    pub(crate) fn new() -> Result<Self, String> {
+    pub fn new() -> Result<Self, String> {
         Ok(Self {
             shipped: shipped::file().map_err(|e| e.to_string())?,
             demo: RuleFile::parse("incident.rules.yml", DEMO_RULES).map_err(|e| e.to_string())?,
@@ -60,7 +60,7 @@ impl Rules {
 
     /// The groups in the order both evaluators run them: thresholds (the
     /// shipped defaults, then the demo's), then selftime's rules.
-    pub(crate) fn groups(&self) -> Vec<&Group> {
+    pub fn groups(&self) -> Vec<&Group> {
         let mut groups: Vec<&Group> = Vec::new();
         groups.extend(self.shipped.groups().first());
         groups.extend(self.demo.groups());
@@ -71,7 +71,7 @@ impl Rules {
 
 /// Which engine decided.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Evaluator {
+pub enum Evaluator {
     /// `promtool test rules`, with its version line.
     Promtool(String),
     /// The built-in evaluator of the same expressions.
@@ -80,7 +80,7 @@ pub(crate) enum Evaluator {
 
 impl Evaluator {
     /// The `evaluator` of `incident.json`.
-    pub(crate) fn key(&self) -> &'static str {
+    pub fn key(&self) -> &'static str {
         match self {
             Self::Promtool(_) => "promtool",
             Self::Builtin => "builtin",
@@ -91,15 +91,15 @@ impl Evaluator {
 /// An alert that fired in a phase: when it first and last fired there
 /// (ms of rule time).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Fired {
-    pub(crate) id: AlertId,
-    pub(crate) first: i64,
-    pub(crate) last: i64,
+pub struct Fired {
+    pub id: AlertId,
+    pub first: i64,
+    pub last: i64,
 }
 
 impl Fired {
     /// Where Alertmanager sends it.
-    pub(crate) fn reaches(&self) -> (Team, Reach) {
+    pub fn reaches(&self) -> (Team, Reach) {
         let mut labels = self.id.labels.clone();
         labels.insert("alertname".into(), self.id.alert.clone());
         let (_, team, reach) = route(&labels);
@@ -109,19 +109,19 @@ impl Fired {
 
 /// One phase's alerts.
 #[derive(Clone, Debug)]
-pub(crate) struct PhaseAlerts {
-    pub(crate) phase: Phase,
+pub struct PhaseAlerts {
+    pub phase: Phase,
     /// First and last scrape.
-    pub(crate) scrapes: (u64, u64),
+    pub scrapes: (u64, u64),
     /// When the before-selftime endpoint alert first fired, if it did.
-    pub(crate) endpoint: Option<i64>,
+    pub endpoint: Option<i64>,
     /// The shipped rules' alerts, by name then labels.
-    pub(crate) alerts: Vec<Fired>,
+    pub alerts: Vec<Fired>,
 }
 
 impl PhaseAlerts {
     /// Each team reached, how, and by which alerts.
-    pub(crate) fn reached(&self) -> BTreeMap<(Team, Reach), BTreeSet<String>> {
+    pub fn reached(&self) -> BTreeMap<(Team, Reach), BTreeSet<String>> {
         let mut out: BTreeMap<(Team, Reach), BTreeSet<String>> = BTreeMap::new();
         for fired in &self.alerts {
             out.entry(fired.reaches())
@@ -134,7 +134,7 @@ impl PhaseAlerts {
     /// The notifications sent: one per receiver and routing group, the
     /// routing example's `group_by` (a page's job, handler and dependency;
     /// a dependency's notification's dependency alone).
-    pub(crate) fn notifications(&self) -> usize {
+    pub fn notifications(&self) -> usize {
         let groups: BTreeSet<_> = self
             .alerts
             .iter()
@@ -152,7 +152,7 @@ impl PhaseAlerts {
     }
 
     /// The team this phase's incident belongs to, and how it should hear.
-    pub(crate) fn owner(&self) -> Option<(Team, Reach)> {
+    pub fn owner(&self) -> Option<(Team, Reach)> {
         match self.phase.fault {
             Fault::None => None,
             Fault::Gateway(_) => Some((Team::Gateway, Reach::Page)),
@@ -166,7 +166,7 @@ impl PhaseAlerts {
     }
 
     /// Exactly the owner heard, once, and nobody else was paged.
-    pub(crate) fn reached_exactly_its_owner(&self) -> bool {
+    pub fn reached_exactly_its_owner(&self) -> bool {
         let reached: BTreeSet<(Team, Reach)> = self.reached().into_keys().collect();
         reached == self.owner().into_iter().collect()
             && self.notifications() == usize::from(self.owner().is_some())
@@ -175,21 +175,21 @@ impl PhaseAlerts {
 
 /// The whole verdict.
 #[derive(Clone, Debug)]
-pub(crate) struct Verdict {
-    pub(crate) evaluator: Evaluator,
-    pub(crate) phases: Vec<PhaseAlerts>,
+pub struct Verdict {
+    pub evaluator: Evaluator,
+    pub phases: Vec<PhaseAlerts>,
 }
 
 impl Verdict {
     /// The phases (0-based) in which the endpoint alert paged the auth team.
-    pub(crate) fn endpoint_pages(&self) -> Vec<usize> {
+    pub fn endpoint_pages(&self) -> Vec<usize> {
         (0..self.phases.len())
             .filter(|&i| self.phases[i].endpoint.is_some())
             .collect()
     }
 
     /// Pages of the endpoint alert for an incident that was not auth's.
-    pub(crate) fn endpoint_false_pages(&self) -> usize {
+    pub fn endpoint_false_pages(&self) -> usize {
         self.phases
             .iter()
             .filter(|p| p.endpoint.is_some() && p.owner() != Some((Team::Auth, Reach::Page)))
@@ -197,7 +197,7 @@ impl Verdict {
     }
 
     /// Pages from the shipped rules to a team whose incident it was not.
-    pub(crate) fn false_pages(&self) -> usize {
+    pub fn false_pages(&self) -> usize {
         self.phases
             .iter()
             .map(|p| {
@@ -213,7 +213,7 @@ impl Verdict {
     /// The run showed what the demo sets out to show: the endpoint alert
     /// pages in every incident and never on the baseline; the shipped
     /// rules reach each incident's owner, once, and nobody else.
-    pub(crate) fn as_expected(&self) -> bool {
+    pub fn as_expected(&self) -> bool {
         self.phases
             .iter()
             .all(|p| p.reached_exactly_its_owner() && p.endpoint.is_some() == p.owner().is_some())
@@ -254,11 +254,7 @@ fn split(fired: BTreeMap<AlertId, (i64, i64)>) -> (Option<i64>, Vec<Fired>) {
 
 /// The built-in evaluator's verdict; `samples` gets the recorded series
 /// (for the chart).
-pub(crate) fn builtin(
-    rules: &Rules,
-    plan: &Plan,
-    samples: &mut Storage,
-) -> Result<Verdict, String> {
+pub fn builtin(rules: &Rules, plan: &Plan, samples: &mut Storage) -> Result<Verdict, String> {
     let groups = rules.groups();
     let timeline = eval::run_groups(&groups, samples, rule_ms(plan.last_scrape()), rule_ms(1))
         .map_err(|e| format!("the built-in evaluator: {e}"))?;
@@ -282,14 +278,14 @@ pub(crate) fn builtin(
 
 /// Where the rule files a promtool run reads are, and the test file.
 #[derive(Clone, Debug)]
-pub(crate) struct PromtoolFiles {
-    pub(crate) shipped: PathBuf,
-    pub(crate) demo: PathBuf,
-    pub(crate) dir: PathBuf,
+pub struct PromtoolFiles {
+    pub shipped: PathBuf,
+    pub demo: PathBuf,
+    pub dir: PathBuf,
 }
 
 /// promtool's verdict on `samples` (the scrapes alone).
-pub(crate) fn promtool(
+pub fn promtool(
     rules: &Rules,
     plan: &Plan,
     samples: &Storage,
@@ -354,7 +350,7 @@ pub(crate) fn promtool(
 }
 
 /// `incident.json`.
-pub(crate) fn json(verdict: &Verdict, plan: &Plan) -> String {
+pub fn json(verdict: &Verdict, plan: &Plan) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
@@ -397,7 +393,7 @@ pub(crate) fn json(verdict: &Verdict, plan: &Plan) -> String {
 }
 
 /// Rule-time ms as the demo's seconds since the first scrape.
-pub(crate) fn seconds(plan: &Plan, ms: i64) -> f64 {
+pub fn seconds(plan: &Plan, ms: i64) -> f64 {
     let k = u64::try_from(ms / rule_ms(1)).unwrap_or(0);
     (plan.seconds(k) * 1_000.0).round() / 1_000.0
 }
@@ -419,6 +415,6 @@ fn quoted(text: &str) -> String {
 }
 
 /// Whether the rules file at `path` is the one the built-in evaluator runs.
-pub(crate) fn shipped_file_matches(rules: &Rules, path: &Path) -> bool {
+pub fn shipped_file_matches(rules: &Rules, path: &Path) -> bool {
     std::fs::read_to_string(path).is_ok_and(|text| text == rules.shipped.text())
 }

@@ -22,12 +22,12 @@ use tokio::sync::mpsc;
 use tokio::time::{sleep, sleep_until, timeout, Instant};
 
 /// How many sessions exist: tokens `t0` to `t999`.
-pub(crate) const SESSIONS: u64 = 1_000;
+pub const SESSIONS: u64 = 1_000;
 /// Where the sessions live in a real Redis (with a one-hour expiry).
 const KEY_PREFIX: &str = "selftime-demo:session:";
 
 /// The session token of the `n`th login.
-pub(crate) fn token(n: u64) -> String {
+pub fn token(n: u64) -> String {
     format!("t{}", n % SESSIONS)
 }
 
@@ -39,7 +39,7 @@ fn member_of(token: &str) -> Option<String> {
 
 /// A connected session store.
 #[derive(Debug)]
-pub(crate) enum Sessions {
+pub enum Sessions {
     /// The in-process stand-in, over HTTP.
     StandIn { http: reqwest::Client, url: String },
     /// A real Redis, reached through the delay relay.
@@ -50,7 +50,7 @@ pub(crate) enum Sessions {
 
 impl Sessions {
     /// Starts the stand-in on a loopback port.
-    pub(crate) async fn stand_in(knobs: Arc<Knobs>) -> io::Result<Self> {
+    pub async fn stand_in(knobs: Arc<Knobs>) -> io::Result<Self> {
         let addr = services::serve(
             Router::new()
                 .route("/sessions/{token}", get(stand_in_get))
@@ -65,7 +65,7 @@ impl Sessions {
 
     /// Connects to the Redis at `url` through a delay relay, and writes the
     /// demo's sessions there.
-    pub(crate) async fn redis(url: &str, knobs: Arc<Knobs>) -> io::Result<Self> {
+    pub async fn redis(url: &str, knobs: Arc<Knobs>) -> io::Result<Self> {
         let target = RedisUrl::parse(url)?;
         // Through the relay, an unreachable Redis would only show as a
         // closed connection: try it directly first, for a clear error.
@@ -111,7 +111,7 @@ impl Sessions {
     }
 
     /// The member whose session `token` is, `None` if there is no such session.
-    pub(crate) async fn get(&self, token: &str) -> io::Result<Option<String>> {
+    pub async fn get(&self, token: &str) -> io::Result<Option<String>> {
         match self {
             Self::StandIn { http, url } => {
                 // Polled in the auth service's wake-mode call: the client's
@@ -143,7 +143,7 @@ impl Sessions {
     }
 
     /// One line for the run's header.
-    pub(crate) fn describe(&self) -> &'static str {
+    pub fn describe(&self) -> &'static str {
         match self {
             Self::StandIn { .. } => "in-process Redis stand-in (set REDIS_URL to use a real Redis)",
             Self::Redis { .. } => "Redis at REDIS_URL, through a loopback delay relay",
@@ -162,17 +162,18 @@ async fn stand_in_get(
 /// A `redis://` URL split around its host and port, which the demo points
 /// at its relay.
 #[derive(Debug, PartialEq, Eq)]
-struct RedisUrl {
+pub struct RedisUrl {
     /// `redis://` and the user info, if any, up to and including `@`.
     before: String,
     /// `host:port`, the port defaulted to 6379.
-    host_port: String,
+    pub host_port: String,
     /// The database path and query, if any.
     after: String,
 }
 
 impl RedisUrl {
-    fn parse(url: &str) -> io::Result<Self> {
+    /// Reads a `redis://host[:port][/db][?query]` URL.
+    pub fn parse(url: &str) -> io::Result<Self> {
         let invalid =
             |why: &str| io::Error::new(io::ErrorKind::InvalidInput, format!("REDIS_URL: {why}"));
         let rest = url
@@ -201,7 +202,8 @@ impl RedisUrl {
         })
     }
 
-    fn with_host_port(&self, host_port: &str) -> String {
+    /// The same URL, to `host_port`.
+    pub fn with_host_port(&self, host_port: &str) -> String {
         format!("{}{host_port}{}", self.before, self.after)
     }
 }
@@ -251,28 +253,4 @@ async fn relay_one(client: TcpStream, upstream: String, knobs: Arc<Knobs>) {
         let _ = client_write.shutdown().await;
     };
     tokio::join!(requests, replies_in, replies_out);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::RedisUrl;
-
-    #[test]
-    fn redis_urls_are_split_around_host_and_port() {
-        let url = RedisUrl::parse("redis://user:secret@cache.internal/2").unwrap();
-        assert_eq!(url.host_port, "cache.internal:6379");
-        assert_eq!(
-            url.with_host_port("127.0.0.1:1"),
-            "redis://user:secret@127.0.0.1:1/2"
-        );
-        let url = RedisUrl::parse("redis://[::1]:7000?protocol=resp3").unwrap();
-        assert_eq!(url.host_port, "[::1]:7000");
-        assert_eq!(url.with_host_port("h:1"), "redis://h:1?protocol=resp3");
-        assert_eq!(
-            RedisUrl::parse("redis://[::1]").unwrap().host_port,
-            "[::1]:6379"
-        );
-        assert!(RedisUrl::parse("rediss://host").is_err());
-        assert!(RedisUrl::parse("redis://").is_err());
-    }
 }

@@ -5,6 +5,10 @@
 //! cargo run --release --example incident -- --quick # about 20 seconds
 //! ```
 //!
+//! The demo's code is this library, compiled once: `examples/incident.rs`
+//! runs it, and `tests/demo.rs` replays it in-process. Its items are public
+//! for those two, not an API.
+//!
 //! An auth service sits behind an API gateway. Every login reads a session
 //! from a session store (Redis) and asks a legacy member system, through a
 //! reverse proxy, for the member's tier; then it seals the session (its own
@@ -41,16 +45,20 @@
 //!
 //! Set `REDIS_URL` to use a real Redis as the session store.
 
-pub(crate) mod chart;
-pub(crate) mod cli;
-pub(crate) mod load;
-pub(crate) mod plan;
-pub(crate) mod scrape;
-pub(crate) mod services;
-pub(crate) mod sessions;
-pub(crate) mod table;
-pub(crate) mod teams;
-pub(crate) mod verdict;
+// Public for `examples/incident.rs` and `tests/demo.rs` only: not an API
+// to document for callers.
+#![allow(clippy::must_use_candidate, clippy::missing_errors_doc)]
+
+pub mod chart;
+pub mod cli;
+pub mod load;
+pub mod plan;
+pub mod scrape;
+pub mod services;
+pub mod sessions;
+pub mod table;
+pub mod teams;
+pub mod verdict;
 
 use load::{Load, Sent};
 use plan::Plan;
@@ -67,7 +75,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use verdict::{Evaluator, PromtoolFiles, Rules, Verdict};
 
-fn main() -> ExitCode {
+/// The demo's `main`: runs the replay the command line asks for; the status
+/// says whether the verdict was the expected one.
+pub fn main() -> ExitCode {
     let config = match configure(std::env::args().skip(1)) {
         Ok(config) => config,
         Err(exit) => {
@@ -93,14 +103,14 @@ fn main() -> ExitCode {
 /// Leaving before any run: `--help` (status 0, on stdout) or a bad command
 /// line (status 2, on stderr).
 #[derive(Debug)]
-pub(crate) struct Exit {
-    pub(crate) code: u8,
-    pub(crate) message: String,
+pub struct Exit {
+    pub code: u8,
+    pub message: String,
 }
 
 /// Which evaluator decides.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Choice {
+pub enum Choice {
     /// promtool when it is on the PATH, else the built-in one.
     Auto,
     Builtin,
@@ -108,7 +118,7 @@ pub(crate) enum Choice {
 }
 
 /// The run the command line asks for.
-pub(crate) fn configure<I: IntoIterator<Item = String>>(args: I) -> Result<Config, Exit> {
+pub fn configure<I: IntoIterator<Item = String>>(args: I) -> Result<Config, Exit> {
     let options = match cli::parse(args) {
         Ok(cli::Command::Run(options)) => options,
         Ok(cli::Command::Help) => {
@@ -139,32 +149,35 @@ pub(crate) fn configure<I: IntoIterator<Item = String>>(args: I) -> Result<Confi
     })
 }
 
+/// The workspace's root: this package's parent directory.
+fn workspace() -> &'static Path {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    demo.parent().unwrap_or(demo)
+}
+
 /// `target/incident.svg` in the workspace (or in `CARGO_TARGET_DIR`).
 fn default_chart() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(
-            || Path::new(env!("CARGO_MANIFEST_DIR")).join("target"),
-            PathBuf::from,
-        )
+        .map_or_else(|| workspace().join("target"), PathBuf::from)
         .join("incident.svg")
 }
 
 /// The shipped rules file.
-pub(crate) fn shipped_rules() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("runtime/alerts/selftime.rules.yml")
+pub fn shipped_rules() -> PathBuf {
+    workspace().join("runtime/alerts/selftime.rules.yml")
 }
 
 /// What to run.
 #[derive(Debug)]
-pub(crate) struct Config {
-    pub(crate) plan: Plan,
+pub struct Config {
+    pub plan: Plan,
     /// Where to write the chart; `incident.json` and the demo's rules go
     /// beside it.
-    pub(crate) chart: PathBuf,
-    pub(crate) progress: Progress,
+    pub chart: PathBuf,
+    pub progress: Progress,
     /// A real Redis for the session store, if set.
-    pub(crate) redis_url: Option<String>,
-    pub(crate) evaluator: Choice,
+    pub redis_url: Option<String>,
+    pub evaluator: Choice,
 }
 
 /// What a run produced besides its printout.
@@ -173,25 +186,25 @@ pub(crate) struct Config {
     dead_code,
     reason = "tests/demo.rs, which runs the demo in-process, reads it all"
 )]
-pub(crate) struct Outcome {
+pub struct Outcome {
     /// The deciding evaluator's verdict.
-    pub(crate) verdict: Verdict,
+    pub verdict: Verdict,
     /// The built-in evaluator's verdict (the same as `verdict` when it decided).
-    pub(crate) builtin: Verdict,
-    pub(crate) recording: Recording,
+    pub builtin: Verdict,
+    pub recording: Recording,
     /// The samples with the built-in evaluator's recorded series added.
-    pub(crate) evaluated: Storage,
-    pub(crate) sent: Sent,
+    pub evaluated: Storage,
+    pub sent: Sent,
     /// After the load: each job's `selftime_requests_total` by outcome.
-    pub(crate) requests: BTreeMap<(String, String), f64>,
-    pub(crate) json: PathBuf,
+    pub requests: BTreeMap<(String, String), f64>,
+    pub json: PathBuf,
 }
 
 type BoxError = Box<dyn Error + Send + Sync>;
 
 /// Runs the replay, evaluates the rules, writes the chart and the report,
 /// and prints the summary to `out`.
-pub(crate) fn run(config: &Config, out: &mut dyn Write) -> Result<Outcome, BoxError> {
+pub fn run(config: &Config, out: &mut dyn Write) -> Result<Outcome, BoxError> {
     let dir = config
         .chart
         .parent()
