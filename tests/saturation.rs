@@ -19,8 +19,9 @@
 //!   (`Server-Timing`): the clients that read it split each call into
 //!   billing's own time, within 2 ms of what billing recorded at the
 //!   median, and the time between, within 2 ms of none on a direct call and
-//!   of the delay of a hop nobody instruments (a TCP forwarder) at the
-//!   median: the busy worker's backlog is never between.
+//!   of how long a hop nobody instruments (a TCP forwarder) says it held
+//!   each answer, at the median: the busy worker's backlog is never
+//!   between.
 //!
 //! Its own binary: the figures need the machine's two cores to themselves
 //! rather than shared with the other suites' tests. Bounds hold on a busy
@@ -36,7 +37,7 @@ mod shop;
 use axum::routing::get;
 use axum::Router;
 use common::redis_server::RedisServer;
-use common::{forwarder, ms, Capture, Closed};
+use common::{forwarder_recording, ms, Capture, Closed, Held};
 use http_body_util::BodyExt as _;
 use redis::aio::MultiplexedConnection;
 use reqwest_middleware::ClientBuilder;
@@ -87,6 +88,8 @@ struct Billing {
     http: SocketAddr,
     /// A TCP forwarder to `http` that holds each answer [`HOP`].
     hop: SocketAddr,
+    /// How long the hop held each answer, as it measured it.
+    held: Held,
     grpc: SocketAddr,
     own: Arc<Mutex<Vec<u64>>>,
     redis: Option<Redis>,
@@ -211,6 +214,8 @@ fn micros(d: Duration) -> u64 {
 /// Starts billing on a runtime and thread of its own, never busy.
 fn start_billing() -> Billing {
     let own = Arc::new(Mutex::new(Vec::new()));
+    let held = Held::default();
+    let hop_held = held.clone();
     let (tx, rx) = std::sync::mpsc::channel();
     let recorded = Arc::clone(&own);
     std::thread::spawn(move || {
@@ -238,7 +243,7 @@ fn start_billing() -> Billing {
                 .layer(HandlerLayer::new("charge").server_timing(ServerTiming::when(|_| true)));
             let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let hop = forwarder(http.local_addr().unwrap(), HOP).await;
+            let hop = forwarder_recording(http.local_addr().unwrap(), HOP, held.clone()).await;
             let addrs = (http.local_addr().unwrap(), hop, grpc.local_addr().unwrap());
             tokio::spawn(async move { axum::serve(http, router).await.unwrap() });
             let cart = CartServer::new(BillingCart { own: recorded });
@@ -259,6 +264,7 @@ fn start_billing() -> Billing {
     Billing {
         http,
         hop,
+        held: hop_held,
         grpc,
         own,
         redis: None,
@@ -320,12 +326,9 @@ impl Client {
         !matches!(self, Self::Attribute | Self::Redis)
     }
 
-    /// The delay in front of billing, µs.
-    fn hop(self) -> u64 {
-        match self {
-            Self::MiddlewareThroughHop => micros(HOP),
-            _ => 0,
-        }
+    /// Whether its calls go through the hop in front of billing.
+    fn through_hop(self) -> bool {
+        matches!(self, Self::MiddlewareThroughHop)
     }
 }
 
@@ -448,6 +451,8 @@ struct Run {
     spans: Vec<Closed>,
     /// The service's busy share: CPU work over the run's wall time.
     busy: f64,
+    /// How long the hop held each answer, as it measured it (its runs only).
+    held: Vec<u64>,
 }
 
 /// Serves the service on a current-thread runtime of its own thread (one
@@ -587,6 +592,7 @@ fn load(addr: SocketAddr, server: Server) -> (Vec<u64>, Duration) {
 fn run(billing: &Billing, server: Server, client: Client) -> Run {
     let (addr, stop, service) = start_service(Calls::new(billing), server, client);
     billing.own.lock().unwrap().clear();
+    billing.held.lock().unwrap().clear();
     let probe = billing
         .redis
         .as_ref()
@@ -612,11 +618,21 @@ fn run(billing: &Billing, server: Server, client: Client) -> Run {
     }
     let spans = spans[spans.len().saturating_sub(REQUESTS)..].to_vec();
     let work = 2 * WORK * u32::try_from(REQUESTS).unwrap();
+    let held: Vec<u64> = billing
+        .held
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|&d| micros(d))
+        .collect();
+    // One chunk an answer; the warm-up's are the first.
+    let held = held[held.len().saturating_sub(REQUESTS)..].to_vec();
     Run {
         client: client_latencies,
         billing: billing_own,
         spans,
         busy: work.as_secs_f64() / arrivals.as_secs_f64(),
+        held,
     }
 }
 
@@ -660,9 +676,17 @@ fn check(billing: &Billing, server: Server, client: Client) {
     println!("{summary}");
     assert!(run.busy >= 0.75, "{summary}");
 
-    // What billing had is billing's (and the hop's, through the hop): no
-    // more, and no less.
-    let hop = client.hop();
+    // What billing had is billing's (and the hop's, through the hop, as the
+    // hop measured how long it held each answer): no more, and no less.
+    let hop = if client.through_hop() {
+        assert_eq!(run.held.len(), REQUESTS, "{what}: one chunk an answer");
+        let held50 = quantile(&run.held, 0.5);
+        assert!(held50 >= micros(HOP), "{what}: the hop held {held50} µs");
+        held50
+    } else {
+        assert!(run.held.is_empty(), "{what}");
+        0
+    };
     assert!(ext50 <= own50 + hop + ms2, "{summary}");
     assert!(ext50 + 1_000 >= own50 + hop, "{summary}");
     assert!(ext99 * 5 <= (own99 + hop) * 6 + 5 * ms2, "{summary}");
@@ -672,7 +696,10 @@ fn check(billing: &Billing, server: Server, client: Client) {
         let between = field("external.between_us");
         let callee: Vec<u64> = external.iter().zip(&between).map(|(e, b)| e - b).collect();
         let (between50, callee50) = (quantile(&between, 0.5), quantile(&callee, 0.5));
-        println!("{what}: between p50 {between50}, billing's own as told p50 {callee50} (µs)");
+        println!(
+            "{what}: between p50 {between50} (the hop held {hop}), billing's own as told p50 \
+             {callee50} (µs)"
+        );
         assert!(
             callee50.abs_diff(own50) <= ms2,
             "{summary}; callee p50 {callee50}"

@@ -54,11 +54,21 @@ pub async fn serve_arrivals(router: axum::Router) -> SocketAddr {
 /// a load balancer or a slow network: each chunk of the answer waits
 /// `delay` before it is passed on. Its address.
 pub async fn forwarder(upstream: SocketAddr, delay: Duration) -> SocketAddr {
+    forwarder_recording(upstream, delay, Held::default()).await
+}
+
+/// How long a forwarder held each chunk of an answer, as it measured it:
+/// from the chunk's arrival to its being passed on.
+pub type Held = std::sync::Arc<std::sync::Mutex<Vec<Duration>>>;
+
+/// [`forwarder`], recording into `held` how long it held each chunk.
+pub async fn forwarder_recording(upstream: SocketAddr, delay: Duration, held: Held) -> SocketAddr {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((client, _)) = listener.accept().await {
+            let held = held.clone();
             tokio::spawn(async move {
                 let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
                     return;
@@ -73,10 +83,12 @@ pub async fn forwarder(upstream: SocketAddr, delay: Duration) -> SocketAddr {
                 let answer = async move {
                     let mut buf = vec![0; 64 * 1024];
                     while let Ok(n @ 1..) = server_read.read(&mut buf).await {
+                        let arrived = std::time::Instant::now();
                         tokio::time::sleep(delay).await;
                         if client_write.write_all(&buf[..n]).await.is_err() {
                             break;
                         }
+                        held.lock().unwrap().push(arrived.elapsed());
                     }
                     let _ = client_write.shutdown().await;
                 };
