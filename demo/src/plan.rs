@@ -127,12 +127,12 @@ pub struct Plan {
 impl Plan {
     /// The default run: about 1 minute 50 seconds.
     pub fn full() -> Self {
-        Self::paced(48, ms(2_000), ms(420))
+        Self::paced(48, ms(2_000), ms(360))
     }
 
     /// `--quick`: about 20 seconds.
     pub fn quick() -> Self {
-        Self::paced(60, ms(400), ms(75))
+        Self::paced(60, ms(400), ms(68))
     }
 
     fn paced(rate: u32, warmup: Duration, scrape_every: Duration) -> Self {
