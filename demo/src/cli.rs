@@ -7,7 +7,7 @@ use std::path::PathBuf;
 pub const USAGE: &str = "\
 usage: cargo run --release --example incident -- [--quick] [--out PATH] [--evaluator E]
 
-Replays five incidents against a chain of services measured with
+Replays seven incidents against a chain of services measured with
 selftime, evaluates the shipped Prometheus rules on what their /metrics
 said, and shows whom each incident paged: with the alert the auth team
 had before selftime (p99 at the gateway's endpoint), and with selftime.

@@ -14,18 +14,23 @@
 //! reverse proxy, for the member's tier; then it seals the session (its own
 //! CPU work). Gateway, auth, proxy and legacy system are Rust services,
 //! each timed with selftime by its team and scraped as its own Prometheus
-//! job; the session store is Redis, nobody's to instrument.
+//! job; the session store is Redis, nobody's to instrument, and so is the
+//! load balancer (a TCP forwarder) between auth and the proxy.
 //!
-//! Six phases of steady load: a baseline, then five incidents, each healed
-//! before the next begins (every alert has resolved in between):
+//! Eight phases of steady load: a baseline, then seven incidents, each
+//! healed before the next begins (every alert has resolved in between):
 //!
 //! 1. baseline;
 //! 2. the gateway slows in its own work (the gateway team's incident);
 //! 3. the legacy system slows (the legacy team's);
 //! 4. the reverse proxy slows (the platform team's);
 //! 5. the session store slows (the session-store team's);
-//! 6. a deploy of the auth service raises its own CPU work: the only
-//!    incident that is the auth team's.
+//! 6. a deploy of the auth service raises its own CPU work (the auth
+//!    team's);
+//! 7. a job blocks the auth service's workers and logins queue (the auth
+//!    team's);
+//! 8. the load balancer slows: the platform team's, which the proxy's
+//!    `Server-Timing` tells apart from the proxy's own time.
 //!
 //! The demo scrapes every service's `/metrics` at a fixed pace, and one
 //! scrape stands for one minute of Prometheus time, so the shipped rules
@@ -37,9 +42,10 @@
 //! expressions. Beside them runs the alert the auth team had before
 //! selftime: p99 latency at the gateway's login endpoint.
 //!
-//! The verdict: the endpoint alert pages the auth team for all five
-//! incidents, four of them someone else's; the shipped rules page (or, for
-//! Redis, notify) exactly the incident's owner, once, and nobody else. The
+//! The verdict: the endpoint alert pages the auth team for all seven
+//! incidents, five of them someone else's; the shipped rules page (or, for
+//! Redis and the load balancer, notify) exactly the incident's owner, once,
+//! and nobody else. The
 //! run prints a table per phase, writes a chart (SVG) marking when each
 //! alert fired, and `incident.json` beside it.
 //!

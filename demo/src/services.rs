@@ -91,7 +91,7 @@ impl Knob {
     }
 }
 
-/// The latency knobs of the five parts.
+/// The latency knobs of the system's parts.
 #[derive(Debug, Default)]
 pub struct Knobs {
     pub gateway: Knob,
