@@ -19,7 +19,7 @@ use tracing_subscriber::fmt::format::FmtSpan;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // Each request's span, with selftime's seven fields, printed as it closes.
+    // Each request's span, with selftime's fields, printed as it closes.
     tracing_subscriber::fmt()
         .with_span_events(FmtSpan::CLOSE)
         .init();
