@@ -15,9 +15,9 @@
 //!
 //! A failing scenario is printed as a ready-to-run promtool test file
 //! expecting the built-in evaluator's figures (and written beside the
-//! batch files). Without promtool on the PATH the test says so and passes,
-//! unless `CI` is set: CI installs promtool, and a missing one there is a
-//! failure.
+//! batch files). It needs promtool, so it is ignored by default, as the
+//! repository's other promtool tests are; CI installs promtool and runs it
+//! (`--include-ignored`), and run without promtool it fails and says so.
 //!
 //! `SELFTIME_DIFFERENTIAL_SEED` replays another seed.
 
@@ -645,16 +645,12 @@ struct Batch {
 }
 
 #[test]
+#[ignore = "needs promtool on PATH (apt-get install prometheus); CI runs it"]
 #[allow(clippy::too_many_lines, reason = "set up, run, compare, report")]
 fn the_builtin_evaluator_agrees_with_promtool() {
-    let Some(version) = promtool::version() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "promtool is not on the PATH (apt-get install prometheus): CI must compare"
-        );
-        println!("note: promtool is not on the PATH, the differential test did not run");
-        return;
-    };
+    let version = promtool::version().expect(
+        "promtool is not on the PATH (apt-get install prometheus): nothing to compare with",
+    );
     let started = std::time::Instant::now();
     let seed = std::env::var("SELFTIME_DIFFERENTIAL_SEED")
         .ok()
