@@ -53,7 +53,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::runtime::Runtime;
-use tokio::time::sleep;
+use tokio::time::{sleep, sleep_until, Instant};
 
 /// The session store's own latency on a healthy day.
 pub const SESSION_STORE_BASE: Duration = Duration::from_millis(1);
@@ -283,8 +283,9 @@ pub fn start(sessions: Sessions, knobs: Arc<Knobs>) -> io::Result<System> {
             .route("/login/{token}", get(login))
             .with_state(Arc::new(auth_state)),
     )?;
+    let origin = Instant::now();
     for _ in 0..AUTH_WORKERS {
-        auth.runtime.spawn(blocking_job(Arc::clone(&knobs)));
+        auth.runtime.spawn(blocking_job(Arc::clone(&knobs), origin));
     }
     let gateway_hop = Hop {
         http: instrumented_client("auth")?,
@@ -443,15 +444,25 @@ async fn load_balancer(listener: std::net::TcpListener, upstream: SocketAddr, kn
 /// its steps: that wait is auth's own backlog, and nobody else's. (It
 /// blocks rather than spins, so the rest of the system keeps the
 /// machine's cores.)
-async fn blocking_job(knobs: Arc<Knobs>) {
+///
+/// Every job blocks in the same windows of time, counted from `origin`:
+/// while they block, no worker is free. (Jobs left to drift apart would
+/// leave one worker free most of the time, and how saturated auth is
+/// would depend on how they happened to fall.) A job that starts its
+/// window late blocks only for what is left of it.
+async fn blocking_job(knobs: Arc<Knobs>, origin: Instant) {
     loop {
         let slice = knobs.auth_hog.get();
         if slice.is_zero() {
             sleep(Duration::from_millis(5)).await;
             continue;
         }
-        std::thread::sleep(slice);
-        sleep(slice / 3).await;
+        let period = slice + slice / 3;
+        let elapsed = origin.elapsed().as_nanos();
+        let next = (elapsed / period.as_nanos().max(1) + 1) * period.as_nanos();
+        let start = origin + Duration::from_nanos(u64::try_from(next).unwrap_or(u64::MAX));
+        sleep_until(start).await;
+        std::thread::sleep((start + slice).saturating_duration_since(Instant::now()));
     }
 }
 
