@@ -6,10 +6,10 @@
 //! ```text
 //! BILLING_URL=http://127.0.0.1:4000 cargo run --example service
 //! ```
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
-use axum::Router;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 use selftime::reqwest::ExternalCallMiddleware;

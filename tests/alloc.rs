@@ -15,7 +15,7 @@
 
 mod common;
 
-use common::counting::{counts, Counting, Counts};
+use common::counting::{Counting, Counts, counts};
 use common::noop::registry_noop;
 use selftime::{external_call, timed_handler};
 use std::future::Future;

@@ -13,12 +13,12 @@
 //! pointing at the `redis-server` it starts, and there it also proves that
 //! the built-in evaluator and promtool agree on the run it recorded.
 
+use incident::Choice;
 use incident::cli::{self, CliError, Command};
-use incident::plan::{Plan, PHASES};
+use incident::plan::{PHASES, Plan};
 use incident::scrape::Progress;
 use incident::teams::{Reach, Team};
 use incident::verdict::{Evaluator, Verdict};
-use incident::Choice;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -436,7 +436,10 @@ fn assert_chart(svg: &str, verdict: &Verdict) {
         "1 baseline",
         "6 auth CPU +15 ms",
     ] {
-        assert!(svg.contains(text) || svg.contains(&text.replace("&apos;", "'")), "the chart has no `{text}`");
+        assert!(
+            svg.contains(text) || svg.contains(&text.replace("&apos;", "'")),
+            "the chart has no `{text}`"
+        );
     }
     let count = |text: &str| svg.matches(&format!(">\n{text}\n</text>")).count();
     let endpoint_pages = verdict.endpoint_pages().len();
@@ -645,9 +648,9 @@ fn the_plan_separates_the_incidents_by_the_rules_longest_memory() {
 )]
 fn the_demo_rules_file_sets_the_thresholds_the_chart_draws() {
     use incident::verdict::{
-        Rules, ENDPOINT_ALERT, ENDPOINT_THRESHOLD, SESSION_STORE_THRESHOLD, THRESHOLDS,
+        ENDPOINT_ALERT, ENDPOINT_THRESHOLD, Rules, SESSION_STORE_THRESHOLD, THRESHOLDS,
     };
-    use selftime_alerting::eval::{instant_vector, Storage};
+    use selftime_alerting::eval::{Storage, instant_vector};
     use selftime_alerting::settings::Settings;
     use selftime_alerting::shipped::thresholds;
     let rules = Rules::new().expect("the demo's rules read");
@@ -689,13 +692,17 @@ fn the_demo_rules_file_sets_the_thresholds_the_chart_draws() {
     );
     let settings = Settings::shipped().expect("the shipped file's settings");
     let endpoint = rules.demo.rule(ENDPOINT_ALERT).expect("the endpoint alert");
-    assert!(endpoint
-        .expr_text
-        .trim_end()
-        .ends_with(&format!("> {ENDPOINT_THRESHOLD}")));
-    assert!(endpoint
-        .expr_text
-        .contains(&format!("[{}])", settings.window)));
+    assert!(
+        endpoint
+            .expr_text
+            .trim_end()
+            .ends_with(&format!("> {ENDPOINT_THRESHOLD}"))
+    );
+    assert!(
+        endpoint
+            .expr_text
+            .contains(&format!("[{}])", settings.window))
+    );
     assert_eq!(endpoint.hold, Some(settings.latency_for));
 }
 

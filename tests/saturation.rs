@@ -34,10 +34,10 @@ mod common;
 #[rustfmt::skip]
 mod shop;
 
-use axum::routing::get;
 use axum::Router;
+use axum::routing::get;
 use common::redis_server::RedisServer;
-use common::{forwarder_recording, ms, Capture, Closed, Held};
+use common::{Capture, Closed, Held, forwarder_recording, ms};
 use http_body_util::BodyExt as _;
 use redis::aio::MultiplexedConnection;
 use reqwest_middleware::ClientBuilder;

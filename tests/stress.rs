@@ -33,12 +33,12 @@ mod common;
 
 use common::counting::{self, Counting, SIZES};
 use common::{Capture, Closed};
-use futures::future::{join_all, BoxFuture};
 use futures::FutureExt as _;
-use selftime::{timed_handler, FutureExt as _};
+use futures::future::{BoxFuture, join_all};
+use selftime::{FutureExt as _, timed_handler};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicIsize, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicIsize, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, Semaphore};
 use tracing::Instrument as _;

@@ -772,7 +772,9 @@ fn vector_vector(
             .insert(matching.signature(&sample.labels), sample)
             .is_some()
         {
-            return error("found duplicate series for the match group on the right hand-side of the operation; many-to-many matching not allowed: matching labels must be unique on one side");
+            return error(
+                "found duplicate series for the match group on the right hand-side of the operation; many-to-many matching not allowed: matching labels must be unique on one side",
+            );
         }
     }
     // One-to-one: the match groups seen; many-to-one: the result label

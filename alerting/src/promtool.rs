@@ -4,7 +4,7 @@
 //! nothing, whose failure report lists what promtool's engine found.
 
 use crate::duration::Dur;
-use crate::eval::{Labels, Storage, NAME};
+use crate::eval::{Labels, NAME, Storage};
 use crate::exposition::{float, label_pairs};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -472,7 +472,7 @@ fn read_group(node: &Node) -> Result<Group, Fail> {
                 return Err((
                     key.at.line + 1,
                     format!("unknown key `{other}` in a group (name, interval, limit, rules)"),
-                ))
+                ));
             }
         }
     }
@@ -522,7 +522,7 @@ fn read_rule(node: &Node) -> Result<Rule, Fail> {
                         "unknown key `{other}` in a rule \
                          (record, alert, expr, for, keep_firing_for, labels, annotations)"
                     ),
-                ))
+                ));
             }
         }
     }
@@ -593,10 +593,10 @@ groups:
         let ranges = alert.ranges(&file).unwrap();
         assert_eq!(ranges.len(), 1, "the `[1m]` in a string is no range");
         assert_eq!(ranges[0].0, Duration::from_secs(5_400));
-        assert_eq!(&FILE[ranges[0].1 .0..ranges[0].1 .1], "1h30m");
+        assert_eq!(&FILE[ranges[0].1.0..ranges[0].1.1], "1h30m");
         let record = file.rule("r").unwrap();
         let ranges = record.ranges(&file).unwrap();
-        assert_eq!(&FILE[ranges[0].1 .0..ranges[0].1 .1], "5m");
+        assert_eq!(&FILE[ranges[0].1.0..ranges[0].1.1], "5m");
         let (x, at) = file.rule("t").unwrap().vector_number(&file).unwrap();
         assert!((x - 0.25).abs() < f64::EPSILON);
         assert_eq!(&FILE[at.0..at.1], "0.25");
@@ -623,13 +623,28 @@ groups:
     #[test]
     fn refuses_what_prometheus_refuses() {
         for (text, message) in [
-            ("groups:\n  - name: g\n    rules:\n      - record: r\n        expr: sum(\n", "f:5: r: "),
-            ("groups:\n  - name: g\n    rules:\n      - record: r\n        exp: x\n", "f:5: unknown key `exp`"),
+            (
+                "groups:\n  - name: g\n    rules:\n      - record: r\n        expr: sum(\n",
+                "f:5: r: ",
+            ),
+            (
+                "groups:\n  - name: g\n    rules:\n      - record: r\n        exp: x\n",
+                "f:5: unknown key `exp`",
+            ),
             ("groups:\n  - rules: []\n", "f:2: a group without a `name:`"),
             ("rules: []\n", "f:1: unknown key `rules`"),
-            ("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: x\n        for: 5\n", "f:6: `for:` `5` is not a duration"),
-            ("groups:\n  - name: g\n    rules: []\n  - name: g\n    rules: []\n", "f:4: group `g` is defined twice"),
-            ("groups:\n  - name: g\n    rules:\n      - record: r\n        expr: x\n        expr: y\n", "f:6: key `expr` is already set"),
+            (
+                "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: x\n        for: 5\n",
+                "f:6: `for:` `5` is not a duration",
+            ),
+            (
+                "groups:\n  - name: g\n    rules: []\n  - name: g\n    rules: []\n",
+                "f:4: group `g` is defined twice",
+            ),
+            (
+                "groups:\n  - name: g\n    rules:\n      - record: r\n        expr: x\n        expr: y\n",
+                "f:6: key `expr` is already set",
+            ),
         ] {
             let error = RuleFile::parse("f", text).unwrap_err().to_string();
             assert!(error.starts_with(message), "{text}: {error}");

@@ -86,7 +86,7 @@ pub mod recorded {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eval::{instant_vector, labels, run_groups, Labels, Storage, NAME as METRIC};
+    use crate::eval::{Labels, NAME as METRIC, Storage, instant_vector, labels, run_groups};
     use crate::rules::{Group, Kind};
     use std::collections::BTreeMap;
 

@@ -153,7 +153,7 @@ pub(crate) fn parse(text: &str) -> Result<Node, YamlError> {
                             return Err(YamlError {
                                 line: other.at().line,
                                 message: format!("a key must be a scalar, not {}", other.kind()),
-                            })
+                            });
                         }
                     },
                     Some(k) => {

@@ -21,7 +21,7 @@
 //!
 //! `SELFTIME_DIFFERENTIAL_SEED` replays another seed.
 
-use selftime_alerting::eval::{self, instant_vector, Labels, Storage, NAME};
+use selftime_alerting::eval::{self, Labels, NAME, Storage, instant_vector};
 use selftime_alerting::promtool::{self, millis, number, series_notation, single_quoted};
 use selftime_alerting::rules::{Group, RuleFile};
 use selftime_alerting::shipped;

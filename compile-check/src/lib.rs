@@ -48,11 +48,7 @@ pub async fn get(key: &str) -> Option<String> {
 #[external_call]
 pub async fn legacy_lookup(id: u32) -> Result<u32, Unavailable> {
     let id = std::future::ready(id).await;
-    if id == 0 {
-        Err(Unavailable)
-    } else {
-        Ok(id)
-    }
+    if id == 0 { Err(Unavailable) } else { Ok(id) }
 }
 
 /// A blocking call.
@@ -162,11 +158,7 @@ pub async fn checkout(items: Vec<u32>) -> u32 {
     )
 )]
 pub async fn instrumented(asset: bool) -> usize {
-    if asset {
-        fetch_asset().await.len()
-    } else {
-        0
-    }
+    if asset { fetch_asset().await.len() } else { 0 }
 }
 
 /// A synchronous handler.

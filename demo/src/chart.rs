@@ -6,10 +6,10 @@
 
 use super::plan::{Fault, Plan, RULE_MINUTES_PER_SCRAPE};
 use super::teams::{Reach, Team};
-use super::verdict::{Verdict, ENDPOINT_THRESHOLD, SESSION_STORE_THRESHOLD, THRESHOLDS};
+use super::verdict::{ENDPOINT_THRESHOLD, SESSION_STORE_THRESHOLD, THRESHOLDS, Verdict};
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
-use selftime_alerting::eval::{Storage, NAME};
+use selftime_alerting::eval::{NAME, Storage};
 use selftime_alerting::shipped::recorded;
 use std::path::Path;
 

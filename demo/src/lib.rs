@@ -131,13 +131,13 @@ pub fn configure<I: IntoIterator<Item = String>>(args: I) -> Result<Config, Exit
             return Err(Exit {
                 code: 0,
                 message: cli::USAGE.to_owned(),
-            })
+            });
         }
         Err(error) => {
             return Err(Exit {
                 code: 2,
                 message: format!("error: {error}\n\n{}", cli::USAGE),
-            })
+            });
         }
     };
     Ok(Config {

@@ -3,9 +3,9 @@
 //! of rule time. Between scrapes it turns the knobs the plan says.
 
 use super::load::Load;
-use super::plan::{Plan, PHASES, RULE_MINUTES_PER_SCRAPE};
+use super::plan::{PHASES, Plan, RULE_MINUTES_PER_SCRAPE};
 use super::services::System;
-use selftime_alerting::eval::{Storage, NAME};
+use selftime_alerting::eval::{NAME, Storage};
 use selftime_alerting::exposition;
 use std::collections::BTreeMap;
 use std::io::{self, IsTerminal as _, Write as _};

@@ -35,10 +35,10 @@
 
 use super::plan::Fault;
 use super::sessions::Sessions;
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
-use axum::Router;
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
@@ -48,12 +48,12 @@ use selftime::tower::{Arrival, ArrivalListener, HandlerLayer, ServerTiming};
 use std::cell::RefCell;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::runtime::Runtime;
-use tokio::time::{sleep, sleep_until, Instant};
+use tokio::time::{Instant, sleep, sleep_until};
 
 /// The session store's own latency on a healthy day.
 pub const SESSION_STORE_BASE: Duration = Duration::from_millis(1);

@@ -8,10 +8,10 @@
 //! slow store's time belongs.
 
 use super::services::{self, Knobs, SESSION_STORE_BASE};
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
-use axum::Router;
 use std::io;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -19,7 +19,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-use tokio::time::{sleep, sleep_until, timeout, Instant};
+use tokio::time::{Instant, sleep, sleep_until, timeout};
 
 /// How many sessions exist: tokens `t0` to `t999`.
 pub const SESSIONS: u64 = 1_000;

@@ -3,10 +3,10 @@
 //! evaluator, the alerts that fired in each phase, where Alertmanager
 //! routes them, and the verdict.
 
-use super::plan::{Fault, Phase, Plan, PHASES};
+use super::plan::{Fault, PHASES, Phase, Plan};
 use super::scrape::rule_ms;
 use super::services::{AUTH_HANDLER, GATEWAY_HANDLER, LEGACY_HANDLER, PROXY_HANDLER};
-use super::teams::{group_by, route, Reach, Team};
+use super::teams::{Reach, Team, group_by, route};
 use selftime_alerting::duration::Dur;
 use selftime_alerting::eval::{self, AlertId, Labels, Storage};
 use selftime_alerting::promtool::{self, Query};

@@ -22,7 +22,7 @@ use common::{Suite, Target};
 use criterion::Criterion;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 async fn bare(x: u64) -> u64 {

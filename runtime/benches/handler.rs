@@ -25,7 +25,7 @@
 
 mod common;
 
-use common::{noop::Noop, Suite, Target};
+use common::{Suite, Target, noop::Noop};
 use criterion::Criterion;
 use std::hint::black_box;
 use std::time::Duration;

@@ -18,8 +18,8 @@ mod common;
 
 use common::counting::{self, Counting};
 use common::noop::Noop;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 use tracing_subscriber::layer::SubscriberExt as _;
 

@@ -112,20 +112,20 @@
 
 mod common;
 
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::serve::ListenerExt as _;
-use axum::Router;
-use common::{env_or, noop::Noop, Rounds, Target};
+use common::{Rounds, Target, env_or, noop::Noop};
 use criterion::Criterion;
 use reqwest_middleware::ClientWithMiddleware;
 use selftime::reqwest::ExternalCallMiddleware;
 use selftime::tower::{Arrival, ArrivalListener, HandlerLayer, ServerTiming};
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 use tokio::runtime::Runtime;
 use tracing_subscriber::layer::SubscriberExt as _;

@@ -9,7 +9,7 @@ use crate::wake::Waking;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll, ready};
 
 /// The call a body carries: in wake mode, or measured where it is polled
 /// (the `reqwest` middleware's `in_place`).

@@ -6,7 +6,7 @@
 
 use crate::backlog::Backlog;
 use crate::clock::Origin;
-use crate::ledger::{Ledger, Ticket, TICKET_BITS};
+use crate::ledger::{Ledger, TICKET_BITS, Ticket};
 use crate::names::DepId;
 use std::cell::RefCell;
 use std::fmt;

@@ -12,7 +12,7 @@
 //! in it, a lookup is a hash, a load and a comparison, and concurrent
 //! requests share read-only cache lines.
 
-use crate::table::{fnv1a, Table};
+use crate::table::{Table, fnv1a};
 
 /// How many names one table holds.
 pub(crate) const CAPACITY: usize = 256;

@@ -199,8 +199,8 @@ impl<F: Future> Future for Offload<F> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::Duration;
 
     /// A call's panic reaches its caller as if the call had run there.

@@ -76,11 +76,7 @@ fn sub_time(a: u64, b: u64) -> u64 {
 /// backwards makes one) reads as zero.
 #[inline]
 fn non_negative(time: u64) -> u64 {
-    if time >= NEGATIVE {
-        0
-    } else {
-        time
-    }
+    if time >= NEGATIVE { 0 } else { time }
 }
 
 /// A union of busy intervals, updated by any number of threads.

@@ -738,11 +738,11 @@ mod wake;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use external::{external, external_sync, External};
+pub use external::{External, external, external_sync};
 pub use handler::HandlerContext;
 pub use names::{ALL_DEPENDENCIES, OTHER_DEPENDENCY};
-pub use orphan::{orphan_calls, OrphanCalls};
-pub use propagate::{bind, spawn, spawn_blocking, FutureExt, InCurrentHandler};
+pub use orphan::{OrphanCalls, orphan_calls};
+pub use propagate::{FutureExt, InCurrentHandler, bind, spawn, spawn_blocking};
 pub use report::{CLIENT_FIELD, FIELDS, SERVER_TIMING, SPLIT_FIELDS};
 /// Times a request handler: total, external and internal time, call counts,
 /// a per-dependency breakdown and the outcome, recorded on its span.
@@ -901,4 +901,4 @@ pub use reading::{Dependency, Outcome};
 /// # }
 /// ```
 pub use selftime_macros::external_call;
-pub use snapshot::{current, Snapshot};
+pub use snapshot::{Snapshot, current};

@@ -7,7 +7,7 @@
 //! each host it interns; the functions (`external`, `external_sync`) and a
 //! `reqwest` middleware given a name look the name up on every call.
 
-use crate::table::{fnv1a, Table};
+use crate::table::{Table, fnv1a};
 
 /// How many distinct dependency names a process numbers; calls to further
 /// names count as [`OTHER_DEPENDENCY`](crate::OTHER_DEPENDENCY).

@@ -3,11 +3,11 @@
 //! instruments.
 
 use crate::reading::{Outcome, Reading, Route};
-use crate::table::{fnv1a, Table};
+use crate::table::{Table, fnv1a};
 use std::cell::{Cell, RefCell};
 use std::fmt::Write as _;
-use tracing::field::{Field, FieldSet, Value};
 use tracing::Span;
+use tracing::field::{Field, FieldSet, Value};
 
 /// The span fields `#[timed_handler]` declares and records, in the order
 /// they are declared (`external.between_us` only when a dependency reported

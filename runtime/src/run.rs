@@ -115,11 +115,7 @@ impl Spec {
 }
 
 fn outcome_of(is_err: bool) -> Outcome {
-    if is_err {
-        Outcome::Error
-    } else {
-        Outcome::Ok
-    }
+    if is_err { Outcome::Error } else { Outcome::Ok }
 }
 
 /// One handler's run: reports its figures exactly once, on completion

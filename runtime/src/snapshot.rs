@@ -3,7 +3,7 @@
 
 use crate::handler::State;
 use crate::ledger::{DepFigure, Figures};
-use crate::reading::{write_breakdown, Dependency, Reading};
+use crate::reading::{Dependency, Reading, write_breakdown};
 use crate::scope;
 use std::fmt;
 use std::time::Duration;

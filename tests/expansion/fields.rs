@@ -5,7 +5,7 @@
 //! keeps the copy true. Checked through the macro itself: every field the
 //! runtime names is asked for, and declaring the runtime's list is enough.
 
-use super::{tokens, Which};
+use super::{Which, tokens};
 
 /// `#[timed_handler(args)]` on a fn under `#[tracing::instrument(fields(…))]`
 /// declaring `fields`: the compile errors it answers with, as text.

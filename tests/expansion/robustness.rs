@@ -27,10 +27,10 @@
 use proc_macro2::{Delimiter, Group, Ident, Literal, Punct, Spacing, Span, TokenStream, TokenTree};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::str::FromStr as _;
 
-use super::{tokens, Which};
+use super::{Which, tokens};
 
 // --- the corpus ------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use syn::visit::Visit;
 
-use super::{tokens, Which};
+use super::{Which, tokens};
 
 const BLESS: &str = "SELFTIME_BLESS";
 const CASES: &str = "tests/expansion/cases";

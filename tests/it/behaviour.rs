@@ -4,8 +4,8 @@
 // the helpers and imports of the other clock's tests go unused in each.
 #![allow(dead_code, unused_imports)]
 
-use crate::common::{ms, Capture};
-use selftime::{external_call, timed_handler, FutureExt as _};
+use crate::common::{Capture, ms};
+use selftime::{FutureExt as _, external_call, timed_handler};
 use std::time::Duration;
 use tokio::time::sleep;
 
@@ -286,11 +286,7 @@ type Result<T> = std::result::Result<T, NotFound>;
 #[external_call("db")]
 async fn find(id: u32) -> Result<u32> {
     sleep(ms(1)).await;
-    if id == 0 {
-        Err(NotFound)
-    } else {
-        Ok(id)
-    }
+    if id == 0 { Err(NotFound) } else { Ok(id) }
 }
 
 #[timed_handler]

@@ -7,7 +7,7 @@
 // the helpers and imports of the other clock's tests go unused in each.
 #![allow(dead_code, unused_imports)]
 
-use crate::common::{ms, Capture};
+use crate::common::{Capture, ms};
 use selftime::{external_call, timed_handler};
 use std::time::{Duration, Instant};
 

@@ -7,10 +7,10 @@
 //! Chromium and runs them (`--include-ignored`). Run here with
 //! `cargo test --test it browser -- --include-ignored`.
 
-use crate::common::{ms, Capture, Closed};
+use crate::common::{Capture, Closed, ms};
+use axum::Router;
 use axum::response::Html;
 use axum::routing::get;
-use axum::Router;
 use selftime::tower::{Arrival, ArrivalListener, HandlerLayer, ServerTiming};
 use serde_json::Value;
 use std::fs::File;

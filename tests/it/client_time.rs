@@ -12,13 +12,13 @@
 // the helpers and imports of the other clock's tests go unused in each.
 #![allow(dead_code, unused_imports)]
 
-use crate::common::{ms, Capture, Closed};
+use crate::common::{Capture, Closed, ms};
 use crate::shop::cart_client::CartClient;
 use crate::shop::cart_server::{Cart, CartServer};
 use crate::shop::{CheckoutReply, CheckoutRequest, TrackRequest, TrackUpdate};
+use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
-use axum::Router;
 use bytes::Bytes;
 use futures::{Stream, StreamExt as _};
 use http_body_util::BodyExt as _;

@@ -10,7 +10,7 @@
 // the helpers and imports of the other clock's tests go unused in each.
 #![allow(dead_code, unused_imports)]
 
-use crate::common::{ms, Capture, Closed};
+use crate::common::{Capture, Closed, ms};
 use crate::shop::cart_client::CartClient;
 use crate::shop::cart_server::{Cart, CartServer};
 use crate::shop::{CheckoutReply, CheckoutRequest, TrackRequest, TrackUpdate};

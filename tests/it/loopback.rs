@@ -2,10 +2,10 @@
 //! handler calls a second local HTTP service that sleeps, and its span shows
 //! the sleep as external time.
 
-use crate::common::{serve, Capture};
+use crate::common::{Capture, serve};
+use axum::Router;
 use axum::extract::{Query, State};
 use axum::routing::get;
-use axum::Router;
 use selftime::{external_call, timed_handler};
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -1,7 +1,7 @@
 //! The real clock: sync handlers, blocking calls, several OS threads and a
 //! multi-thread runtime. Bounds are generous: these machines are shared.
 
-use crate::common::{ms, Capture};
+use crate::common::{Capture, ms};
 use selftime::{external_call, timed_handler};
 use std::thread::sleep as block;
 use std::time::Duration;

@@ -1,9 +1,9 @@
 //! The `reqwest` feature: `ExternalCallMiddleware` against real axum
 //! servers on loopback ports, on the real clock (generous bounds only).
 
-use crate::common::{ms, serve, Capture, Closed};
-use axum::routing::get;
+use crate::common::{Capture, Closed, ms, serve};
 use axum::Router;
+use axum::routing::get;
 use bytes::Bytes;
 use futures::StreamExt as _;
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};

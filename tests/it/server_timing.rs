@@ -11,19 +11,19 @@
 // the helpers and imports of the other clock's tests go unused in each.
 #![allow(dead_code, unused_imports)]
 
-use crate::common::{forwarder, ms, serve_arrivals, Capture, Closed};
-use axum::routing::get;
+use crate::common::{Capture, Closed, forwarder, ms, serve_arrivals};
 use axum::Router;
+use axum::routing::get;
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::{BodyExt as _, Empty, Full};
 use selftime::tower::{HandlerLayer, HttpExternalLayer, InvalidServerTiming, ServerTiming};
-use selftime::{external_call, timed_handler, Snapshot};
+use selftime::{Snapshot, external_call, timed_handler};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::time::sleep;
-use tower::{service_fn, Layer as _, ServiceExt as _};
+use tower::{Layer as _, ServiceExt as _, service_fn};
 
 #[external_call("db")]
 async fn db(d: Duration) {
@@ -86,12 +86,16 @@ async fn a_trusted_request_is_told_the_figures_at_the_head_and_others_nothing() 
     );
     // Untrusted: no header, a wrong value, or the name alone.
     assert!(ask(policy.clone(), request(&[])).await.is_empty());
-    assert!(ask(policy.clone(), request(&[("x-debug-timing", "guess")]))
-        .await
-        .is_empty());
-    assert!(ask(policy.clone(), request(&[("x-debug-timing", "")]))
-        .await
-        .is_empty());
+    assert!(
+        ask(policy.clone(), request(&[("x-debug-timing", "guess")]))
+            .await
+            .is_empty()
+    );
+    assert!(
+        ask(policy.clone(), request(&[("x-debug-timing", "")]))
+            .await
+            .is_empty()
+    );
     // Dependencies only when asked for.
     assert_eq!(
         ask(
@@ -419,9 +423,9 @@ async fn over_loopback_a_direct_call_has_little_between_and_a_stranger_is_told_n
 async fn login_with_hyper<S>(client: S, addr: SocketAddr) -> Snapshot
 where
     S: tower::Service<
-        Request<Empty<Bytes>>,
-        Response = Response<selftime::tower::ExternalBody<hyper::body::Incoming>>,
-    >,
+            Request<Empty<Bytes>>,
+            Response = Response<selftime::tower::ExternalBody<hyper::body::Incoming>>,
+        >,
     S::Error: std::fmt::Debug,
 {
     let request = Request::get(format!("http://{addr}/member"))

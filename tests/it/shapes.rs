@@ -5,7 +5,7 @@
 // the helpers and imports of the other clock's tests go unused in each.
 #![allow(dead_code, unused_imports)]
 
-use crate::common::{assert_send, ms, Capture};
+use crate::common::{Capture, assert_send, ms};
 use selftime::{external_call, timed_handler};
 use std::fmt::Display;
 use std::future::Future;
@@ -53,11 +53,7 @@ async fn first<'a>(xs: &'a [u32]) -> Option<&'a u32> {
 
 #[timed_handler]
 fn longest<'a>(a: &'a str, b: &'a str) -> &'a str {
-    if a.len() >= b.len() {
-        a
-    } else {
-        b
-    }
+    if a.len() >= b.len() { a } else { b }
 }
 
 struct Wrapper(u32);
@@ -250,11 +246,7 @@ impl Backend for Remote {
     async fn load(&self, key: u32) -> Result<u32, Oops> {
         self.ping().await;
         sleep(ms(2)).await;
-        if key == 0 {
-            Err(Oops)
-        } else {
-            Ok(key)
-        }
+        if key == 0 { Err(Oops) } else { Ok(key) }
     }
 
     #[external_call("remote")]
@@ -521,8 +513,8 @@ async fn onto_a_reordered_span() {
 #[cfg(feature = "test-util")]
 #[tokio::test(start_paused = true)]
 async fn span_current_onto_a_span_without_the_fields_warns_once_and_still_measures() {
-    use tracing::field::Empty;
     use tracing::Instrument as _;
+    use tracing::field::Empty;
     let (capture, _g) = Capture::install();
     let bare = tracing::info_span!("bare", total.duration_us = Empty, outcome = Empty);
     for _ in 0..3 {

@@ -9,9 +9,9 @@
 // the helpers and imports of the other clock's tests go unused in each.
 #![allow(dead_code, unused_imports)]
 
-use crate::common::{ms, serve, Capture, Closed};
-use axum::routing::get;
+use crate::common::{Capture, Closed, ms, serve};
 use axum::Router;
+use axum::routing::get;
 use bytes::Bytes;
 use futures::StreamExt as _;
 use http::header::CONTENT_LENGTH;
@@ -24,7 +24,7 @@ use selftime::{external_call, timed_handler};
 use std::convert::Infallible;
 use std::time::Duration;
 use tokio::time::sleep;
-use tower::{service_fn, Layer as _, ServiceExt as _};
+use tower::{Layer as _, ServiceExt as _, service_fn};
 
 type TestBody = UnsyncBoxBody<Bytes, Infallible>;
 
@@ -712,9 +712,9 @@ async fn the_http_external_layer_measures_to_the_end_of_the_body() {
 async fn peek<S>(billing: S) -> StatusCode
 where
     S: tower::Service<
-        Request<Empty<Bytes>>,
-        Response = Response<selftime::tower::ExternalBody<TestBody>>,
-    >,
+            Request<Empty<Bytes>>,
+            Response = Response<selftime::tower::ExternalBody<TestBody>>,
+        >,
     S::Error: std::fmt::Debug,
 {
     let response = billing.oneshot(get_request("/charge")).await.unwrap();

@@ -47,11 +47,7 @@ async fn checkout() {
 async fn login(fail: bool) -> Result<(), &'static str> {
     sleep(ms(4)).await;
     redis(ms(3)).await;
-    if fail {
-        Err("bad password")
-    } else {
-        Ok(())
-    }
+    if fail { Err("bad password") } else { Ok(()) }
 }
 
 /// No external call at all: total 1, internal 1, external 0.
@@ -429,9 +425,10 @@ fn described_with_units_help_and_histogram_types() {
             page.text
         );
     }
-    assert!(page
-        .text
-        .contains("# TYPE selftime_requests_total counter\n"));
+    assert!(
+        page.text
+            .contains("# TYPE selftime_requests_total counter\n")
+    );
     assert!(page.text.contains(
         "# HELP selftime_internal_seconds Time selftime handlers spent on their own work"
     ));
@@ -526,9 +523,10 @@ fn a_slow_readers_time_is_its_own_histogram() {
     );
     page.assert_histogram(TOTAL, &labels, 1, 0.06, &[("0.05", 0), ("0.1", 1)]);
     page.assert_histogram(INTERNAL, &labels, 1, 0.0, &[("0.0001", 1)]);
-    assert!(page
-        .text
-        .contains("# HELP selftime_client_seconds Time the responses"));
+    assert!(
+        page.text
+            .contains("# HELP selftime_client_seconds Time the responses")
+    );
 }
 
 /// A dependency that reports its own time in `Server-Timing` gets a
@@ -583,7 +581,9 @@ fn the_time_between_and_the_callees_own_time_have_their_histograms() {
         &[h("pay"), ("dependency", "ledger")],
     );
     assert!(!page.text.contains(&ledger), "{}", page.text);
-    assert!(page
-        .text
-        .contains("# HELP selftime_between_seconds Time selftime handlers' calls spent between"));
+    assert!(
+        page.text.contains(
+            "# HELP selftime_between_seconds Time selftime handlers' calls spent between"
+        )
+    );
 }

@@ -3,8 +3,8 @@
 //! with exact figures on tokio's paused clock.
 
 use crate::common::ms;
-use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::Value;
+use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use selftime::{external_call, timed_handler};
 use std::time::Duration;

@@ -18,14 +18,14 @@
 
 use crate::common::ms;
 use crate::common::noop::registry_noop;
+use axum::Router;
 use axum::body::Bytes;
 use axum::routing::{get, post};
-use axum::Router;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{Protocol, WithExportConfig as _};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue as ProtoKeyValue};
+use opentelemetry_proto::tonic::common::v1::{KeyValue as ProtoKeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData, ResourceMetrics};
@@ -72,11 +72,7 @@ async fn checkout() {
 async fn login(fail: bool) -> Result<(), &'static str> {
     sleep(ms(4)).await;
     redis(ms(3)).await;
-    if fail {
-        Err("bad password")
-    } else {
-        Ok(())
-    }
+    if fail { Err("bad password") } else { Ok(()) }
 }
 
 /// No external call at all: total 1, internal 1, external 0.

@@ -27,12 +27,12 @@
 //! `PROPTEST_CASES` sets the number of cases (default 3,000 for the
 //! schedules, 1,000 for the long chains).
 
-use crate::common::{ms, Capture};
-use futures::future::{join_all, BoxFuture};
+use crate::common::{Capture, ms};
 use futures::FutureExt as _;
+use futures::future::{BoxFuture, join_all};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use selftime::{external_call, timed_handler, FutureExt as _};
+use selftime::{FutureExt as _, external_call, timed_handler};
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, Once};

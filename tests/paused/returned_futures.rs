@@ -11,9 +11,9 @@
 //! function's construction of the future timed instead of the future, a
 //! handler would read 0 µs and a call would add nothing.
 
-use crate::common::{assert_send, ms, Capture, Closed};
-use futures::future::{BoxFuture, LocalBoxFuture};
+use crate::common::{Capture, Closed, assert_send, ms};
 use futures::FutureExt as _;
+use futures::future::{BoxFuture, LocalBoxFuture};
 use selftime::{external_call, timed_handler};
 use std::future::Future;
 use std::pin::Pin;

@@ -8,7 +8,7 @@
 use super::shape::{Kind, Shape};
 use super::validate::{Config, SpanMode, Valid};
 use proc_macro2::{Span, TokenStream};
-use quote::{quote, quote_spanned, ToTokens};
+use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned as _;
 use syn::{AttrStyle, Ident, ItemFn, Path, Stmt, Type};
 

@@ -236,11 +236,7 @@ impl Rounds {
 }
 
 fn pass(ok: bool) -> &'static str {
-    if ok {
-        "HOLDS"
-    } else {
-        "MISSED"
-    }
+    if ok { "HOLDS" } else { "MISSED" }
 }
 
 /// A median with its quartiles.

@@ -4,8 +4,8 @@
 //! (which include this file by path).
 
 use tracing::Subscriber;
-use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::Layer;
+use tracing_subscriber::layer::SubscriberExt as _;
 
 /// A layer that does nothing.
 pub(crate) struct Noop;

@@ -11,7 +11,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
@@ -405,7 +405,7 @@ impl tonic::transport::server::Connected for ArrivalStream {
 /// The kernel's receive timestamps, where there are any.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod timestamps {
-    use nix::sys::socket::{recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags};
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg, setsockopt, sockopt};
     use std::io::{self, IoSliceMut};
     use std::os::fd::{AsFd, AsRawFd};
 

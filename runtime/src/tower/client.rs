@@ -10,11 +10,11 @@ use http_body::Body;
 use pin_project_lite::pin_project;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll, ready};
 use tower_layer::Layer;
 use tower_service::Service;
-use tracing::instrument::Instrumented;
 use tracing::Instrument as _;
+use tracing::instrument::Instrumented;
 
 /// A [`Layer`] that measures every call through the service it wraps as an
 /// external call to one dependency, from `call` to the response future's
