@@ -3,8 +3,6 @@
 //! Trait` values that are built by the time the fn returns; and
 //! `span = "current"` under an `#[instrument]` that declares the fields.
 
-#![deny(warnings)]
-
 use selftime::{external_call, timed_handler};
 use std::fmt::Display;
 use std::future::{Future, IntoFuture};
@@ -58,7 +56,7 @@ async fn async_display() -> impl Display + Send {
 
 /// A lazy value inside another type is a value the caller delivers (axum's
 /// `Sse<impl Stream<…>>`), not the fn's work: measured as a plain fn.
-pub struct Response<B>(B);
+pub(crate) struct Response<B>(B);
 
 #[timed_handler]
 fn response_with_lazy_body() -> Response<impl Iterator<Item = u32>> {
@@ -117,7 +115,8 @@ fn instrument_above(n: u32) -> u32 {
     n
 }
 
-fn main() {
+#[test]
+fn every_accepted_shape_runs() {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
