@@ -59,6 +59,7 @@ pub mod chart;
 pub mod cli;
 pub mod load;
 pub mod plan;
+pub mod relay;
 pub mod scrape;
 pub mod services;
 pub mod sessions;

@@ -402,38 +402,17 @@ async fn fetch_member(auth: &Auth, user: &str) -> reqwest_middleware::Result<Str
 /// nobody instruments, passing each answer on after the network knob's
 /// delay.
 async fn load_balancer(listener: std::net::TcpListener, upstream: SocketAddr, knobs: Arc<Knobs>) {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let Ok(listener) = TcpListener::from_std(listener) else {
         return;
     };
     while let Ok((client, _)) = listener.accept().await {
         let knobs = Arc::clone(&knobs);
-        tokio::spawn(async move {
-            let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
-                return;
-            };
-            let _ = (client.set_nodelay(true), server.set_nodelay(true));
-            let (mut client_read, mut client_write) = client.into_split();
-            let (mut server_read, mut server_write) = server.into_split();
-            let ask = async move {
-                let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
-                let _ = server_write.shutdown().await;
-            };
-            let answer = async move {
-                let mut buf = vec![0; 16 * 1024];
-                while let Ok(n @ 1..) = server_read.read(&mut buf).await {
-                    let delay = knobs.network.get();
-                    if !delay.is_zero() {
-                        sleep(delay).await;
-                    }
-                    if client_write.write_all(&buf[..n]).await.is_err() {
-                        break;
-                    }
-                }
-                let _ = client_write.shutdown().await;
-            };
-            tokio::join!(ask, answer);
-        });
+        tokio::spawn(super::relay::relay(
+            client,
+            upstream,
+            move || knobs.network.get(),
+            |_| {},
+        ));
     }
 }
 

@@ -13,6 +13,8 @@ pub mod counting;
 #[path = "../../runtime/benches/common/noop.rs"]
 pub mod noop;
 pub mod redis_server;
+#[path = "../../demo/src/relay.rs"]
+pub mod relay;
 
 pub use capture::{Capture, Closed};
 
@@ -63,37 +65,19 @@ pub type Held = std::sync::Arc<std::sync::Mutex<Vec<Duration>>>;
 
 /// [`forwarder`], recording into `held` how long it held each chunk.
 pub async fn forwarder_recording(upstream: SocketAddr, delay: Duration, held: Held) -> SocketAddr {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((client, _)) = listener.accept().await {
             let held = held.clone();
-            tokio::spawn(async move {
-                let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
-                    return;
-                };
-                let _ = (client.set_nodelay(true), server.set_nodelay(true));
-                let (mut client_read, mut client_write) = client.into_split();
-                let (mut server_read, mut server_write) = server.into_split();
-                let ask = async move {
-                    let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
-                    let _ = server_write.shutdown().await;
-                };
-                let answer = async move {
-                    let mut buf = vec![0; 64 * 1024];
-                    while let Ok(n @ 1..) = server_read.read(&mut buf).await {
-                        let arrived = std::time::Instant::now();
-                        tokio::time::sleep(delay).await;
-                        if client_write.write_all(&buf[..n]).await.is_err() {
-                            break;
-                        }
-                        held.lock().unwrap().push(arrived.elapsed());
-                    }
-                    let _ = client_write.shutdown().await;
-                };
-                tokio::join!(ask, answer);
-            });
+            tokio::spawn(relay::relay(
+                client,
+                upstream,
+                move || delay,
+                move |d| {
+                    held.lock().unwrap().push(d);
+                },
+            ));
         }
     });
     addr
