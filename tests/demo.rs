@@ -648,7 +648,8 @@ fn the_plan_separates_the_incidents_by_the_rules_longest_memory() {
 )]
 fn the_demo_rules_file_sets_the_thresholds_the_chart_draws() {
     use incident::verdict::{
-        ENDPOINT_ALERT, ENDPOINT_THRESHOLD, Rules, SESSION_STORE_THRESHOLD, THRESHOLDS,
+        ENDPOINT_ALERT, ENDPOINT_THRESHOLD, NETWORK_THRESHOLD, Rules, SESSION_STORE_THRESHOLD,
+        THRESHOLDS,
     };
     use selftime_alerting::eval::{Storage, instant_vector};
     use selftime_alerting::settings::Settings;
@@ -689,6 +690,10 @@ fn the_demo_rules_file_sets_the_thresholds_the_chart_draws() {
     assert_eq!(
         value(thresholds::DEPENDENCY_P99, ("dependency", "session_store")).0,
         SESSION_STORE_THRESHOLD
+    );
+    assert_eq!(
+        value(thresholds::BETWEEN_P99, ("dependency", "legacy_proxy")).0,
+        NETWORK_THRESHOLD
     );
     let settings = Settings::shipped().expect("the shipped file's settings");
     let endpoint = rules.demo.rule(ENDPOINT_ALERT).expect("the endpoint alert");

@@ -1,16 +1,19 @@
 //! The picture, in two panels over the run's rule time: above, p99 latency
 //! at the gateway's endpoint with the before-selftime alert's pages; below,
-//! each service's p99 internal latency (and the session store's p99 as the
-//! auth service sees it) with every shipped alert marked where it fired and
-//! labelled with the team it reached. Phases are shaded and labelled.
+//! each service's p99 internal latency (and, as the auth service measures
+//! them, the session store's p99 and the p99 time between it and the proxy)
+//! with every shipped alert marked where it fired and labelled with the team
+//! it reached. Phases are shaded and labelled.
 
 use super::plan::{Fault, Plan, RULE_MINUTES_PER_SCRAPE};
 use super::teams::{Reach, Team};
-use super::verdict::{ENDPOINT_THRESHOLD, SESSION_STORE_THRESHOLD, THRESHOLDS, Verdict};
+use super::verdict::{
+    ENDPOINT_THRESHOLD, NETWORK_THRESHOLD, SESSION_STORE_THRESHOLD, THRESHOLDS, Verdict,
+};
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use selftime_alerting::eval::{NAME, Storage};
-use selftime_alerting::shipped::recorded;
+use selftime_alerting::shipped::{alerts, recorded};
 use std::path::Path;
 
 const WIDTH: u32 = 1280;
@@ -20,6 +23,9 @@ const LEGEND: u32 = 56;
 const INK: RGBColor = RGBColor(40, 40, 40);
 const ENDPOINT: RGBColor = RGBColor(192, 57, 43);
 const SESSION_STORE: RGBColor = RGBColor(120, 120, 120);
+/// The time between auth and the proxy (the load balancer's, the platform
+/// team's), as auth's calls to the proxy measure it.
+const NETWORK: RGBColor = RGBColor(1, 133, 113);
 /// A color per job, in [`super::teams::JOBS`] order.
 const JOBS: [(&str, RGBColor); 4] = [
     ("gateway", RGBColor(118, 42, 131)),
@@ -160,6 +166,14 @@ fn services_panel<DB: DrawingBackend>(
             &[("job", "auth"), ("dependency", "session_store")],
         ),
     ));
+    lines.push((
+        NETWORK,
+        points(
+            evaluated,
+            recorded::BETWEEN_P99,
+            &[("job", "auth"), ("dependency", "legacy_proxy")],
+        ),
+    ));
     let y_end = lines
         .iter()
         .flat_map(|(_, points)| points.iter().map(|p| p.1))
@@ -181,6 +195,7 @@ fn services_panel<DB: DrawingBackend>(
         SESSION_STORE_THRESHOLD * 1e3,
         SESSION_STORE,
     )?;
+    threshold(&mut chart, x_end(plan), NETWORK_THRESHOLD * 1e3, NETWORK)?;
     for (color, points) in &lines {
         chart.draw_series(LineSeries::new(
             points.iter().copied(),
@@ -198,7 +213,11 @@ fn services_panel<DB: DrawingBackend>(
             else {
                 continue;
             };
-            let (color, series) = if first.id.labels.contains_key("dependency") {
+            // A dependency's alert on the dependency's line: the time
+            // between on the network's, the rest on the session store's.
+            let (color, series) = if first.id.alert == alerts::BETWEEN_LATENCY {
+                (NETWORK, &lines[JOBS.len() + 1].1)
+            } else if first.id.labels.contains_key("dependency") {
                 (SESSION_STORE, &lines[JOBS.len()].1)
             } else {
                 let job = first.id.labels.get("job").map_or("", String::as_str);
@@ -336,6 +355,7 @@ fn legend<DB: DrawingBackend>(
     let mut x = 70;
     for (text, color) in JOBS.iter().map(|&(job, c)| (job.to_owned(), c)).chain([
         ("session store".to_owned(), SESSION_STORE),
+        ("network to the proxy".to_owned(), NETWORK),
         ("gateway endpoint".to_owned(), ENDPOINT),
     ]) {
         strip.draw(&PathElement::new(

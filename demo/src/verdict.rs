@@ -35,6 +35,9 @@ pub const THRESHOLDS: [(&str, f64); 4] = [
 ];
 /// The session store's p99 threshold, seconds, as the rules file sets it.
 pub const SESSION_STORE_THRESHOLD: f64 = 0.01;
+/// The p99 threshold of the time between auth and the proxy (the load
+/// balancer's), seconds, as the rules file sets it.
+pub const NETWORK_THRESHOLD: f64 = 0.01;
 
 /// The demo's rules file: its thresholds (including a minimum request
 /// rate below the shipped default: rule time runs 60 / `scrape_every`
