@@ -7,6 +7,7 @@
 //! elsewhere it is the time of the read, which sees the wait from the read
 //! to the handler's start but not the wait before the read.
 
+use super::streams::{ClientSide, ServerSide, Streams};
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -42,7 +43,11 @@ use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 ///
 /// On Linux the arrival is the kernel's receive timestamp of the request's
 /// data; on other systems it is the time the data was read, which leaves
-/// out a wait before the read.
+/// out a wait before the read. On an HTTP/2 connection (gRPC), which
+/// carries many requests at once, each request's arrival is that of the
+/// read that carried its `HEADERS` frame: the connection's frame headers
+/// are read as they pass (never the payloads), and handlers take the
+/// arrivals in the order their streams were opened.
 #[derive(Debug)]
 pub struct ArrivalListener {
     inner: TcpListener,
@@ -156,6 +161,10 @@ pub struct ArrivalStream {
     arrival: Arrival,
     /// Room for the timestamp's control message, kept between reads.
     control: Vec<u8>,
+    /// What the client sent, read for HTTP/2's streams.
+    client: ClientSide,
+    /// What the server wrote, read for the HTTP/2 streams it answered.
+    server: ServerSide,
 }
 
 impl ArrivalStream {
@@ -168,7 +177,32 @@ impl ArrivalStream {
                 remote,
             },
             control: timestamps::control_buffer(),
+            client: ClientSide::default(),
+            server: ServerSide::default(),
         })
+    }
+
+    /// `written` bytes went out: the HTTP/2 streams they answer are no
+    /// longer waiting for a handler.
+    fn wrote<'a>(&mut self, written: usize, bufs: impl IntoIterator<Item = &'a [u8]>) {
+        if !self.client.is_http2() {
+            return;
+        }
+        let mut arrivals = None;
+        let mut left = written;
+        for buf in bufs {
+            if left == 0 {
+                break;
+            }
+            let n = left.min(buf.len());
+            left -= n;
+            self.server.wrote(&buf[..n], |stream| {
+                arrivals
+                    .get_or_insert_with(|| self.arrival.lock())
+                    .streams
+                    .done(stream);
+            });
+        }
     }
 
     /// The connection's [`Arrival`]: what `HandlerLayer` reads.
@@ -194,17 +228,26 @@ impl Arrival {
         self.remote
     }
 
-    /// Claims the arrival of the request being handed to a handler now: the
-    /// first read since the last claim (a request that follows another on
-    /// its connection), else the latest read (a request read together with
-    /// one before it: pipelined, or another stream of an HTTP/2
-    /// connection). How long ago that was, in nanoseconds.
+    /// Claims the arrival of the request being handed to a handler now. On
+    /// HTTP/2, the read that carried the oldest stream no handler has
+    /// claimed. Otherwise the first read since the last claim (a request
+    /// that follows another on its connection), else the latest read (a
+    /// request read together with one before it, pipelined). How long ago
+    /// that was, in nanoseconds.
     pub(crate) fn claim_waited(&self) -> u64 {
         let arrived = {
-            let mut arrivals = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
-            arrivals.unclaimed.take().or(arrivals.latest)
+            let mut arrivals = self.lock();
+            if arrivals.streams.http2 {
+                arrivals.streams.claim().or(arrivals.latest)
+            } else {
+                arrivals.unclaimed.take().or(arrivals.latest)
+            }
         };
         arrived.map_or(0, |at| now_ns().saturating_sub(at))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Arrivals> {
+        self.shared.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -213,6 +256,8 @@ impl Arrival {
 struct Arrivals {
     unclaimed: Option<u64>,
     latest: Option<u64>,
+    /// An HTTP/2 connection's streams waiting for their handlers.
+    streams: Streams,
 }
 
 impl Arrivals {
@@ -253,19 +298,20 @@ impl AsyncRead for ArrivalStream {
             io,
             arrival,
             control,
+            client,
+            ..
         } = self.get_mut();
         loop {
             ready!(io.poll_read_ready(cx))?;
+            let before = buf.filled().len();
             let read = read_into(io, buf, control);
             match read {
                 Ok((n, stamp)) => {
                     if n > 0 {
                         let at = stamp.unwrap_or_else(now_ns);
-                        arrival
-                            .shared
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .read_at(at);
+                        let mut arrivals = arrival.lock();
+                        arrivals.read_at(at);
+                        client.read(&buf.filled()[before..], at, &mut arrivals.streams);
                     }
                     return Poll::Ready(Ok(()));
                 }
@@ -323,7 +369,10 @@ impl AsyncWrite for ArrivalStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+        let this = self.get_mut();
+        let written = ready!(Pin::new(&mut this.io).poll_write(cx, buf))?;
+        this.wrote(written, [buf]);
+        Poll::Ready(Ok(written))
     }
 
     fn poll_write_vectored(
@@ -331,7 +380,10 @@ impl AsyncWrite for ArrivalStream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let written = ready!(Pin::new(&mut this.io).poll_write_vectored(cx, bufs))?;
+        this.wrote(written, bufs.iter().map(|buf| &**buf));
+        Poll::Ready(Ok(written))
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -253,6 +253,7 @@
 mod arrival;
 mod client;
 mod server;
+mod streams;
 mod timing;
 
 #[cfg(feature = "tonic")]
