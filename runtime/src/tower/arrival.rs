@@ -46,8 +46,12 @@ use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 /// out a wait before the read. On an HTTP/2 connection (gRPC), which
 /// carries many requests at once, each request's arrival is that of the
 /// read that carried its `HEADERS` frame: the connection's frame headers
-/// are read as they pass (never the payloads), and handlers take the
-/// arrivals in the order their streams were opened.
+/// are read as they pass (never the payloads), each read ends with one
+/// frame's header (a read's timestamp is its last packet's), and handlers
+/// take the arrivals in the order their streams were opened. Under load
+/// the kernel may merge small packets waiting in a socket, and a merged
+/// packet carries the later arrival: requests queued that way read as
+/// having arrived a little later than they did.
 #[derive(Debug)]
 pub struct ArrivalListener {
     inner: TcpListener,
@@ -304,7 +308,7 @@ impl AsyncRead for ArrivalStream {
         loop {
             ready!(io.poll_read_ready(cx))?;
             let before = buf.filled().len();
-            let read = read_into(io, buf, control);
+            let read = read_into(io, buf, control, client.read_limit());
             match read {
                 Ok((n, stamp)) => {
                     if n > 0 {
@@ -331,19 +335,22 @@ thread_local! {
         std::cell::RefCell::new(vec![0; 16 * 1024].into_boxed_slice());
 }
 
-/// One read from `io` into `buf`: its length and its arrival time. Through
-/// this thread's scratch buffer, else into `buf` itself, zeroed first.
+/// One read from `io` into `buf`, of at most `limit` bytes: its length and
+/// its arrival time. Through this thread's scratch buffer, else into `buf`
+/// itself, zeroed first.
 fn read_into(
     io: &TcpStream,
     buf: &mut ReadBuf<'_>,
     control: &mut [u8],
+    limit: Option<usize>,
 ) -> io::Result<(usize, Option<u64>)> {
+    let most = limit.map_or(buf.remaining(), |limit| buf.remaining().min(limit));
     let interest = tokio::io::Interest::READABLE;
     let through_scratch = SCRATCH.try_with(|scratch| {
         let Ok(mut scratch) = scratch.try_borrow_mut() else {
             return None;
         };
-        let len = buf.remaining().min(scratch.len());
+        let len = most.min(scratch.len());
         let read = io.try_io(interest, || {
             timestamps::recv(io, &mut scratch[..len], control)
         });
@@ -355,7 +362,7 @@ fn read_into(
     if let Ok(Some(read)) = through_scratch {
         return read;
     }
-    let unfilled = buf.initialize_unfilled();
+    let unfilled = buf.initialize_unfilled_to(most);
     let read = io.try_io(interest, || timestamps::recv(io, unfilled, control));
     if let Ok((n, _)) = &read {
         buf.advance(*n);

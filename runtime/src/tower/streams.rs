@@ -94,6 +94,19 @@ impl Default for ClientSide {
 }
 
 impl ClientSide {
+    /// How much the next read should take at most: on HTTP/2, the rest of
+    /// the current frame and the next frame's header, so that each read
+    /// ends with one frame's header and carries that frame's arrival. (A
+    /// read's receive timestamp is its last packet's: one read of many
+    /// requests would stamp them all with the last one's arrival.)
+    pub(super) fn read_limit(&self) -> Option<usize> {
+        match &self.kind {
+            Kind::Preface(matched) => Some(PREFACE.len() - matched + 9),
+            Kind::Http2(frames) => Some(frames.skip + frames.header.len() - frames.filled),
+            Kind::Other => None,
+        }
+    }
+
     /// Whether the connection is HTTP/2.
     pub(super) fn is_http2(&self) -> bool {
         matches!(self.kind, Kind::Http2(_))
@@ -263,6 +276,30 @@ mod tests {
         assert_eq!(streams.claim(), Some(20));
         assert_eq!(streams.claim(), Some(40));
         assert_eq!(streams.claim(), None);
+    }
+
+    #[test]
+    fn reads_end_with_a_frame_header() {
+        let (mut side, mut streams) = (ClientSide::default(), Streams::default());
+        let mut bytes = PREFACE.to_vec();
+        bytes.extend(frame(SETTINGS, 0, 6));
+        bytes.extend(frame(HEADERS, 1, 30));
+        bytes.extend(frame(DATA, 1, 5));
+        bytes.extend(frame(HEADERS, 3, 30));
+        let mut reads = Vec::new();
+        let mut at = 0;
+        while at < bytes.len() {
+            let n = side.read_limit().unwrap().min(bytes.len() - at);
+            client_sends(&mut side, &mut streams, &bytes[at..at + n], at as u64);
+            reads.push(n);
+            at += n;
+        }
+        // The preface and SETTINGS' header; its payload and HEADERS' header;
+        // and so on: one new frame header at the end of each read, then the
+        // last payload.
+        assert_eq!(reads, [24 + 9, 6 + 9, 30 + 9, 5 + 9, 30]);
+        let claims: Vec<_> = std::iter::from_fn(|| streams.claim()).collect();
+        assert_eq!(claims, [33, 87]);
     }
 
     #[test]
