@@ -391,9 +391,9 @@
 //!   request's data reached the host: on Linux the kernel's receive
 //!   timestamp, elsewhere the time of the read. `HandlerLayer` starts the
 //!   handler's total there, and the wait until the handler started is
-//!   backlog. Over HTTP/2, requests whose frames arrive in one read share
-//!   that read's arrival (its newest data's), so a queue of requests on one
-//!   connection is undercounted for all but the first of each read. Without
+//!   backlog. Over HTTP/2, where one connection carries many requests,
+//!   each request's arrival is that of its own `HEADERS` frame (the
+//!   listener reads one frame header at a time). Without
 //!   the listener, or with `#[timed_handler]` alone, the total starts when
 //!   the handler does: time spent before it (the accept queue, hyper's
 //!   connection task, the run queue) is invisible to it.

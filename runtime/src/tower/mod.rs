@@ -188,9 +188,11 @@
 //! The layer finds the arrival in the request's extensions, where axum puts
 //! `ConnectInfo<Arrival>` and tonic (`serve_with_incoming(listener.incoming())`,
 //! feature `tonic`) the connection's `Arrival`. A request that came another
-//! way starts at `call`. Over HTTP/1 each request has its own arrival; over
-//! HTTP/2, requests whose frames came in one read share that read's (its
-//! newest data's), which understates the wait of all but the first.
+//! way starts at `call`. Over HTTP/1 each request has its own arrival, and
+//! over HTTP/2 too: each stream's is that of its `HEADERS` frame, read on
+//! its own (see [`ArrivalListener`]). Under load the kernel may merge small
+//! packets waiting in a socket into one that carries the later arrival, and
+//! requests queued that way read as having arrived a little later.
 //!
 //! # Client side
 //!
